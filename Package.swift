@@ -1,0 +1,100 @@
+// swift-tools-version:6.1
+//
+// Lattica-Swift: a peer-to-peer node for decentralized learning.
+// Module graph and the sans-I/O rule: Docs/ARCHITECTURE.md.
+//
+// Pure targets (no libuv, SQLite, Dispatch, Foundation, sockets):
+//   LatticaCore, LatticaWire, LatticaDHT, LatticaLearning, LatticaSimulation
+// Scripts/check-layering.sh enforces that.
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let realModule = Target.Dependency.product(name: "RealModule", package: "swift-numerics")
+
+let package = Package(
+    name: "lattica-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "latticad", targets: ["latticad"]),
+        .executable(name: "lattica", targets: ["lattica"]),
+        .executable(name: "lattica-bench", targets: ["lattica-bench"]),
+    ],
+    dependencies: [
+        // CLI parsing for both executables (brief: swift-argument-parser).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Logging and metrics facades (brief: swift-log, swift-metrics).
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        // Prometheus text exposition behind swift-metrics; small (atomics + metrics only).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // exp/log/tanh on Float without Foundation/Glibc in pure targets.
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config, installed from Debian by Scripts/setup.sh.
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Pure: value types, codecs, seeded randomness, time as a parameter.
+        .target(name: "LatticaCore", swiftSettings: strict),
+        // libsodium wrappers and key files.
+        .target(name: "LatticaCrypto", dependencies: ["LatticaCore", "CSodium"], swiftSettings: strict),
+        // Pure: multistream-select, Noise, yamux, identify, ping state machines.
+        .target(name: "LatticaWire", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
+        // Pure: Kademlia.
+        .target(name: "LatticaDHT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
+        // Pure: tensors, trainer, averaging schedules, robust aggregators, attacks.
+        .target(name: "LatticaLearning", dependencies: ["LatticaCore", "CBLAS", realModule], swiftSettings: strict),
+        // Pure: virtual clock + simulated network.
+        .target(name: "LatticaSimulation", dependencies: ["LatticaCore"], swiftSettings: strict),
+        // The libuv shell: loop thread, TCP/UDP, timers, async bridge.
+        .target(name: "LatticaUV", dependencies: ["LatticaCore", "CLibUV", logging], swiftSettings: strict),
+        // SQLite persistence.
+        .target(name: "LatticaStore", dependencies: ["LatticaCore", "CSQLite", logging], swiftSettings: strict),
+        // Control API types shared by latticad and lattica (JSON over a Unix socket).
+        .target(name: "LatticaAPI", dependencies: ["LatticaCore"], swiftSettings: strict),
+        // Data files (CSV, IDX, fixtures) for the learning layer: the I/O side of LatticaLearning.
+        .target(name: "LatticaData", dependencies: ["LatticaLearning"], swiftSettings: strict),
+        // Composes everything: config, data dir, daemon, control server, metrics.
+        .target(
+            name: "LatticaNode",
+            dependencies: [
+                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaUV", "LatticaStore",
+                "LatticaAPI", "LatticaLearning", logging, metrics, prometheus,
+            ],
+            swiftSettings: strict
+        ),
+
+        .executableTarget(name: "latticad", dependencies: ["LatticaNode", argumentParser, logging], swiftSettings: strict),
+        .executableTarget(name: "lattica", dependencies: ["LatticaAPI", "LatticaCore", argumentParser], swiftSettings: strict),
+        .executableTarget(
+            name: "lattica-bench",
+            dependencies: [
+                "LatticaCore", "LatticaCrypto", "LatticaUV", "LatticaWire", "LatticaLearning", "LatticaData",
+                "LatticaSimulation", argumentParser,
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "LatticaCoreTests", dependencies: ["LatticaCore"]),
+        .testTarget(name: "LatticaCryptoTests", dependencies: ["LatticaCrypto"]),
+        .testTarget(name: "LatticaWireTests", dependencies: ["LatticaWire", "LatticaSimulation"]),
+        .testTarget(name: "LatticaDHTTests", dependencies: ["LatticaDHT", "LatticaSimulation"]),
+        .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaData", "LatticaSimulation"]),
+        .testTarget(name: "LatticaSimulationTests", dependencies: ["LatticaSimulation"]),
+        .testTarget(name: "LatticaUVTests", dependencies: ["LatticaUV"]),
+        .testTarget(name: "LatticaStoreTests", dependencies: ["LatticaStore"]),
+        .testTarget(name: "LatticaNodeTests", dependencies: ["LatticaNode", "LatticaAPI"]),
+    ]
+)

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaAPI module; see Docs/ARCHITECTURE.md.
+public enum LatticaAPIModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaCrypto module; see Docs/ARCHITECTURE.md.
+public enum LatticaCryptoModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaDHT module; see Docs/ARCHITECTURE.md.
+public enum LatticaDHTModule {}

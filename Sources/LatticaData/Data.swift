@@ -1,0 +1,2 @@
+/// Namespace of the LatticaData module; see Docs/ARCHITECTURE.md.
+public enum LatticaDataModule {}

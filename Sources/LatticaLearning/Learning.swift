@@ -1,0 +1,2 @@
+/// Namespace of the LatticaLearning module; see Docs/ARCHITECTURE.md.
+public enum LatticaLearningModule {}

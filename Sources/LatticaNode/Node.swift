@@ -1,0 +1,2 @@
+/// Namespace of the LatticaNode module; see Docs/ARCHITECTURE.md.
+public enum LatticaNodeModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaSimulation module; see Docs/ARCHITECTURE.md.
+public enum LatticaSimulationModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaStore module; see Docs/ARCHITECTURE.md.
+public enum LatticaStoreModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaUV module; see Docs/ARCHITECTURE.md.
+public enum LatticaUVModule {}

@@ -1,0 +1,2 @@
+/// Namespace of the LatticaWire module; see Docs/ARCHITECTURE.md.
+public enum LatticaWireModule {}

@@ -1,0 +1,1 @@
+print("lattica: not yet")
