@@ -8,6 +8,8 @@ public struct ControlClientError: Error, CustomStringConvertible, Sendable {
     public var socketPath: String
     public var message: String
     public var description: String { message }
+
+    public init(socketPath: String, message: String) { self.socketPath = socketPath; self.message = message }
 }
 
 /// A blocking client for the control socket (one request, one response per call).

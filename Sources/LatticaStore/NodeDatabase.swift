@@ -12,7 +12,7 @@ public enum NodeDatabase {
         ) STRICT;
         CREATE TABLE peers (
             peer_id    TEXT PRIMARY KEY,
-            addrs      BLOB NOT NULL,            -- multiaddrs, each varint-length-prefixed
+            addrs      BLOB NOT NULL,            -- binary multiaddrs, each with a 2-byte big-endian length
             protocols  TEXT NOT NULL DEFAULT '', -- newline-separated protocol ids
             agent      TEXT NOT NULL DEFAULT '',
             rtt_us     INTEGER,

@@ -75,3 +75,27 @@ import Testing
         #expect(e?.description.contains("open /nonexistent-") == true)
     }
 }
+
+@Suite struct PeerStoreTests {
+    @Test func peers_roundTrip_andTheOldestAreEvicted_beyondCapacity() throws {
+        let dir = NSTemporaryDirectory() + "lattica-peers-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = PeerStore(db: try NodeDatabase.open(path: dir + "/node.sqlite3"), capacity: 3)
+        let p = PeerRecord(peerId: "A", addrs: [[4, 127, 0, 0, 1], []], protocols: ["/ipfs/ping/1.0.0", "/ipfs/id/1.0.0"],
+                           agent: "x", rttMicros: 250, lastSeen: 10)
+        try store.upsert(p)
+        #expect(try store.get("A") == p)
+        for (i, id) in ["B", "C", "D"].enumerated() { try store.upsert(PeerRecord(peerId: id, addrs: [], lastSeen: Int64(20 + i))) }
+        #expect(try store.get("A") == nil)
+        #expect(try store.all().map(\.peerId) == ["D", "C", "B"])
+        try store.recordFailure("B")
+        #expect(try store.get("B")?.failures == 1)
+    }
+
+    @Test func unpack_toleratesDamagedBlobs() {
+        #expect(PeerStore.unpack([0, 5, 1, 2]) == [])
+        #expect(PeerStore.unpack([0, 1, 9, 0]) == [[9]])
+        #expect(PeerStore.unpack(PeerStore.pack([[1, 2, 3], [4]])) == [[1, 2, 3], [4]])
+    }
+}
