@@ -93,8 +93,9 @@ public enum ChaChaPoly {
     }
 
     /// Hot path: verifies and decrypts in place the `count` bytes at `buffer` (ciphertext and its
-    /// 16-byte tag) and returns the plaintext length `count - 16`. On failure the buffer is left
-    /// as it was (libsodium checks the tag before decrypting) and `authenticationFailed` is thrown.
+    /// 16-byte tag) and returns the plaintext length `count - 16`. On failure `authenticationFailed`
+    /// is thrown and the first `count - 16` bytes are zeroed (libsodium checks the tag before
+    /// decrypting and then clears the output), so no unauthenticated data is left to misuse.
     public static func openInPlace(
         key: UnsafeRawBufferPointer, nonce: UInt64, buffer: UnsafeMutableRawPointer, count: Int, ad: UnsafeRawBufferPointer
     ) throws(CryptoError) -> Int {
