@@ -156,6 +156,21 @@ private func keyFileError(_ body: () throws(KeyFileError) -> Ed25519PrivateKey) 
             == KeyFileError(.notARegularFile, path: dir.path))
     }
 
+    @Test func loadOrCreate_concurrentCallersAllGetTheOneKeyOnDisk() async throws {
+        let dir = TempDir()
+        let file = "\(dir.path)/identity.key"
+        let keys = try await withThrowingTaskGroup(of: Ed25519PrivateKey.self) { group in
+            for _ in 0..<8 { group.addTask { try KeyFile.loadOrCreate(path: file) } }
+            var keys: [Ed25519PrivateKey] = []
+            for try await key in group { keys.append(key) }
+            return keys
+        }
+        let onDisk = try KeyFile.load(path: file)
+        #expect(keys.count == 8)
+        #expect(keys.allSatisfy { $0.hasSameSecret(as: onDisk) })
+        #expect(dir.entries() == ["identity.key"])
+    }
+
     /// Every single-byte change of a valid file is rejected; random, truncated and mutated inputs
     /// never crash the decoder (seeded, reproducible).
     @Test func decode_rejectsEveryByteMutation_andSurvivesRandomInput() throws {
