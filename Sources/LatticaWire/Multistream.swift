@@ -1,3 +1,5 @@
+import LatticaCore
+
 /// multistream-select 1.0 (`/multistream/1.0.0`): protocol negotiation on a fresh connection and on
 /// every new yamux stream. Spec: https://github.com/multiformats/multistream-select
 ///
@@ -51,7 +53,7 @@ public enum Multistream {
     /// Encodes one multistream message.
     public static func encode(_ text: String, into out: inout [UInt8]) {
         let utf8 = text.utf8
-        WireVarint.encode(UInt64(utf8.count + 1), into: &out)
+        Varint.encode(UInt64(utf8.count + 1), into: &out)
         out.append(contentsOf: utf8)
         out.append(0x0A)
     }
@@ -68,7 +70,7 @@ public enum Multistream {
         var inner: [UInt8] = []
         for p in protocols { encode(p, into: &inner) }
         inner.append(0x0A)
-        WireVarint.encode(UInt64(inner.count), into: &out)
+        Varint.encode(UInt64(inner.count), into: &out)
         out.append(contentsOf: inner)
     }
 
@@ -80,21 +82,19 @@ public enum Multistream {
 
     /// Parses one message from the front of `buffer`.
     static func parse(_ buffer: ArraySlice<UInt8>, maxLength: Int) -> Parsed {
-        switch WireVarint.decode(buffer) {
-        case .needMore: return .needMore
-        case .invalid: return .failure(.malformedMessage)
-        case .value(let len, let n):
-            guard len <= UInt64(maxLength) else { return .failure(.messageTooLong(Int(clamping: len))) }
-            let length = Int(len)
-            guard length >= 2 else { return .failure(.malformedMessage) }
-            guard buffer.count - n >= length else { return .needMore }
-            let start = buffer.startIndex + n
-            guard buffer[start + length - 1] == 0x0A else { return .failure(.malformedMessage) }
-            let body = buffer[start..<(start + length - 1)]
-            guard let text = String(validating: body, as: UTF8.self), !text.contains("\n") else {
-                return .failure(.malformedMessage)
-            }
-            return .message(text, consumed: n + length)
+        let decoded: (value: UInt64, length: Int)?
+        do { decoded = try Varint.decode(buffer) } catch { return .failure(.malformedMessage) }
+        guard let (len, n) = decoded else { return .needMore }
+        guard len <= UInt64(maxLength) else { return .failure(.messageTooLong(Int(clamping: len))) }
+        let length = Int(len)
+        guard length >= 2 else { return .failure(.malformedMessage) }
+        guard buffer.count - n >= length else { return .needMore }
+        let start = buffer.startIndex + n
+        guard buffer[start + length - 1] == 0x0A else { return .failure(.malformedMessage) }
+        let body = buffer[start..<(start + length - 1)]
+        guard let text = String(validating: body, as: UTF8.self), !text.contains("\n") else {
+            return .failure(.malformedMessage)
         }
+        return .message(text, consumed: n + length)
     }
 }
