@@ -48,6 +48,7 @@ public final class EventLoop: @unchecked Sendable {
             let loop = Unmanaged<EventLoop>.fromOpaque(async!.pointee.loop.pointee.data).takeUnretainedValue()
             loop.drain()
         } == 0)
+        asyncHandle.pointee.data = nil  // marks it as ours, not a LoopHandle (see closeAllHandles)
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 
         // The thread holds the only strong reference the loop needs while it runs; it is released

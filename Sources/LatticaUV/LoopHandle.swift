@@ -17,13 +17,11 @@ public class LoopHandle: @unchecked Sendable {
     init(loop: EventLoop, type: uv_handle_type) {
         self.loop = loop
         raw = .allocate(byteCount: uv_handle_size(type), alignment: 16)
-        loop.liveHandles.add(1, ordering: .relaxed)
     }
 
     deinit {
         // Only reached when the handle was never registered (init failed) or after close.
         raw?.deallocate()
-        loop.liveHandles.subtract(1, ordering: .relaxed)
     }
 
     var handle: UnsafeMutablePointer<uv_handle_t> { raw!.assumingMemoryBound(to: uv_handle_t.self) }
@@ -31,6 +29,7 @@ public class LoopHandle: @unchecked Sendable {
     /// Call after the uv_*_init succeeded: from now on libuv owns a reference to `self`.
     func register() {
         uv_handle_set_data(handle, Unmanaged.passRetained(self).toOpaque())
+        loop.liveHandles.add(1, ordering: .relaxed)
     }
 
     /// The wrapper stored in `handle.data`, without touching its retain count.
@@ -61,6 +60,7 @@ public class LoopHandle: @unchecked Sendable {
             let owner = Unmanaged<LoopHandle>.fromOpaque(data).takeRetainedValue()
             owner.didClose()
             owner.raw = nil
+            owner.loop.liveHandles.subtract(1, ordering: .relaxed)
             let onClose = owner.onClose
             owner.onClose = nil
             onClose?()
