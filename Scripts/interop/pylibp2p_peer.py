@@ -259,6 +259,58 @@ class Peer:
             pass
         return out
 
+    async def kad_rpc(self, cmd, msg):
+        # One raw Kademlia exchange on any protocol id (Lattica uses /lattica/1.0.0): uvarint
+        # length + protobuf Message, answered the same way. Returns the response's exact bytes.
+        from libp2p.kad_dht.pb.kademlia_pb2 import Message
+        from libp2p.utils.varint import encode_uvarint
+        peer = ID.from_base58(cmd["peer"])
+        proto = TProtocol(cmd.get("protocol", "/lattica/1.0.0"))
+        req = msg.SerializeToString()
+        stream = await self.host.new_stream(peer, [proto])
+        try:
+            t0 = time.perf_counter()
+            with trio.fail_after(10):
+                await stream.write(encode_uvarint(len(req)) + req)
+                data = await read_length_prefixed_protobuf(stream, use_varint_format=True)
+            ms = (time.perf_counter() - t0) * 1000
+        finally:
+            try:
+                await stream.close()
+            except Exception:
+                pass
+        resp = Message()
+        resp.ParseFromString(data)
+        out = {"ms": ms, "request_hex": req.hex(), "response_hex": bytes(data).hex(),
+               "type": int(resp.type), "closer_peers": [
+                   {"id": ID(p.id).to_string(), "addrs": [ma_str(a) for a in p.addrs],
+                    "connection": int(p.connection)} for p in resp.closerPeers]}
+        if resp.HasField("record"):
+            r = resp.record
+            out["record"] = {"key_hex": r.key.hex(), "value_hex": r.value.hex(),
+                             "time_received": r.timeReceived, "author_hex": r.author.hex(),
+                             "signature_hex": r.signature.hex()}
+        return out
+
+    def kad_key(self, cmd):
+        return bytes.fromhex(cmd["key_hex"]) if "key_hex" in cmd else cmd["key"].encode()
+
+    async def cmd_kad_get(self, cmd):
+        from libp2p.kad_dht.pb.kademlia_pb2 import Message
+        msg = Message(type=Message.GET_VALUE, key=self.kad_key(cmd))
+        return await self.kad_rpc(cmd, msg)
+
+    async def cmd_kad_put(self, cmd):
+        from libp2p.kad_dht.pb.kademlia_pb2 import Message, Record
+        key = self.kad_key(cmd)
+        msg = Message(type=Message.PUT_VALUE, key=key, record=Record(key=key, value=value_bytes(cmd)))
+        return await self.kad_rpc(cmd, msg)
+
+    async def cmd_kad_find_node(self, cmd):
+        from libp2p.kad_dht.pb.kademlia_pb2 import Message
+        msg = Message(type=Message.FIND_NODE, key=self.kad_key(cmd))
+        return await self.kad_rpc(cmd, msg)
+
     async def cmd_bench_rr(self, cmd):
         peer = ID.from_base58(cmd["peer"])
         n, size = int(cmd.get("n", 1000)), int(cmd.get("size", 64))
@@ -308,6 +360,13 @@ class Peer:
             raise ValueError(f"sink counted {got} of {total} bytes")
         return {"bytes": total, "wall_s": wall, "mb_per_s": total / wall / 1e6}
 
+    async def cmd_rss(self, cmd):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return {"rss_kb": int(line.split()[1])}
+        raise RuntimeError("no VmRSS")
+
     async def run(self):
         listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{self.args.listen_port}")
         async with self.host.run(listen_addrs=[listen]), trio.open_nursery() as nursery:
@@ -325,7 +384,9 @@ class Peer:
                   "protocols": [str(p) for p in self.host.get_mux().get_protocols() if p]})
             handlers = {"dial": self.cmd_dial, "ping": self.cmd_ping, "peers": self.cmd_peers,
                         "put": self.cmd_put, "get": self.cmd_get, "bench_rr": self.cmd_bench_rr,
-                        "bench_stream": self.cmd_bench_stream}
+                        "bench_stream": self.cmd_bench_stream, "kad_get": self.cmd_kad_get,
+                        "kad_put": self.cmd_kad_put, "kad_find_node": self.cmd_kad_find_node,
+                        "rss": self.cmd_rss}
             while True:
                 line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
                 if not line:
