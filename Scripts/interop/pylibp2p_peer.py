@@ -32,6 +32,7 @@ from libp2p.identity.identify import identify as identify_mod
 from libp2p.identity.identify.identify import ID as IDENTIFY_ID
 from libp2p.identity.identify.pb.identify_pb2 import Identify
 from libp2p.io.utils import read_exactly
+from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -79,6 +80,24 @@ def identify_to_json(msg):
         "public_key_type": key_type_name(msg.public_key) if msg.public_key else None,
         "signed_peer_record": bool(msg.signedPeerRecord),
     }
+
+
+def bincode_varint(n):
+    # bincode 2 standard config: < 251 one byte; else 0xfb u16 / 0xfc u32 / 0xfd u64 little-endian
+    if n < 251:
+        return bytes([n])
+    for tag, width in ((0xFB, 2), (0xFC, 4), (0xFD, 8)):
+        if n < 1 << (8 * width):
+            return bytes([tag]) + n.to_bytes(width, "little")
+    raise ValueError(n)
+
+
+def bincode_read_varint(b, i):
+    t = b[i]
+    if t < 251:
+        return t, i + 1
+    width = {0xFB: 2, 0xFC: 4, 0xFD: 8}[t]
+    return int.from_bytes(b[i + 1:i + 1 + width], "little"), i + 1 + width
 
 
 def value_bytes(cmd):
@@ -135,7 +154,10 @@ class Peer:
         total = 0
         try:
             while True:
-                data = await stream.read(CHUNK)
+                try:
+                    data = await stream.read(CHUNK)
+                except StreamEOF:
+                    break
                 if not data:
                     break
                 total += len(data)
@@ -311,6 +333,51 @@ class Peer:
         msg = Message(type=Message.FIND_NODE, key=self.kad_key(cmd))
         return await self.kad_rpc(cmd, msg)
 
+    async def cmd_lattica_rpc(self, cmd):
+        # Lattica's /rpc/req-resp/1.0.0: the request is bincode(RpcMessage::Request(RpcRequest{
+        # id, method, data, compression: None})) with bincode 2 standard config, then the writer
+        # closes its side; the answer is bincode(RpcMessage::Response|Error) read to EOF.
+        def bstr(b):
+            return bincode_varint(len(b)) + b
+        req_id = cmd.get("req_id", "00000000-0000-4000-8000-000000000000").encode()
+        data = bytes.fromhex(cmd["data_hex"]) if "data_hex" in cmd else __import__("pickle").dumps(
+            cmd.get("data", b"ping"))
+        req = b"\x00" + bstr(req_id) + bstr(cmd["method"].encode()) + bstr(data) + b"\x00"
+        peer = ID.from_base58(cmd["peer"])
+        stream = await self.host.new_stream(peer, [TProtocol("/rpc/req-resp/1.0.0")])
+        t0 = time.perf_counter()
+        with trio.fail_after(30):
+            await stream.write(req)
+            await stream.close()  # half-close: Lattica's codec reads the request to EOF
+            resp = b""
+            while True:
+                try:
+                    chunk = await stream.read(CHUNK)
+                except StreamEOF:
+                    break
+                if not chunk:
+                    break
+                resp += chunk
+        ms = (time.perf_counter() - t0) * 1000
+        out = {"ms": ms, "request_hex": req.hex(), "response_hex": resp.hex(),
+               "variant": resp[0] if resp else None}
+        try:  # decode Response{id, data, compression}: variant 1
+            i = 1
+            fields = []
+            for _ in range(2):
+                n, i = bincode_read_varint(resp, i)
+                fields.append(resp[i:i + n])
+                i += n
+            out["response_id"] = fields[0].decode()
+            out["response_data_hex"] = fields[1].hex()
+            if resp[0] == 1:
+                out["response_data"] = repr(__import__("pickle").loads(fields[1]))
+            else:
+                out["error_text"] = fields[1].decode(errors="replace")
+        except Exception as e:
+            out["decode_error"] = str(e)
+        return out
+
     async def cmd_bench_rr(self, cmd):
         peer = ID.from_base58(cmd["peer"])
         n, size = int(cmd.get("n", 1000)), int(cmd.get("size", 64))
@@ -386,7 +453,7 @@ class Peer:
                         "put": self.cmd_put, "get": self.cmd_get, "bench_rr": self.cmd_bench_rr,
                         "bench_stream": self.cmd_bench_stream, "kad_get": self.cmd_kad_get,
                         "kad_put": self.cmd_kad_put, "kad_find_node": self.cmd_kad_find_node,
-                        "rss": self.cmd_rss}
+                        "rss": self.cmd_rss, "lattica_rpc": self.cmd_lattica_rpc}
             while True:
                 line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
                 if not line:
