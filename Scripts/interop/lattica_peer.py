@@ -39,6 +39,12 @@ def log(*a):
     print("[lattica_peer]", *a, file=sys.stderr, flush=True)
 
 
+def short(e):
+    """Error text without the Rust backtrace that Lattica appends."""
+    text = str(e).split("\\n\\nStack backtrace")[0].split("\n\nStack backtrace")[0]
+    return f"{type(e).__name__}: {text}"
+
+
 def only_loopback():
     return sorted(name for _, name in socket.if_nameindex()) == ["lo"]
 
@@ -173,7 +179,7 @@ class Peer:
             try:
                 self.sdk.connect(peer)
             except Exception as e:
-                raise RuntimeError(f"{e}; Lattica's Python API can only dial peers whose address "
+                raise RuntimeError(f"{short(e)}; Lattica's Python API can only dial peers whose address "
                                    f"it already knows: start with --bootstrap {addr}")
         info = self.wait_info(peer, float(cmd.get("timeout", 10)))
         ms = (time.perf_counter() - t0) * 1000
@@ -263,7 +269,7 @@ class Peer:
                         ok = f.result(timeout=180) == payload
                     except RuntimeError as e:
                         ok = False
-                        last_error = str(e).split("\\n")[0][:200]
+                        last_error = short(e)[:200]
                     if not ok:
                         errors += 1
                 done += k
@@ -297,7 +303,7 @@ class Peer:
     def serve(self):
         emit({"event": "ready", "impl": "lattica", "version": "1.0.21", "peer_id": self.peer_id,
               "listen_addrs": self.listen,
-              "agent": "rust-libp2p/0.45.0 (libp2p-identify default; verify with dial from a peer)",
+              "agent": "rust-libp2p/0.45.0",  # libp2p-identify default, seen by peers
               "protocol_version": self.args.protocol_version or "/lattica/1.0.0",
               "protocols": ["/ipfs/id/1.0.0", "/ipfs/id/push/1.0.0", "/ipfs/ping/1.0.0",
                             self.args.protocol_version or "/lattica/1.0.0", "/rpc/req-resp/1.0.0",
@@ -326,7 +332,7 @@ class Peer:
                 emit({**tag, "ok": True, **h(cmd)})
             except Exception as e:
                 log(traceback.format_exc())
-                emit({**tag, "ok": False, "error": f"{type(e).__name__}: {e}"})
+                emit({**tag, "ok": False, "error": short(e)})
 
 
 def main():

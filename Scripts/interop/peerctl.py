@@ -73,7 +73,9 @@ class PeerProc:
                     return json.loads(line)
 
     def call(self, cmd, timeout=120):
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        """Send a command (dict, or a raw line) and return the peer's JSON answer."""
+        line = cmd if isinstance(cmd, str) else json.dumps(cmd)
+        self.proc.stdin.write(line.strip() + "\n")
         self.proc.stdin.flush()
         return self._read(timeout)
 
@@ -106,6 +108,6 @@ if __name__ == "__main__":
     try:
         for line in sys.stdin:
             if line.strip():
-                print(json.dumps(p.call(json.loads(line))), flush=True)
+                print(json.dumps(p.call(line)), flush=True)
     finally:
         p.close()
