@@ -116,9 +116,11 @@ public enum DHT {
 
     /// What the shell must do.
     public enum Directive: Hashable, Sendable {
-        /// Open a stream to `peer` (dialling `addresses` if not connected), send the framed request,
-        /// read one framed response and call `onResponse`, or `onRequestFailed` on any error.
-        case send(Message, to: PeerId, addresses: [[UInt8]], request: RequestID)
+        /// Open a stream to `peer` (dialling `addresses` if not connected) and send the framed request.
+        /// If `expectsResponse`, read one framed response and call `onResponse`; otherwise call
+        /// `onRequestDelivered` once written (ADD_PROVIDER has no response). On any error call
+        /// `onRequestFailed`.
+        case send(Message, to: PeerId, addresses: [[UInt8]], request: RequestID, expectsResponse: Bool)
         /// Write this response on the inbound stream and close it.
         case respond(Message, to: PeerId, inbound: InboundID)
         /// Reset the inbound stream without answering (client mode, malformed request).
