@@ -11,7 +11,7 @@ extension DHT {
         }
 
         /// The Kademlia key of arbitrary record/provider key bytes: SHA-256 of them.
-        public init(hashing bytes: some Collection<UInt8>) { self.init(digest: SHA256.hash(bytes)) }
+        public init(hashing bytes: some Collection<UInt8>) { self.init(digest: PureSHA256.hash(bytes)) }
 
         /// The Kademlia key of a peer: SHA-256 of its PeerId multihash bytes.
         public init(peer: PeerId) { self.init(hashing: peer.multihash) }

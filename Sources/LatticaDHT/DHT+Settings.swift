@@ -1,4 +1,3 @@
-public import LatticaCore
 
 extension DHT {
     public struct Settings: Sendable {

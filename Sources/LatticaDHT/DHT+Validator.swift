@@ -1,4 +1,4 @@
-public import LatticaCore
+import LatticaCore
 
 extension DHT {
     /// Ed25519 verification injected by the shell (libsodium lives outside this pure target).
@@ -109,7 +109,7 @@ extension DHT {
             } catch { return .invalid("public key: not a protobuf") }
             guard hasType, hasData else { return .invalid("public key: missing fields") }
             // PeerId rule (peer-ids spec): identity multihash if the encoded key is <= 42 bytes, else sha2-256.
-            let derived: [UInt8] = value.count <= 42 ? [0x00, UInt8(value.count)] + value : [0x12, 0x20] + SHA256.hash(value)
+            let derived: [UInt8] = value.count <= 42 ? [0x00, UInt8(value.count)] + value : [0x12, 0x20] + PureSHA256.hash(value)
             return derived == peer ? nil : .keyMismatch
         }
 
