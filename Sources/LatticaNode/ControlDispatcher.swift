@@ -58,7 +58,6 @@ public struct ControlDispatcher: Sendable {
     }
 
     static func bestEffortId(_ line: some Collection<UInt8>) -> UInt64 {
-        struct IdOnly: Decodable { var id: UInt64 }
         return (try? JSONDecoder().decode(IdOnly.self, from: Data(line)))?.id ?? 0
     }
 
@@ -74,6 +73,8 @@ public struct ControlDispatcher: Sendable {
 }
 
 extension ControlErrorBody: Error {}
+
+private struct IdOnly: Decodable { var id: UInt64 }
 
 private struct AnyEncodableResponse: Encodable {
     var id: UInt64

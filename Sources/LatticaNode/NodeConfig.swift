@@ -7,6 +7,8 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     public var source: String
     public var message: String
     public var description: String { "\(source): \(message)" }
+
+    public init(source: String, message: String) { self.source = source; self.message = message }
 }
 
 /// The daemon's settings. Defaults are embedded; `Config/latticad.toml` documents every option;

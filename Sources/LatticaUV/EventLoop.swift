@@ -48,6 +48,8 @@ public final class EventLoop: @unchecked Sendable {
             let loop = Unmanaged<EventLoop>.fromOpaque(async!.pointee.loop.pointee.data).takeUnretainedValue()
             loop.drain()
         } == 0)
+        // uv_async_init leaves `data` uninitialised; closeAllHandles reads it.
+        uv_handle_set_data(UnsafeMutableRawPointer(asyncHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 
         // The thread holds the only strong reference the loop needs while it runs; it is released

@@ -36,10 +36,18 @@ public final class TCPSocket: LoopHandle, @unchecked Sendable {
     public private(set) var isReading = false
     private var ended = false
 
-    init(loop: EventLoop, settings: TCPSettings) throws(UVError) {
+    /// True for a Unix-domain stream (`PipeListener`); the TCP-only options are skipped.
+    public let isUnixSocket: Bool
+
+    init(loop: EventLoop, settings: TCPSettings, unix: Bool = false) throws(UVError) {
         self.settings = settings
-        super.init(loop: loop, type: UV_TCP)
-        try UVError.check(uv_tcp_init(loop.uvLoop, tcp), "tcp init")
+        self.isUnixSocket = unix
+        super.init(loop: loop, type: unix ? UV_NAMED_PIPE : UV_TCP)
+        if unix {
+            try UVError.check(uv_pipe_init(loop.uvLoop, raw!.assumingMemoryBound(to: uv_pipe_t.self), 0), "pipe init")
+        } else {
+            try UVError.check(uv_tcp_init(loop.uvLoop, tcp), "tcp init")
+        }
         register()
     }
 
@@ -48,11 +56,13 @@ public final class TCPSocket: LoopHandle, @unchecked Sendable {
 
     public var localAddress: SocketAddress? {
         guard !isClosing else { return nil }
+        guard !isUnixSocket else { return nil }
         return try? SocketAddress.read({ uv_tcp_getsockname(tcp, $0, $1) }, "getsockname")
     }
 
     public var remoteAddress: SocketAddress? {
         guard !isClosing else { return nil }
+        guard !isUnixSocket else { return nil }
         return try? SocketAddress.read({ uv_tcp_getpeername(tcp, $0, $1) }, "getpeername")
     }
 
@@ -64,7 +74,7 @@ public final class TCPSocket: LoopHandle, @unchecked Sendable {
     }
 
     func applyOptions() {
-        if settings.noDelay { uv_tcp_nodelay(tcp, 1) }
+        if settings.noDelay && !isUnixSocket { uv_tcp_nodelay(tcp, 1) }
     }
 
     // MARK: reading

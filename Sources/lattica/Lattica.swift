@@ -10,6 +10,9 @@ struct Lattica: ParsableCommand {
         discussion: "Every command accepts --json for scripts. The daemon is found through its control socket: --socket, else <data-dir>/control.sock, with --data-dir defaulting to $LATTICA_DATA_DIR, else ~/.lattica.",
         subcommands: [Status.self]
     )
+
+    /// Accepted before the command name too (`lattica --data-dir D status`); each command reads its own copy.
+    @OptionGroup var global: GlobalOptions
 }
 
 /// Options every command shares.
