@@ -7,7 +7,7 @@ import Testing
     // /ip4/127.0.0.1/tcp/4001
     let addr: [UInt8] = [0x04, 127, 0, 0, 1, 0x06, 0x0F, 0xA1]
 
-    @Test func findNodeResponse_encodesByteForByteAsTheSpecProtobuf() {
+    @Test func findNodeResponse_encodesByteForByteAsTheSpecProtobuf() throws {
         let m = DHT.Message(type: .findNode, key: [0x01, 0x02], closerPeers: [DHT.Peer(id: peer, addrs: [addr], connection: .connected)])
         let id = peer.multihash
         #expect(id.count == 38)
