@@ -7,7 +7,7 @@ import Testing
 
     func universe(_ n: Int, seed: UInt64) -> [Seed] {
         var rng = SeededRandom(seed: seed)
-        return (0..<n).map { _ in let p = SimNetwork.makePeer(&rng); return (p, DHT.Key(peer: p), []) }
+        return (0..<n).map { _ in let p = KadSim.makePeer(&rng); return (p, DHT.Key(peer: p), []) }
     }
 
     @Test func iterator_keepsAtMostAlphaInFlight_andFinishesWhenTheKClosestAnswered() {

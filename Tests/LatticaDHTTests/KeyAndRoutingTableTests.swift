@@ -9,7 +9,7 @@ import Testing
         #expect(k.bytes.map { UInt8($0) }.prefix(4) == [0xba, 0x78, 0x16, 0xbf])
         #expect(k.bytes.suffix(4) == [0xf2, 0x00, 0x15, 0xad])
         var rng = SeededRandom(seed: 1)
-        let peer = SimNetwork.makePeer(&rng)
+        let peer = KadSim.makePeer(&rng)
         #expect(DHT.Key(peer: peer) == DHT.Key(digest: PureSHA256.hash(peer.multihash)))
     }
 
@@ -34,7 +34,7 @@ import Testing
 
     func randomEntries(_ n: Int, seed: UInt64) -> [(PeerId, DHT.Key)] {
         var rng = SeededRandom(seed: seed)
-        return (0..<n).map { _ in let p = SimNetwork.makePeer(&rng); return (p, DHT.Key(peer: p)) }
+        return (0..<n).map { _ in let p = KadSim.makePeer(&rng); return (p, DHT.Key(peer: p)) }
     }
 
     @Test func closest_matchesBruteForce_forRandomTablesAndTargets() {
@@ -67,7 +67,7 @@ import Testing
         var peers: [(PeerId, DHT.Key)] = []
         var rng = SeededRandom(seed: 5)
         while peers.count < 6 {
-            let p = SimNetwork.makePeer(&rng)
+            let p = KadSim.makePeer(&rng)
             let k = DHT.Key(peer: p)
             if k.bit(0) { peers.append((p, k)) }
         }

@@ -3,7 +3,7 @@ import Testing
 @testable import LatticaDHT
 
 @Suite struct MessageTests {
-    let peer: PeerId = { var r = SeededRandom(seed: 21); return SimNetwork.makePeer(&r) }()
+    let peer: PeerId = { var r = SeededRandom(seed: 21); return KadSim.makePeer(&r) }()
     // /ip4/127.0.0.1/tcp/4001
     let addr: [UInt8] = [0x04, 127, 0, 0, 1, 0x06, 0x0F, 0xA1]
 

@@ -4,7 +4,7 @@ import LatticaCore
 /// A deterministic discrete-event network for DHT instances: virtual clock, per-link latency,
 /// dead nodes (requests to them time out), partitions, and scripted adversaries. Every run
 /// replays from its seed. (Kept local to the DHT tests; it only interprets `DHT.Directive`s.)
-struct SimNetwork {
+struct KadSim {
     enum Behavior { case honest, sybil, garbage, returnsItself, dead }
 
     enum Event {
