@@ -8,9 +8,17 @@ public import LatticaCore
 /// never arrives before an earlier message on the same link.
 public struct LinkModel: Hashable, Sendable {
     /// One-way propagation delay.
-    public var latency: Duration
+    public var latency: Duration {
+        get { .nanoseconds(latencyNanoseconds) }
+        set { latencyNanoseconds = Swift.max(0, newValue.nanosecondsClamped) }
+    }
     /// Extra delay drawn uniformly from [0, jitter] per message.
-    public var jitter: Duration
+    public var jitter: Duration {
+        get { .nanoseconds(jitterNanoseconds) }
+        set { jitterNanoseconds = Swift.max(0, newValue.nanosecondsClamped) }
+    }
+    @usableFromInline var latencyNanoseconds: Int64 = 0
+    @usableFromInline var jitterNanoseconds: Int64 = 0
     /// Probability in [0, 1] that a message is lost (decided at send time).
     public var loss: Double
     /// Serialization rate in bytes per second; `nil` = unlimited (no serialization delay).
@@ -25,8 +33,8 @@ public struct LinkModel: Hashable, Sendable {
         bytesPerSecond: Int? = nil,
         preservesOrder: Bool = true
     ) {
-        self.latency = latency
-        self.jitter = jitter
+        self.latencyNanoseconds = Swift.max(0, latency.nanosecondsClamped)
+        self.jitterNanoseconds = Swift.max(0, jitter.nanosecondsClamped)
         self.loss = loss
         self.bytesPerSecond = bytesPerSecond
         self.preservesOrder = preservesOrder

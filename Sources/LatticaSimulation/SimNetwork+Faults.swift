@@ -94,6 +94,12 @@ extension SimNetwork {
         clock.schedule(.start(Int32(truncatingIfNeeded: node.raw)), at: time)
     }
 
+    /// Schedules a `.started(node)` event at `time` for a node that is already up (its first start
+    /// when it joined up); skipped if the node crashed in between.
+    public mutating func scheduleStartEvent(_ node: SimNodeID, at time: Instant) {
+        clock.schedule(.boot(Int32(truncatingIfNeeded: node.raw), incarnation: incarnations[node.raw]), at: time)
+    }
+
     /// Schedules every crash and restart of `schedule`.
     public mutating func apply(_ schedule: ChurnSchedule) {
         for e in schedule.entries {

@@ -48,15 +48,9 @@ public struct SimNetwork<Message> {
         case flight(Flight)
         case timer(node: Int32, id: UInt64, token: UInt64)
         case start(Int32)
+        case boot(Int32, incarnation: UInt32)
         case crash(Int32)
         case wakeup(UInt64)
-    }
-
-    @usableFromInline struct LinkState {
-        @usableFromInline var busyUntil: Int64
-        @usableFromInline var lastArrival: Int64
-
-        @inlinable init(busyUntil: Int64, lastArrival: Int64) { self.busyUntil = busyUntil; self.lastArrival = lastArrival }
     }
 
     @usableFromInline var clock: VirtualClock<Pending>
@@ -64,8 +58,7 @@ public struct SimNetwork<Message> {
     /// The link model used for every directed link without an override (`setLink`).
     public var defaultLink: LinkModel
     @usableFromInline var linkOverrides: [UInt64: LinkModel] = [:]
-    @usableFromInline var linkState: [UInt64: LinkState] = [:]
-    @usableFromInline var linkStatePruneAt = 1 << 16
+    @usableFromInline var linkState = LinkTable()
 
     @usableFromInline var up: [Bool] = []
     @usableFromInline var incarnations: [UInt32] = []
@@ -153,16 +146,15 @@ public struct SimNetwork<Message> {
 
         let nowNs = clock.now.nanoseconds
         var arrival = nowNs
-        let jitterNs = link.jitter.nanosecondsClamped
+        let jitterNs = link.jitterNanoseconds
         let stateful = link.bytesPerSecond != nil || (jitterNs > 0 && link.preservesOrder)
-        var state = LinkState(busyUntil: nowNs, lastArrival: nowNs)
-        if stateful, let s = linkState[key] { state = s }
+        var state = (busyUntil: nowNs, lastArrival: nowNs)
+        if stateful { state = linkState.state(key, now: nowNs) }
         if let bps = link.bytesPerSecond {
-            let start = Swift.max(nowNs, state.busyUntil)
-            arrival = start &+ Self.transmissionNanoseconds(bytes: bytes, bytesPerSecond: bps)
+            arrival = state.busyUntil &+ Self.transmissionNanoseconds(bytes: bytes, bytesPerSecond: bps)
             state.busyUntil = arrival
         }
-        arrival &+= link.latency.nanosecondsClamped
+        arrival &+= link.latencyNanoseconds
         if jitterNs > 0 {
             arrival &+= Int64(truncatingIfNeeded: jitterRNG.next().multipliedFullWidth(by: UInt64(jitterNs) &+ 1).high)
         }
@@ -170,7 +162,7 @@ public struct SimNetwork<Message> {
             arrival = Swift.max(arrival, state.lastArrival)
             state.lastArrival = arrival
         }
-        if stateful { storeLinkState(state, key) }
+        if stateful { linkState.store(key, busyUntil: state.busyUntil, lastArrival: state.lastArrival, now: nowNs) }
         let flight = Flight(
             from: Int32(truncatingIfNeeded: f), to: Int32(truncatingIfNeeded: t), incarnation: incarnations[t],
             bytes: bytes, fingerprint: fingerprint, message: message)
@@ -203,17 +195,6 @@ public struct SimNetwork<Message> {
 
     @inlinable @inline(__always)
     static func linkKey(_ f: Int, _ t: Int) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: f)) << 32 | UInt64(UInt32(truncatingIfNeeded: t)) }
-
-    @inlinable
-    mutating func storeLinkState(_ s: LinkState, _ key: UInt64) {
-        linkState[key] = s
-        if linkState.count >= linkStatePruneAt {
-            // Forget links that are idle: their state can no longer delay or reorder anything.
-            let nowNs = clock.now.nanoseconds
-            linkState = linkState.filter { $0.value.busyUntil > nowNs || $0.value.lastArrival > nowNs }
-            linkStatePruneAt = Swift.max(1 << 16, linkState.count * 2)
-        }
-    }
 
     // MARK: Timers
 
@@ -271,6 +252,13 @@ public struct SimNetwork<Message> {
                 let n = Int(node)
                 guard !up[n] else { continue }
                 up[n] = true
+                _counters.starts += 1
+                _digest = SimDigest.combine(SimDigest.combine(_digest, UInt64(bitPattern: time.nanoseconds) ^ 0x57A7), UInt64(n))
+                if let trace { trace(time, .started(SimNodeID(n))) }
+                return .started(SimNodeID(n))
+            case .boot(let node, let inc):
+                let n = Int(node)
+                guard up[n], incarnations[n] == inc else { continue }
                 _counters.starts += 1
                 _digest = SimDigest.combine(SimDigest.combine(_digest, UInt64(bitPattern: time.nanoseconds) ^ 0x57A7), UInt64(n))
                 if let trace { trace(time, .started(SimNodeID(n))) }

@@ -46,13 +46,20 @@ public struct Simulation<P: SimProcess> {
     public var counters: SimCounters { network.counters }
     public var digest: UInt64 { network.digest }
 
-    /// Adds a node; its `onStart` runs at `startAt` (default: now, after events already due).
+    /// Adds a node. Without `startAt` (or with a time not after now) it is up at once and its
+    /// `onStart` runs now, after events already due; with a later `startAt` it is down (unreachable)
+    /// until then.
     @discardableResult
     public mutating func addNode(_ process: P, startAt: Instant? = nil) -> SimNodeID {
-        let id = network.addNode(up: false)
+        let late = startAt.map { $0 > now } ?? false
+        let id = network.addNode(up: !late)
         processes.append(process)
         rngs.append(nodeRNGSource.fork())
-        network.scheduleStart(id, at: startAt ?? now)
+        if late {
+            network.scheduleStart(id, at: startAt!)
+        } else {
+            network.scheduleStartEvent(id, at: now)
+        }
         return id
     }
 
@@ -180,8 +187,8 @@ public struct Simulation<P: SimProcess> {
     mutating func finish(_ ctx: consuming SimContext<Message>, _ n: Int) {
         rngs[n] = ctx.rng
         let me = SimNodeID(n)
-        for effect in ctx.effects {
-            switch effect {
+        for i in ctx.effects.indices {
+            switch ctx.effects[i] {
             case .send(let m, let to, let bytes):
                 network.send(
                     m, from: me, to: to, bytes: bytes >= 0 ? bytes : P.wireSize(of: m), fingerprint: P.fingerprint(of: m))

@@ -4,20 +4,26 @@ public import LatticaCore
 ///
 /// Events at equal times run in the order they were scheduled; nothing else orders them, so a run
 /// is a pure function of the calls made (after swift-nio's `EmbeddedEventLoop`, STYLE.md §4).
-/// A binary min-heap of 24-byte keys; payloads live in a slab with a free list, so sifting never
-/// moves a payload and a steady-state run does not allocate.
+/// A 4-ary min-heap of 16-byte keys (four children share a cache line or two, half the levels of
+/// a binary heap); payloads live in a slab with a free list, so sifting never moves a payload and a
+/// steady-state run does not allocate. Limits: 2^28 pending events, 2^36 schedules per clock.
 public struct VirtualClock<Event> {
+    /// 16 bytes: the time, and the insertion sequence (high 36 bits) above the payload slot
+    /// (low 28 bits), so comparing `order` compares sequence numbers.
     @usableFromInline struct Key {
         @usableFromInline var time: Int64
-        @usableFromInline var seq: UInt64
-        @usableFromInline var slot: Int32
+        @usableFromInline var order: UInt64
 
         @inlinable init(time: Int64, seq: UInt64, slot: Int32) {
-            self.time = time; self.seq = seq; self.slot = slot
+            self.time = time
+            self.order = seq << Self.slotBits | UInt64(UInt32(bitPattern: slot))
         }
 
+        @inlinable static var slotBits: UInt64 { 28 }
+        @inlinable var slot: Int { Int(truncatingIfNeeded: order & ((1 << Self.slotBits) - 1)) }
+
         @inlinable @inline(__always)
-        func precedes(_ o: Key) -> Bool { time < o.time || (time == o.time && seq < o.seq) }
+        func precedes(_ o: Key) -> Bool { time < o.time || (time == o.time && order < o.order) }
     }
 
     @usableFromInline var heap: [Key] = []
@@ -49,10 +55,12 @@ public struct VirtualClock<Event> {
             slot = s
             slots[Int(s)] = event
         } else {
+            precondition(slots.count < 1 << 28, "VirtualClock: too many pending events")
             slot = Int32(truncatingIfNeeded: slots.count)
             slots.append(event)
         }
         let seq = nextSeq
+        precondition(seq < 1 << 36, "VirtualClock: sequence space exhausted")
         nextSeq &+= 1
         heap.append(Key(time: t, seq: seq, slot: slot))
         siftUp(heap.count - 1)
@@ -74,9 +82,9 @@ public struct VirtualClock<Event> {
             heap[0] = last
             siftDown(0)
         }
-        let slot = Int(top.slot)
+        let slot = top.slot
         let event = slots[slot].take()!
-        freeSlots.append(top.slot)
+        freeSlots.append(Int32(truncatingIfNeeded: slot))
         _now = Instant(nanoseconds: top.time)
         return (now, event)
     }
@@ -120,7 +128,7 @@ public struct VirtualClock<Event> {
             var i = start
             let k = h[i]
             while i > 0 {
-                let parent = (i - 1) >> 1
+                let parent = (i - 1) >> 2
                 if k.precedes(h[parent]) {
                     h[i] = h[parent]
                     i = parent
@@ -137,10 +145,15 @@ public struct VirtualClock<Event> {
             var i = start
             let k = h[i]
             while true {
-                let l = 2 * i + 1
-                if l >= n { break }
-                let r = l + 1
-                let c = (r < n && h[r].precedes(h[l])) ? r : l
+                let first = 4 * i + 1
+                if first >= n { break }
+                var c = first
+                let end = Swift.min(first + 4, n)
+                var j = first + 1
+                while j < end {
+                    if h[j].precedes(h[c]) { c = j }
+                    j += 1
+                }
                 if h[c].precedes(k) {
                     h[i] = h[c]
                     i = c
