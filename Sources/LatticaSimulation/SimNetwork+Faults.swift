@@ -21,6 +21,15 @@ extension SimNetwork {
         linkOverrides[Self.linkKey(from.raw, to.raw)] ?? defaultLink
     }
 
+    /// Gives `node` an access latency (its "last mile"), added to the latency of every message it
+    /// sends or receives. Cheap heterogeneity: per-pair latencies that differ but stay stable, with
+    /// O(nodes) memory.
+    public mutating func setAccessLatency(_ delay: Duration, for node: SimNodeID) {
+        accessLatency[node.raw] = Swift.max(0, delay.nanosecondsClamped)
+    }
+
+    public func accessLatency(of node: SimNodeID) -> Duration { .nanoseconds(accessLatency[node.raw]) }
+
     // MARK: Partitions
 
     /// Whether a message from `from` to `to` would pass the partition and link blocks now.

@@ -61,6 +61,7 @@ public struct SimNetwork<Message> {
     @usableFromInline var linkState = LinkTable()
 
     @usableFromInline var up: [Bool] = []
+    @usableFromInline var accessLatency: [Int64] = []
     @usableFromInline var incarnations: [UInt32] = []
     @usableFromInline var sides: [Int32] = []
     @usableFromInline var timers: [[UInt64: UInt64]] = []
@@ -117,6 +118,7 @@ public struct SimNetwork<Message> {
         let id = up.count
         precondition(id < Int(Int32.max), "too many nodes")
         up.append(isUp)
+        accessLatency.append(0)
         incarnations.append(0)
         sides.append(0)
         timers.append([:])
@@ -154,7 +156,7 @@ public struct SimNetwork<Message> {
             arrival = state.busyUntil &+ Self.transmissionNanoseconds(bytes: bytes, bytesPerSecond: bps)
             state.busyUntil = arrival
         }
-        arrival &+= link.latencyNanoseconds
+        arrival &+= link.latencyNanoseconds &+ accessLatency[f] &+ accessLatency[t]
         if jitterNs > 0 {
             arrival &+= Int64(truncatingIfNeeded: jitterRNG.next().multipliedFullWidth(by: UInt64(jitterNs) &+ 1).high)
         }

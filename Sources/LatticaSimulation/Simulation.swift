@@ -98,6 +98,13 @@ public struct Simulation<P: SimProcess> {
         network.scheduleStart(node, at: time ?? now)
     }
 
+    /// Splits the network (see `SimNetwork.partition`).
+    public mutating func partition(_ groups: [[SimNodeID]]) { network.partition(groups) }
+    /// Cuts `node` off from every other node.
+    public mutating func isolate(_ node: SimNodeID) { network.isolate(node) }
+    /// Removes every partition and link block.
+    public mutating func heal() { network.heal() }
+
     /// Schedules every crash and restart of `schedule` (restarts follow `restartPolicy`).
     public mutating func apply(_ schedule: ChurnSchedule) { network.apply(schedule) }
 

@@ -82,6 +82,18 @@ import Testing
         #expect(times == [1: .ms(200), 2: .ms(10)])
     }
 
+    @Test func accessLatency_isAddedOncePerEndpoint() {
+        var net = SimNetwork<Int>(seed: 1, nodes: 3, link: LinkModel(latency: .milliseconds(10)))
+        net.setAccessLatency(.milliseconds(5), for: SimNodeID(0))
+        net.setAccessLatency(.milliseconds(7), for: SimNodeID(1))
+        net.send(1, from: SimNodeID(0), to: SimNodeID(1))
+        net.send(2, from: SimNodeID(1), to: SimNodeID(2))
+        net.send(3, from: SimNodeID(2), to: SimNodeID(0))
+        var times: [Int: Instant] = [:]
+        net.runUntilIdle { net, e in if case .message(let m, _, _) = e { times[m] = net.now } }
+        #expect(times == [1: .ms(22), 2: .ms(17), 3: .ms(15)])
+    }
+
     @Test func lossRate_overManyMessages_isWithinFiveStandardDeviations() {
         let n = 100_000, p = 0.1
         var net = SimNetwork<Int>(seed: 99, nodes: 2, link: LinkModel(latency: .milliseconds(1), loss: p))
