@@ -87,6 +87,7 @@ extension SimNetwork {
         incarnations[n] &+= 1
         _counters.crashes += 1
         _counters.timersDroppedByCrash += timers[n].count
+        staleTimers += timers[n].count
         timers[n].removeAll()
         _digest = SimDigest.combine(SimDigest.combine(_digest, UInt64(bitPattern: now.nanoseconds) ^ 0xC4A5), UInt64(n))
         if let trace { trace(now, .crashed(SimNodeID(n))) }

@@ -68,6 +68,8 @@ public struct SimNetwork<Message> {
     @usableFromInline var blockedLinks: Set<UInt64> = []
     @usableFromInline var partitioned = false
     @usableFromInline var nextTimerToken: UInt64 = 0
+    /// Timer events in the queue that will not fire (cancelled, replaced, or their node crashed).
+    @usableFromInline var staleTimers = 0
 
     @usableFromInline var lossRNG: SeededRandom
     @usableFromInline var jitterRNG: SeededRandom
@@ -208,14 +210,31 @@ public struct SimNetwork<Message> {
         guard up[n] else { return }
         let token = nextTimerToken
         nextTimerToken &+= 1
-        timers[n][id] = token
+        if timers[n].updateValue(token, forKey: id) != nil { staleTimers += 1 }
         clock.schedule(.timer(node: Int32(truncatingIfNeeded: n), id: id, token: token), at: time)
+        compactTimersIfNeeded()
     }
 
     /// Disarms timer `id` of `node` (no-op when not armed).
     @inlinable
     public mutating func cancelTimer(_ id: UInt64, for node: SimNodeID) {
-        timers[node.raw].removeValue(forKey: id)
+        if timers[node.raw].removeValue(forKey: id) != nil {
+            staleTimers += 1
+            compactTimersIfNeeded()
+        }
+    }
+
+    /// Protocols that arm a timeout per request and cancel it on the reply leave a stale event per
+    /// request; when those are most of the queue, sweep them out so the heap stays small.
+    @inlinable
+    mutating func compactTimersIfNeeded() {
+        guard staleTimers > 4096 && staleTimers * 2 > clock.pendingCount else { return }
+        let armed = timers
+        clock.removeAll { pending in
+            if case .timer(let node, let id, let token) = pending { return armed[Int(node)][id] != token }
+            return false
+        }
+        staleTimers = 0
     }
 
     public func isTimerArmed(_ id: UInt64, for node: SimNodeID) -> Bool { timers[node.raw][id] != nil }
@@ -242,7 +261,10 @@ public struct SimNetwork<Message> {
                 return .message(fl.message, from: SimNodeID(f), to: SimNodeID(t))
             case .timer(let node, let id, let token):
                 let n = Int(node)
-                guard up[n], timers[n][id] == token else { continue }
+                guard up[n], timers[n][id] == token else {
+                    staleTimers -= 1
+                    continue
+                }
                 timers[n].removeValue(forKey: id)
                 _counters.timersFired += 1
                 var d = SimDigest.combine(_digest, UInt64(bitPattern: time.nanoseconds) ^ 0x7153)

@@ -115,6 +115,33 @@ public struct VirtualClock<Event> {
         if time > _now { _now = time }
     }
 
+    /// Drops the pending events for which `shouldRemove` is true, keeping the order of the rest.
+    /// O(pending). Returns how many were removed.
+    @inlinable @discardableResult
+    public mutating func removeAll(where shouldRemove: (Event) throws -> Bool) rethrows -> Int {
+        var kept = 0
+        for i in heap.indices {
+            let k = heap[i]
+            if try shouldRemove(slots[k.slot]!) {
+                slots[k.slot] = nil
+                freeSlots.append(Int32(truncatingIfNeeded: k.slot))
+            } else {
+                heap[kept] = k
+                kept += 1
+            }
+        }
+        let removed = heap.count - kept
+        heap.removeLast(removed)
+        if heap.count > 1 {
+            var i = (heap.count - 2) >> 2
+            while i >= 0 {
+                siftDown(i)
+                i -= 1
+            }
+        }
+        return removed
+    }
+
     /// Drops every pending event.
     public mutating func removeAll() {
         heap.removeAll(keepingCapacity: true)

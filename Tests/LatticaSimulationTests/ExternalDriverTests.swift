@@ -62,4 +62,19 @@ import Testing
         #expect(fired.map(\.1) == [.ms(20), .ms(30)])
         #expect(net.armedTimerCount(of: a) == 0)
     }
+
+    @Test func cancelledTimers_areSweptFromTheQueue_andLiveTimersStillFireOnTime() {
+        var net = SimNetwork<Int>(seed: 1, nodes: 10)
+        // A request/timeout pattern: arm a 10 s timeout per request, cancel it on the reply.
+        for i in 0..<100_000 {
+            let node = SimNodeID(i % 10)
+            net.setTimer(UInt64(i), for: node, at: .ms(10_000 + Int64(i)))
+            if i % 1000 != 0 { net.cancelTimer(UInt64(i), for: node) }
+        }
+        #expect(net.pendingEventCount < 10_000)
+        var fired: [(UInt64, Instant)] = []
+        net.runUntilIdle { net, e in if case .timer(let id, _) = e { fired.append((id, net.now)) } }
+        #expect(fired.map(\.0) == stride(from: 0, to: 100_000, by: 1000).map { UInt64($0) })
+        #expect(fired.allSatisfy { $0.1 == .ms(10_000 + Int64($0.0)) })
+    }
 }

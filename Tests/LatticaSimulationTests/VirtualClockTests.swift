@@ -72,4 +72,20 @@ import Testing
         #expect(clock.pendingCount == 1)
         #expect(clock.now == Instant.zero + .seconds(499))
     }
+
+    @Test func removeAll_dropsMatchingEvents_andKeepsTheOrderOfTheRest() {
+        var clock = VirtualClock<Int>()
+        var rng = SeededRandom(seed: 5)
+        var reference: [(Int64, Int)] = []
+        for i in 0..<5000 {
+            let t = Int64(rng.next() % 100)
+            clock.schedule(i, at: Instant(nanoseconds: t))
+            if i % 3 != 0 { reference.append((t, i)) }
+        }
+        #expect(clock.removeAll { $0 % 3 == 0 } == 1667)
+        for i in 5000..<5100 { clock.schedule(i, at: Instant(nanoseconds: 50)); reference.append((50, i)) }
+        var seen: [Int] = []
+        clock.runUntilIdle { _, e in seen.append(e) }
+        #expect(seen == reference.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.map(\.1))
+    }
 }
