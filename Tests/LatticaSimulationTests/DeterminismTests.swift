@@ -1,3 +1,4 @@
+import Foundation  // log2/log for the theoretical bound (tests may; the module may not)
 import LatticaCore
 import LatticaSimulation
 import Testing
@@ -80,5 +81,24 @@ import Testing
         // Loss is decided at send time, so lost messages are traced as dropped, never as sent.
         #expect(log.sent == traced.1.sent - traced.1.droppedByLoss)
         #expect(traced.1.droppedByLoss > 0)
+    }
+}
+
+@Suite struct ConvergenceTests {
+    /// Push gossip spreads a rumor to n nodes in about log2(n) + ln(n) rounds (Frieze & Grimmett;
+    /// Pittel 1987). Checks the simulator reproduces that bound, not just "it converged".
+    @Test func pushGossip_reachesEveryNode_withinOneAndAHalfTimesTheTheoreticalRoundCount() {
+        let n = 500
+        let expectedRounds = log2(Double(n)) + log(Double(n))
+        for seed in UInt64(1)...5 {
+            var sim = Simulation<MaxGossip>(seed: seed, link: LinkModel(latency: .milliseconds(1)))
+            for i in 0..<n { sim.addNode(MaxGossip(value: i == 0 ? 1 : 0)) }
+            var rounds = 0
+            while sim.allProcesses.contains(where: { $0.value == 0 }) && rounds < 100 {
+                sim.run(for: .milliseconds(100))
+                rounds += 1
+            }
+            #expect(Double(rounds) <= 1.5 * expectedRounds, "seed \(seed): \(rounds) rounds")
+        }
     }
 }
