@@ -114,7 +114,8 @@ public struct SimNetwork<Message> {
     public var nodeCount: Int { up.count }
     public var nodeIDs: [SimNodeID] { (0..<up.count).map { SimNodeID($0) } }
 
-    /// Adds a node, up (it gets no `.started` event) unless `up` is false (then `start(_:at:)` it).
+    /// Adds a node, up at once (it gets no `.started` event) unless `up` is false (then bring it up
+    /// with `scheduleStart(_:at:)`).
     @discardableResult
     public mutating func addNode(up isUp: Bool = true) -> SimNodeID {
         let id = up.count
