@@ -66,6 +66,7 @@ public struct Simulation<P: SimProcess> {
     /// A node's process (also while it is down).
     public subscript(node: SimNodeID) -> P {
         get { processes[node.raw] }
+        _modify { yield &processes[node.raw] }
         set { processes[node.raw] = newValue }
     }
 
@@ -93,7 +94,9 @@ public struct Simulation<P: SimProcess> {
 
     /// Restarts `node` at `time` (default now). With `process`, that becomes its new state;
     /// otherwise `restartPolicy` decides. Its `onStart` runs again.
+    /// Restarting a node that is up (now) does nothing.
     public mutating func restart(_ node: SimNodeID, with process: P? = nil, at time: Instant? = nil) {
+        if time == nil && network.isUp(node) { return }
         if let process { replacements[node.raw] = process }
         network.scheduleStart(node, at: time ?? now)
     }
