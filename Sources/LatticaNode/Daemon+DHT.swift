@@ -113,6 +113,7 @@ extension Daemon {
         if dht?.protocolID == "/lattica/1.0.0", let (payload, _) = DHT.LatticaValue.decode(v) {
             switch payload {
             case .bytes(let b): return (b, "lattica")
+            case .text(let t): return (t, "lattica-str")
             case .raw(let r): return (r, "lattica-raw")
             }
         }
