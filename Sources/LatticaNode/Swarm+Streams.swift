@@ -6,7 +6,7 @@ import Metrics
 
 /// The state of one stream on a connection. Loop thread only.
 final class StreamState {
-    enum Kind { case identifyOut, identifyIn, identifyPushIn, pingOut, requestOut, requestIn, refused }
+    enum Kind { case identifyOut, identifyIn, identifyPushIn, pingOut, requestOut, requestIn, oneWay, raw, refused }
 
     let kind: Kind
     var protocolID: String
@@ -19,6 +19,7 @@ final class StreamState {
     var responseDone: ((Result<[UInt8], SwarmError>) -> Void)?
     var timer: LoopTimer?
     var answered = false
+    var raw: RawStream?
 
     init(kind: Kind, protocolID: String) { self.kind = kind; self.protocolID = protocolID }
 
@@ -30,6 +31,9 @@ final class StreamState {
         pingDone = nil
         responseDone?(.failure(SwarmError(error)))
         responseDone = nil
+        let r = raw
+        raw = nil
+        r?.onEnd?(error)
     }
 }
 
@@ -57,14 +61,53 @@ enum LengthPrefixed {
 extension Swarm {
     // MARK: opening streams
 
-    /// Opens an outbound stream for `proto` on the connection to `peer`.
+    /// Opens an outbound stream for `proto` on the connection to `peer`; nil when not connected or
+    /// when the muxer refuses a new stream right now (stream limit, ACK backlog).
     func openStream(_ peer: PeerId, _ proto: String, kind: StreamState.Kind) -> (Conn, Connection.StreamID, StreamState)? {
         guard let c = connection(to: peer), c.established, !c.goingAway else { return nil }
+        return openStream(on: c, proto, kind: kind)
+    }
+
+    func openStream(on c: Conn, _ proto: String, kind: StreamState.Kind) -> (Conn, Connection.StreamID, StreamState)? {
         guard let (sid, ds) = c.instance.openStream(protocols: [proto], now: loop.now) else { return nil }
         let s = StreamState(kind: kind, protocolID: proto)
         c.streams[sid] = s
         apply(c, ds)
         return c.streams[sid] == nil ? nil : (c, sid, s)
+    }
+
+    /// Like `openStream`, but waits in a bounded per-connection queue while the muxer is at its
+    /// stream limit. `then` runs on the loop thread, never before this call returns.
+    func openStreamQueued(_ peer: PeerId, _ proto: String, kind: StreamState.Kind,
+                          then: @escaping ((Conn, Connection.StreamID, StreamState)?) -> Void) {
+        guard let c = connection(to: peer), c.established, !c.goingAway else {
+            later { then(nil) }
+            return
+        }
+        if c.pendingOpens.isEmpty, let r = openStream(on: c, proto, kind: kind) {
+            later { then(r) }
+            return
+        }
+        guard c.pendingOpens.count < maxPendingOpens else {
+            later { then(nil) }
+            return
+        }
+        c.pendingOpens.append((proto, kind, then))
+    }
+
+    /// Runs `f` on the loop thread after the current callback (breaks synchronous re-entrance).
+    func later(_ f: @escaping () -> Void) {
+        let box = LoopBound(f)
+        loop.execute { box.value() }
+    }
+
+    /// Opens queued streams while the muxer accepts them (after a stream ended or opened).
+    func drainPendingOpens(_ c: Conn) {
+        while let (proto, kind, then) = c.pendingOpens.first, conns[c.id] != nil {
+            guard let r = openStream(on: c, proto, kind: kind) else { return }
+            c.pendingOpens.removeFirst()
+            then(r)
+        }
     }
 
     func openIdentify(_ c: Conn) {
@@ -81,32 +124,45 @@ extension Swarm {
     /// Sends `request` on a new `proto` stream to a connected peer; completes with the response.
     func request(_ peer: PeerId, _ proto: String, _ request: [UInt8], timeout: Duration = .seconds(30),
                  completion: @escaping (Result<[UInt8], SwarmError>) -> Void) {
-        guard let (c, sid, s) = openStream(peer, proto, kind: .requestOut) else {
-            completion(.failure(SwarmError("not connected to \(peer)"))); return
+        openStreamQueued(peer, proto, kind: .requestOut) { [weak self] opened in
+            guard let self else { return }
+            guard let (c, sid, s) = opened else {
+                completion(.failure(SwarmError("not connected to \(peer), or too many streams queued"))); return
+            }
+            s.responseDone = completion
+            s.timer = self.loop.scheduleTimer(after: timeout) { [weak self, weak c, weak s] _ in
+                guard let self, let c, let s else { return }
+                s.fail("request timed out after \(timeout)")
+                self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
+            }
+            self.write(c, sid, LengthPrefixed.encode(request), close: true)
         }
-        s.responseDone = completion
-        s.timer = loop.scheduleTimer(after: timeout) { [weak self, weak c, weak s] _ in
-            guard let self, let c, let s else { return }
-            s.fail("request timed out after \(timeout)")
-            self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
+    }
+
+    /// Sends one framed message on a new stream and closes it; no response is read.
+    func sendOneWay(_ peer: PeerId, _ proto: String, _ message: [UInt8], completion: @escaping (Bool) -> Void) {
+        openStreamQueued(peer, proto, kind: .oneWay) { [weak self] opened in
+            guard let self, let (c, sid, _) = opened else { completion(false); return }
+            self.write(c, sid, LengthPrefixed.encode(message), close: true)
+            completion(true)
         }
-        write(c, sid, LengthPrefixed.encode(request), close: true)
     }
 
     /// Pings `peer` `count` times on one stream; completes with the round-trip times.
     func ping(_ peer: PeerId, count: Int, completion: @escaping (Result<[Duration], SwarmError>) -> Void) {
-        guard let (c, sid, s) = openStream(peer, Ping.protocolID, kind: .pingOut) else {
-            completion(.failure(SwarmError("not connected to \(peer)"))); return
+        openStreamQueued(peer, Ping.protocolID, kind: .pingOut) { [weak self] opened in
+            guard let self else { return }
+            guard let (c, sid, s) = opened else { completion(.failure(SwarmError("not connected to \(peer)"))); return }
+            s.ping = Ping.Instance(rng: self.rng.fork())
+            s.pingRemaining = count
+            s.pingDone = completion
+            s.timer = self.loop.scheduleTimer(after: .seconds(10) * max(1, count)) { [weak self, weak c, weak s] _ in
+                guard let self, let c, let s else { return }
+                s.fail("ping timed out")
+                self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
+            }
+            self.sendNextPing(c, sid, s)
         }
-        s.ping = Ping.Instance(rng: rng.fork())
-        s.pingRemaining = count
-        s.pingDone = completion
-        s.timer = loop.scheduleTimer(after: .seconds(10) * max(1, count)) { [weak self, weak c, weak s] _ in
-            guard let self, let c, let s else { return }
-            s.fail("ping timed out")
-            self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
-        }
-        sendNextPing(c, sid, s)
     }
 
     private func sendNextPing(_ c: Conn, _ sid: Connection.StreamID, _ s: StreamState) {
@@ -118,7 +174,10 @@ extension Swarm {
     // MARK: stream events from the connection
 
     func streamOpened(_ c: Conn, _ sid: Connection.StreamID, _ proto: String, inbound: Bool) {
-        guard inbound else { return }  // outbound streams were registered when opened
+        guard inbound else {  // outbound streams were registered when opened; the ACK may free a slot
+            if !c.pendingOpens.isEmpty { drainPendingOpens(c) }
+            return
+        }
         guard let peer = c.peer else { return }
         switch proto {
         case Identify.protocolID:
@@ -128,6 +187,12 @@ extension Swarm {
             c.streams[sid] = StreamState(kind: .identifyPushIn, protocolID: proto)
         case _ where requestHandlers[proto] != nil:
             c.streams[sid] = StreamState(kind: .requestIn, protocolID: proto)
+        case _ where rawHandlers[proto] != nil:
+            let s = StreamState(kind: .raw, protocolID: proto)
+            let r = RawStream(swarm: self, conn: c, id: sid, peer: peer, protocolID: proto)
+            s.raw = r
+            c.streams[sid] = s
+            rawHandlers[proto]?(r)
         default:
             _ = peer
             c.streams[sid] = StreamState(kind: .refused, protocolID: proto)
@@ -163,7 +228,9 @@ extension Swarm {
         case .requestOut, .requestIn:
             s.buffer.append(contentsOf: bytes)
             complete(c, sid, s, peer, finished: false)
-        case .identifyIn, .refused:
+        case .raw:
+            s.raw?.onData?(bytes)
+        case .identifyIn, .oneWay, .refused:
             break
         }
     }
@@ -177,14 +244,24 @@ extension Swarm {
             complete(c, sid, s, peer, finished: true)
         case .pingOut:
             s.fail("peer closed the ping stream")
-        case .identifyIn, .refused:
+        case .raw:
+            s.raw?.onEnd?(nil)
+        case .identifyIn, .oneWay, .refused:
             break
         }
     }
 
     func streamGone(_ c: Conn, _ sid: Connection.StreamID, error: String?) {
         guard let s = c.streams.removeValue(forKey: sid) else { return }
+        defer { if !c.pendingOpens.isEmpty { drainPendingOpens(c) } }
+        if s.kind == .raw, error == nil {
+            s.raw = nil  // finished cleanly both ways; onEnd(nil) already ran
+        }
         s.fail(error ?? "stream closed before an answer")
+    }
+
+    func streamWritable(_ c: Conn, _ sid: Connection.StreamID) {
+        c.streams[sid]?.raw?.onWritable?()
     }
 
     private func complete(_ c: Conn, _ sid: Connection.StreamID, _ s: StreamState, _ peer: PeerId, finished: Bool) {
@@ -217,8 +294,11 @@ extension Swarm {
             Counter(label: "lattica_requests_served_total", dimensions: [("protocol", s.protocolID)]).increment()
             h(peer, message) { [weak self, weak c] response in
                 guard let self, let c, c.streams[sid] != nil else { return }
-                if let response { self.write(c, sid, LengthPrefixed.encode(response), close: true) } else {
-                    self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
+                switch response {
+                case .some(let r) where r.isEmpty:  // no answer (one-way protocols): just close our side
+                    self.apply(c, c.instance.closeWrite(stream: sid, now: self.loop.now))
+                case .some(let r): self.write(c, sid, LengthPrefixed.encode(r), close: true)
+                case .none: self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
                 }
             }
         default:
@@ -265,4 +345,10 @@ extension Swarm {
             onPeersChanged?()
         }
     }
+}
+
+/// A value that only the loop thread touches, carried through `EventLoop.execute`.
+struct LoopBound<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

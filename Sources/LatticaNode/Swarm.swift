@@ -42,6 +42,7 @@ final class Swarm: @unchecked Sendable {
     var listenAddrs: [Multiaddr] = []
     /// Handlers of application protocols (request/response).
     var requestHandlers: [String: RequestHandler] = [:]
+    var rawHandlers: [String: RawStreamHandler] = [:]
     /// Called when the set of connected peers changes (the daemon publishes a snapshot).
     var onPeersChanged: (() -> Void)?
     /// Called when a peer is identified (the DHT learns its addresses and protocols).
@@ -50,6 +51,8 @@ final class Swarm: @unchecked Sendable {
     /// Known peer information (connected or recently seen), bounded.
     var peerInfo: [PeerId: PeerInfo] = [:]
     let maxPeerInfo = 10_000
+    /// Outbound stream opens queued per connection while the muxer is at its limit.
+    let maxPendingOpens = 10_000
 
     typealias RequestHandler = (_ from: PeerId, _ request: [UInt8], _ respond: @escaping ([UInt8]?) -> Void) -> Void
 
@@ -65,7 +68,7 @@ final class Swarm: @unchecked Sendable {
 
     /// Protocols offered on inbound streams (multistream-select listener side).
     var supportedProtocols: [String] {
-        [Identify.protocolID, Identify.pushProtocolID, Ping.protocolID] + requestHandlers.keys.sorted()
+        [Identify.protocolID, Identify.pushProtocolID, Ping.protocolID] + (Array(requestHandlers.keys) + Array(rawHandlers.keys)).sorted()
     }
 
     var connectionSettings: Connection.Settings {
@@ -161,8 +164,8 @@ final class Swarm: @unchecked Sendable {
                 streamGone(c, sid, error: "stream reset by peer")
             case .streamClosed(let sid):
                 streamGone(c, sid, error: nil)
-            case .writable:
-                break
+            case .writable(let sid):
+                streamWritable(c, sid)
             case .rtt(let rtt):
                 if let p = c.peer { updateInfo(p) { $0.rtt = rtt } }
             case .goAway:
@@ -253,6 +256,9 @@ final class Swarm: @unchecked Sendable {
         }
         for w in c.dialWaiters { w(.failure(SwarmError("connection closed before it was established: \(why)"))) }
         c.dialWaiters = []
+        let waiting = c.pendingOpens
+        c.pendingOpens = []
+        for (_, _, then) in waiting { then(nil) }
         for (sid, _) in c.streams { streamGone(c, sid, error: "connection closed") }
         if let p = c.peer, byPeer[p] == c.id {
             byPeer.removeValue(forKey: p)
@@ -321,6 +327,8 @@ final class Conn {
     var goingAway = false
     var dialWaiters: [(Result<PeerId, SwarmError>) -> Void] = []
     var streams: [Connection.StreamID: StreamState] = [:]
+    /// Outbound streams waiting for the muxer to accept more (stream limit, ACK backlog).
+    var pendingOpens: [(String, StreamState.Kind, ((Conn, Connection.StreamID, StreamState)?) -> Void)] = []
     var timer: LoopTimer?
     var timerDeadline: Instant?
 

@@ -36,8 +36,12 @@ public final class EventLoop: @unchecked Sendable {
 
     public let name: String
 
+    /// A write to a socket the peer closed must fail with EPIPE, not kill the process.
+    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     /// Starts the loop thread. `name` is for logs and debugging.
     public init(name: String = "lattica-uv") {
+        _ = EventLoop.ignoreSIGPIPE
         self.name = name
         uvLoop = .allocate(capacity: 1)
         precondition(uv_loop_init(uvLoop) == 0, "uv_loop_init failed")
