@@ -18,7 +18,11 @@ extension Connection.Instance {
     }
 
     /// Writes stream bytes; returns how many were accepted (the rest: wait for `.writable`).
-    public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
+    public mutating func write(stream id: StreamID, bytes: [UInt8], now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
+        write(stream: id, bytes: bytes[...], now: now)
+    }
+
+    public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
         guard case .open = phase, let slot = streams[id], slot.protocolID != nil || slot.optimistic else { return (0, flush()) }
         let (n, d) = yamux.write(stream: id, bytes: bytes, now: now)
         absorb(d, now: now)
@@ -50,6 +54,13 @@ extension Connection.Instance {
     var inboundProtocols: [String] {
         settings.answerPings && !settings.protocols.contains(Ping.protocolID)
             ? settings.protocols + [Ping.protocolID] : settings.protocols
+    }
+
+    /// Bytes a `write` would put on the wire at once (the peer's window minus what is queued).
+    /// Writing no more than this avoids an extra copy into the stream's send queue.
+    public func writableBytes(_ id: StreamID) -> Int {
+        guard let slot = streams[id], slot.protocolID != nil || slot.optimistic else { return 0 }
+        return yamux.writableBytes(id)
     }
 
     /// Bytes accepted by `write` and not yet sent, per stream.
@@ -104,7 +115,7 @@ extension Connection.Instance {
                 let echo = slot.pingResponder!.onBytes(bytes)
                 streams[id] = slot
                 absorb(yamux.consumed(stream: id, count: bytes.count, now: now), now: now)
-                if !echo.isEmpty { absorb(yamux.write(stream: id, bytes: echo, now: now).directives, now: now) }
+                if !echo.isEmpty { absorb(yamux.write(stream: id, bytes: echo[...], now: now).directives, now: now) }
             } else {
                 events.append(.data(id, bytes))
             }
@@ -126,7 +137,7 @@ extension Connection.Instance {
             guard streams[id] != nil else { return }
             switch d {
             case .send(let b):
-                absorb(yamux.write(stream: id, bytes: b, now: now).directives, now: now)
+                absorb(yamux.write(stream: id, bytes: b[...], now: now).directives, now: now)
             case .failed(let f):
                 failStream(id, .negotiation(f), now: now)
             case .negotiated(let p, let leftover):

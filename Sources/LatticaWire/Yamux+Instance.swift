@@ -51,7 +51,6 @@ extension Yamux {
             self.rng = rng
             self.nextOutboundID = role == .client ? 1 : 2
             self.closedStreams = ClosedStreams(capacity: settings.rememberedClosedStreams)
-            outbox.reserveCapacity(64 * 1024)
         }
 
         // MARK: queries
@@ -61,6 +60,11 @@ extension Yamux {
         public func receiveWindowLimit(_ id: StreamID) -> Int? { streams[id].map { Int($0.maxReceiveWindow) } }
         public func pendingSendBytes(_ id: StreamID) -> Int? { streams[id]?.pendingCount }
         public func isOpen(_ id: StreamID) -> Bool { streams[id] != nil }
+        /// Bytes `write` would send at once on the stream (send window minus what is queued).
+        public func writableBytes(_ id: StreamID) -> Int {
+            guard let s = streams[id], !s.finRequested else { return 0 }
+            return max(0, Int(s.sendWindow) - s.pendingCount)
+        }
         /// Total bytes queued by `write` and not yet sent, over all streams.
         public var pendingSendBytes: Int { totalPending }
         /// Bytes delivered to the application and not yet reported consumed, over all streams.
@@ -106,15 +110,21 @@ extension Yamux {
         /// Sends `bytes` on a stream as far as its send window allows and queues the rest (up to
         /// the pending limits). Returns how many bytes were accepted; `.writable` follows once the
         /// queue has drained.
-        public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
+        public mutating func write(stream id: StreamID, bytes: [UInt8], now: Instant) -> (accepted: Int, directives: [Directive]) {
+            write(stream: id, bytes: bytes[...], now: now)
+        }
+
+        public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
             guard !isClosed, var s = streams[id], !s.finRequested, !bytes.isEmpty else { return (0, drain()) }
             streams[id] = nil  // edit outside the dictionary to avoid copies of `pending`
             var accepted = 0
-            var rest = bytes[...]
+            var rest = bytes
             if s.pendingCount == 0 {
+                let direct = min(rest.count, Int(s.sendWindow))
+                outbox.reserveCapacity(outbox.count + direct + (direct / settings.maxFrameBody + 1) * Yamux.headerLength)
                 while !rest.isEmpty, s.sendWindow > 0 {
                     let n = min(rest.count, Int(s.sendWindow), settings.maxFrameBody)
-                    let end = rest.index(rest.startIndex, offsetBy: n)
+                    let end = rest.startIndex + n
                     appendFrame(.data, flags: [], id: id, length: UInt32(n))
                     outbox.append(contentsOf: rest[rest.startIndex..<end])
                     s.sendWindow -= UInt32(n)
@@ -122,6 +132,7 @@ extension Yamux {
                     accepted += n
                 }
             }
+            if s.sendWindow == 0 { s.blocked = true }  // `.writable` once the peer grants more
             if !rest.isEmpty {
                 let room = min(settings.maxPendingSendPerStream - s.pendingCount,
                                settings.maxPendingSendPerConnection - totalPending)
@@ -180,7 +191,7 @@ extension Yamux {
             if !outbox.isEmpty {
                 d.reserveCapacity(events.count + 1)
                 d.append(.send(outbox))
-                outbox.removeAll(keepingCapacity: true)
+                outbox = []  // handed over; the next call starts a fresh buffer
             }
             if !events.isEmpty {
                 d.append(contentsOf: events)
@@ -214,6 +225,10 @@ extension Yamux {
         mutating func flushPending(_ id: StreamID, now: Instant) {
             guard var s = streams[id] else { return }
             streams[id] = nil
+            let flushable = min(s.pendingCount, Int(s.sendWindow))
+            if flushable > 0 {
+                outbox.reserveCapacity(outbox.count + flushable + (flushable / settings.maxFrameBody + 1) * Yamux.headerLength)
+            }
             while s.pendingCount > 0, s.sendWindow > 0 {
                 let n = min(s.pendingCount, Int(s.sendWindow), settings.maxFrameBody)
                 appendFrame(.data, flags: [], id: id, length: UInt32(n))
@@ -231,7 +246,7 @@ extension Yamux {
             }
             streams[id] = s
             if s.pendingCount == 0 {
-                if s.blocked {
+                if s.blocked && s.sendWindow > 0 {
                     streams[id]!.blocked = false
                     if !s.finRequested { events.append(.writable(id)) }
                 }
