@@ -125,6 +125,94 @@ import Testing
         #expect(d.conn.rtt != nil)
     }
 
+    static func dialLoopback(_ spec: String) throws -> (Int32, PeerId) {
+        let parts = spec.split(separator: "/")
+        let hostPort = parts[0].split(separator: ":")
+        let expected = try PeerId(string: String(parts[1]))
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(hostPort[1])!).bigEndian
+        inet_pton(AF_INET, String(hostPort[0]), &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(rc == 0, "connect failed")
+        return (fd, expected)
+    }
+
+    static func listenOnce(_ port: UInt16) throws -> Int32 {
+        let lfd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(lfd) }
+        var one: Int32 = 1
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(port).bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0, "bind failed: errno \(errno)")
+        try #require(Glibc.listen(lfd, 4) == 0, "listen failed: errno \(errno)")
+        var p = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        try #require(poll(&p, 1, 30_000) > 0, "nobody dialled within 30 s")
+        return accept(lfd, nil, nil)
+    }
+
+    /// py-libp2p (`pylibp2p_peer.py listen`): 300 KiB through its `/echo/1.0.0`, beyond one window.
+    @Test func echoesThroughAPyLibp2pPeer_beyondOneYamuxWindow() throws {
+        guard let spec = Self.env("LATTICA_INTEROP_ECHO_DIAL") else { return }
+        let (fd, expected) = try Self.dialLoopback(spec)
+        defer { close(fd) }
+        var d = Driver(fd: fd, conn: Connection.Instance(role: .dialer(expectedPeer: expected), identity: Self.identity,
+                                                          settings: Self.settings(), rng: SeededRandom(seed: 9)),
+                       start: Driver.monotonic())
+        d.apply(d.conn.start(now: Driver.monotonic()))
+        d.run(seconds: 5) { $0.conn.isEstablished }
+        try #require(d.conn.isEstablished, "handshake did not complete: \(d.events)")
+        let opened = d.conn.openStream(protocols: ["/echo/1.0.0"], now: Driver.monotonic())
+        let (id, o) = try #require(opened)
+        d.apply(o)
+        var rng = SeededRandom(seed: 3)
+        let payload = (0..<300_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var sent = 0
+        d.run(seconds: 10) { d in
+            if sent < payload.count {
+                let w = d.conn.write(stream: id, bytes: payload[sent..<min(payload.count, sent + 65536)], now: Driver.monotonic())
+                sent += w.accepted
+                d.apply(w.directives)
+                if sent == payload.count { d.apply(d.conn.closeWrite(stream: id, now: Driver.monotonic())) }
+            }
+            return d.data[id]?.count == payload.count
+        }
+        #expect(d.data[id] == payload, "got \(d.data[id]?.count ?? 0) bytes; closed: \(String(describing: d.conn.closeReason))")
+        #expect(d.conn.remotePeer == expected)
+    }
+
+    /// py-libp2p (`pylibp2p_peer.py dial`) dials us and sends a line through our `/echo/1.0.0`.
+    @Test func servesEchoToAPyLibp2pPeer_thatDialsUs() throws {
+        guard let portText = Self.env("LATTICA_INTEROP_ECHO_LISTEN"), let port = UInt16(portText) else { return }
+        let fd = try Self.listenOnce(port)
+        defer { close(fd) }
+        var s = Self.settings()
+        s.protocols.append("/echo/1.0.0")
+        var d = Driver(fd: fd, conn: Connection.Instance(role: .listener, identity: Self.identity, settings: s, rng: SeededRandom(seed: 10)),
+                       start: Driver.monotonic())
+        d.apply(d.conn.start(now: Driver.monotonic()))
+        var echoed = 0
+        var finished = Set<Connection.StreamID>()
+        d.run(seconds: 10) { d in
+            for case .streamOpened(let id, "/echo/1.0.0", true) in d.events where d.data[id].map({ $0.count > echoed }) ?? false {
+                let bytes = Array(d.data[id]![echoed...])
+                echoed += bytes.count
+                d.apply(d.conn.write(stream: id, bytes: bytes, now: Driver.monotonic()).directives)
+            }
+            for case .finished(let id) in d.events where !finished.contains(id) {
+                finished.insert(id)
+                d.apply(d.conn.closeWrite(stream: id, now: Driver.monotonic()))
+            }
+            return !finished.isEmpty && echoed > 0
+        }
+        #expect(echoed == "hello from py-libp2p".utf8.count, "events: \(d.events)")
+    }
+
     @Test func acceptsARealLibp2pPeer_thatDialsUs() throws {
         guard let portText = Self.env("LATTICA_INTEROP_LISTEN"), let port = UInt16(portText) else { return }
         let lfd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
