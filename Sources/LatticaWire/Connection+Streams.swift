@@ -22,6 +22,11 @@ extension Connection.Instance {
         write(stream: id, bytes: bytes[...], now: now)
     }
 
+    /// Any byte collection (copied once; `[UInt8]` and `ArraySlice<UInt8>` take the direct path).
+    public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
+        write(stream: id, bytes: ArraySlice(bytes), now: now)
+    }
+
     public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
         guard case .open = phase, let slot = streams[id], slot.protocolID != nil || slot.optimistic else { return (0, flush()) }
         let (n, d) = yamux.write(stream: id, bytes: bytes, now: now)

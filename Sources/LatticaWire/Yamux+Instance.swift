@@ -114,6 +114,11 @@ extension Yamux {
             write(stream: id, bytes: bytes[...], now: now)
         }
 
+        /// Any byte collection (copied once; `[UInt8]` and `ArraySlice<UInt8>` take the direct path).
+        public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
+            write(stream: id, bytes: ArraySlice(bytes), now: now)
+        }
+
         public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
             guard !isClosed, var s = streams[id], !s.finRequested, !bytes.isEmpty else { return (0, drain()) }
             streams[id] = nil  // edit outside the dictionary to avoid copies of `pending`
