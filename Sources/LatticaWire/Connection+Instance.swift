@@ -74,19 +74,24 @@ extension Connection {
         }
 
         /// Starts the connection: the dialer proposes `/noise`, the listener sends its header.
+        /// (`onBytes` starts it implicitly if the shell did not.)
         public mutating func start(now: Instant) -> [Directive] {
-            guard startedAt == nil else { return flush() }
+            begin(now: now)
+            return flush()
+        }
+
+        mutating func begin(now: Instant) {
+            guard startedAt == nil else { return }
             startedAt = now
-            guard case .securityNegotiation(var ms) = phase else { return flush() }
+            guard case .securityNegotiation(var ms) = phase else { return }
             let d = ms.start()
             phase = .securityNegotiation(ms)
             handleSecurityNegotiation(d, now: now)
-            return flush()
         }
 
         /// Raw bytes read from the socket.
         public mutating func onBytes(_ bytes: consuming [UInt8], now: Instant) -> [Directive] {
-            if startedAt == nil { _ = start(now: now); }
+            begin(now: now)
             feedRaw(bytes, now: now)
             return flush()
         }

@@ -84,7 +84,7 @@ import Testing
         d.run(seconds: 5) { d in
             for case .streamOpened(let id, Identify.protocolID, true) in d.events where !answered.contains(id) {
                 answered.insert(id)
-                let me = Identify.Message(protocolVersion: "/ipfs/0.1.0", agentVersion: "lattica-swift-interop",
+                let me = Identify.Message(protocolVersion: "/lattica/1.0.0", agentVersion: "lattica-swift-interop",
                                           publicKey: PublicKeyProto(type: .ed25519, data: identity.publicKey.bytes).encoded(),
                                           protocols: [Identify.protocolID, Ping.protocolID])
                 d.apply(d.conn.write(stream: id, bytes: me.framed(), now: Driver.monotonic()).directives)
