@@ -49,7 +49,7 @@ extension Connection {
             case .listener: isDialer = false
                 phase = .securityNegotiation(Multistream.Instance(listening: [Noise.protocolID], settings: settings.multistream))
             }
-            yamux = Yamux.Instance(role: isDialer ? .client : .server, settings: settings.yamux, rng: rng.fork())
+            yamux = Yamux.Instance(role: isDialer ? .client : .server, settings: settings.yamux, rng: rng.fork(), noiseFramed: true)
             pendingStaticKey = noiseStaticKey
         }
         var pendingStaticKey: X25519PrivateKey?

@@ -74,6 +74,15 @@ extension Connection.Instance {
     // MARK: yamux events
 
     mutating func absorb(_ ds: [Yamux.Directive], now: Instant) {
+        // Yamux wrote unsealed Noise frames: seal them where they lie (no copy when `raw` is empty).
+        var framed = yamux.takeNoiseFramedOutput()
+        if !framed.isEmpty, transport != nil, !isClosed {
+            if transport!.sealFrames(&framed) {
+                if raw.isEmpty { raw = framed } else { raw += framed }
+            } else {
+                close(.transportFailed(.nonceExhausted))
+            }
+        }
         for d in ds {
             switch d {
             case .send(let b): sendPlain(b[...])

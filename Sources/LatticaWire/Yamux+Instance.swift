@@ -23,7 +23,7 @@ extension Yamux {
         /// Sum over streams of `maxReceiveWindow - defaultCredit` (rust-yamux's accumulated windows).
         var extraReceiveWindow = 0
         var totalPending = 0
-        var outbox: [UInt8] = []
+        var outbox: Output
         var events: [Directive] = []
         var headerBuffer: [UInt8] = []
         var body: Body?
@@ -45,12 +45,15 @@ extension Yamux {
             case awaiting(nonce: UInt32, sentAt: Instant)
         }
 
-        public init(role: Role, settings: Settings = Settings(), rng: SeededRandom) {
+        /// `noiseFramed`: lay `.send` bytes out as unsealed Noise frames for `Noise.Transport.sealFrames`
+        /// (used by `Connection` to save a copy); plain yamux bytes otherwise.
+        public init(role: Role, settings: Settings = Settings(), rng: SeededRandom, noiseFramed: Bool = false) {
             self.role = role
             self.settings = settings
             self.rng = rng
             self.nextOutboundID = role == .client ? 1 : 2
             self.closedStreams = ClosedStreams(capacity: settings.rememberedClosedStreams)
+            self.outbox = Output(noiseFramed: noiseFramed)
         }
 
         // MARK: queries
@@ -126,12 +129,12 @@ extension Yamux {
             var rest = bytes
             if s.pendingCount == 0 {
                 let direct = min(rest.count, Int(s.sendWindow))
-                outbox.reserveCapacity(outbox.count + direct + (direct / settings.maxFrameBody + 1) * Yamux.headerLength)
+                outbox.reserve(direct + (direct / settings.maxFrameBody + 1) * Yamux.headerLength)
                 while !rest.isEmpty, s.sendWindow > 0 {
                     let n = min(rest.count, Int(s.sendWindow), settings.maxFrameBody)
                     let end = rest.startIndex + n
                     appendFrame(.data, flags: [], id: id, length: UInt32(n))
-                    outbox.append(contentsOf: rest[rest.startIndex..<end])
+                    outbox.append(rest[rest.startIndex..<end])
                     s.sendWindow -= UInt32(n)
                     rest = rest[end...]
                     accepted += n
@@ -189,14 +192,18 @@ extension Yamux {
             return drain()
         }
 
+        /// In `noiseFramed` mode: the unsealed Noise frames written so far (not reported as `.send`).
+        public mutating func takeNoiseFramedOutput() -> [UInt8] {
+            outbox.take()
+        }
+
         // MARK: internals shared with the receive path
 
         mutating func drain() -> [Directive] {
             var d: [Directive] = []
-            if !outbox.isEmpty {
+            if !outbox.isEmpty && !outbox.noiseFramed {
                 d.reserveCapacity(events.count + 1)
-                d.append(.send(outbox))
-                outbox = []  // handed over; the next call starts a fresh buffer
+                d.append(.send(outbox.take()))
             }
             if !events.isEmpty {
                 d.append(contentsOf: events)
@@ -206,7 +213,7 @@ extension Yamux {
         }
 
         mutating func appendFrame(_ type: FrameType, flags: Flags, id: StreamID, length: UInt32) {
-            Header(type: type, flags: flags, streamID: id, length: length).encode(into: &outbox)
+            outbox.appendHeader(Header(type: type, flags: flags, streamID: id, length: length))
             metrics.framesSent += 1
         }
 
@@ -232,12 +239,12 @@ extension Yamux {
             streams[id] = nil
             let flushable = min(s.pendingCount, Int(s.sendWindow))
             if flushable > 0 {
-                outbox.reserveCapacity(outbox.count + flushable + (flushable / settings.maxFrameBody + 1) * Yamux.headerLength)
+                outbox.reserve(flushable + (flushable / settings.maxFrameBody + 1) * Yamux.headerLength)
             }
             while s.pendingCount > 0, s.sendWindow > 0 {
                 let n = min(s.pendingCount, Int(s.sendWindow), settings.maxFrameBody)
                 appendFrame(.data, flags: [], id: id, length: UInt32(n))
-                outbox.append(contentsOf: s.pending[s.pendingStart..<(s.pendingStart + n)])
+                outbox.append(s.pending[s.pendingStart..<(s.pendingStart + n)])
                 s.pendingStart += n
                 s.sendWindow -= UInt32(n)
                 totalPending -= n
