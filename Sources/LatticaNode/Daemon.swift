@@ -2,6 +2,7 @@ import Foundation
 import LatticaAPI
 import LatticaCore
 import LatticaCrypto
+import LatticaDHT
 import LatticaStore
 import LatticaUV
 import Logging
@@ -28,7 +29,7 @@ public final class Daemon: @unchecked Sendable {
     let loop: EventLoop
     let metrics: MetricsRegistry
     let startedAt: ContinuousClock.Instant
-    private let state = Mutex(SharedState())
+    let state = Mutex(SharedState())
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
     private let stopping = Atomic(false)
 
@@ -43,6 +44,8 @@ public final class Daemon: @unchecked Sendable {
     var listeners: [TCPListener] = []
     var control: ControlServer?
     var metricsServer: MetricsServer?
+    var swarm: Swarm?
+    var dht: DHTService?
 
     private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database) {
         self.config = config
@@ -96,6 +99,26 @@ public final class Daemon: @unchecked Sendable {
             listeners.append(l)
         }
         let addrs = listeners.map { Multiaddr(socketAddress: $0.localAddress).appending(.p2p(peerId)) }
+        let swarm = Swarm(loop: loop, identity: identity, settings: Swarm.Settings(
+            protocolVersion: config.protocolVersion, agentVersion: config.agentVersion,
+            maxConnections: config.maxConnections, idleTimeout: .seconds(config.idleTimeoutSeconds)),
+            peerStore: PeerStore(db: db), logger: Logger(label: "lattica.swarm"))
+        swarm.listenAddrs = addrs.map(\.withoutPeerId)
+        swarm.onPeersChanged = { [weak self, weak swarm] in
+            guard let self, let swarm else { return }
+            let n = swarm.byPeer.count
+            self.state.withLock { $0.connectedPeers = n }
+        }
+        self.swarm = swarm
+        var ds = config.dhtProtocol == "/lattica/1.0.0" ? DHT.Settings.lattica : DHT.Settings()
+        ds.protocolID = config.dhtProtocol
+        ds.mode = config.dhtMode == "client" ? .client : .server
+        ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
+            ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
+        }
+        let dht = DHTService(swarm: swarm, settings: ds, store: nil, logger: Logger(label: "lattica.dht"))
+        swarm.onIdentified = { [weak dht] p, info in dht?.onIdentified(p, info) }
+        self.dht = dht
         control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)
         var metricsAddr: String?
         if let m = config.metricsAddr, let hp = HostPort(m) {
@@ -104,14 +127,14 @@ public final class Daemon: @unchecked Sendable {
             metricsAddr = server.localAddress.description
         }
         state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr }
+        dht.start()
     }
 
     private func accepted(_ r: Result<TCPSocket, UVError>) {
         switch r {
         case .success(let s):
             Counter(label: "lattica_connections_accepted_total").increment()
-            // The transport (Noise + yamux) takes over here once it lands; until then close.
-            s.close()
+            if let swarm { swarm.adoptInbound(s) } else { s.close() }
         case .failure(let e):
             logger.warning("accept failed", metadata: ["error": "\(e)"])
         }
@@ -134,6 +157,8 @@ public final class Daemon: @unchecked Sendable {
             guard let self else { throw ControlErrorBody(code: "failed", message: "daemon is stopping") }
             return self.status()
         }
+        registerSwarmMethods(&d)
+        registerDHTMethods(&d)
         return d
     }
 
@@ -178,6 +203,10 @@ public final class Daemon: @unchecked Sendable {
         _ = try? await loop.submit { [self] _ in
             for l in listeners { l.close() }
             listeners.removeAll()
+            dht?.stop()
+            dht = nil
+            swarm?.closeAll()
+            swarm = nil
             control?.close()
             control = nil
             metricsServer?.close()
