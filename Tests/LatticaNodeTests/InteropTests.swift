@@ -107,4 +107,63 @@ import Testing
         #expect(info2?.agentVersion.hasPrefix("rust-libp2p") == true)
         await d.stop()
     }
+
+    /// A latticad in Lattica mode (Kademlia on /lattica/1.0.0) in a network of three real Lattica
+    /// nodes: it enters their DHT, answers FIND_NODE, reads what Lattica stored and Lattica reads
+    /// what it stored.
+    @Test(.enabled(if: InteropPeer.unavailable(.lattica) == nil))
+    func latticad_joinsALatticaDHT_andRecordsCrossBothWays() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        var c = NodeConfig(dataDir: tmp.path + "/swift")
+        c.metricsAddr = nil
+        c.dhtProtocol = "/lattica/1.0.0"
+        let d = try await Daemon.start(config: c)
+        let ours = d.listenAddrs[0].description
+        let lats = try (0..<3).map { _ in try InteropPeer(.lattica, ["--bootstrap", ours]) }
+        defer { for l in lats { l.close() } }
+        let latIds = Set(try lats.map { try PeerId(string: $0.peerId) })
+        // They dial us and identify; we put them in our routing table (they are /lattica/1.0.0 servers).
+        var table = Set<PeerId>()
+        for _ in 0..<100 where table != latIds {
+            for l in latIds { _ = try? await identified(d, l) }
+            table = Set(try await d.loop.submit { _ in d.dht!.dht.routingTable.allEntries.map(\.peer) })
+        }
+        #expect(table == latIds)
+
+        // Lattica stores, we read (a pickled str, unwrapped without unpickling).
+        let put = try lats[0].call(["cmd": "put", "key": "from-lattica", "value": "hello"])
+        #expect(put["ok"] as? Bool == true, "\(put)")
+        let got: (value: [UInt8], encoding: String) = try await d.onDHT { dht, done in
+            dht.query({ $0.getValue(Array("from-lattica".utf8), now: $1) }) { r, _ in
+                if case .getValue(.success(let f)) = r { done(.success(d.decodeValue(key: Array("from-lattica".utf8), f.record.value))) }
+                else { done(.failure(SwarmError("\(r)"))) }
+            }
+        }
+        #expect(got.value == Array("hello".utf8) && got.encoding == "lattica-str")
+
+        // We store, Lattica reads (our value: bincode ValueWithTime around a pickle of the bytes).
+        let key = Array("from-swift".utf8)
+        let stored: Int = try await d.onDHT { dht, done in
+            let v = d.encodeValue(key: key, value: Array("world".utf8), dht: dht)
+            dht.query({ $0.putValue(key, value: v, quorum: 1, now: $1) }) { r, _ in
+                if case .putValue(.success(let n)) = r { done(.success(n)) } else { done(.failure(SwarmError("\(r)"))) }
+            }
+        }
+        #expect(stored >= 1)
+        for l in lats {
+            let g = try l.call(["cmd": "get", "key": "from-swift"])
+            #expect(g["found"] as? Bool == true && g["value"] as? String == "776f726c64", "\(g)")
+        }
+
+        // We answer FIND_NODE on /lattica/1.0.0 with the Lattica nodes we know.
+        let py = try InteropPeer(.pylibp2p, ["--protocol-version", "/lattica/1.0.0"])
+        defer { py.close() }
+        #expect(try py.call(["cmd": "dial", "addr": ours])["ok"] as? Bool == true)
+        let f = try py.call(["cmd": "kad_find_node", "peer": d.peerId.description, "key": "anything", "protocol": "/lattica/1.0.0"])
+        #expect(f["ok"] as? Bool == true, "\(f)")
+        let closer = Set((f["closer_peers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+        #expect(closer.isSuperset(of: lats.map(\.peerId)), "\(closer)")
+        await d.stop()
+    }
 }
