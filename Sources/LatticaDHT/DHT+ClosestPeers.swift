@@ -67,6 +67,9 @@ extension DHT {
 
         func position(of peer: PeerId) -> Int? { candidates.firstIndex { $0.peer == peer } }
 
+        /// Whether `peer` is already a candidate (callers skip hashing known referrals).
+        public func knows(_ peer: PeerId) -> Bool { known.contains(peer) }
+
         public func state(of peer: PeerId) -> State? { position(of: peer).map { candidates[$0].state } }
 
         /// Whom to contact next, given that candidates claimed by another disjoint path are skipped.
@@ -143,6 +146,9 @@ extension DHT {
         }
 
         public var target: Key { paths[0].target }
+
+        /// Whether path `path` already has `peer` as a candidate.
+        public func knows(_ peer: PeerId, path: Int) -> Bool { paths.indices.contains(path) && paths[path].knows(peer) }
         public var isFinished: Bool { paths.allSatisfy(\.isFinished) }
 
         /// The next peers to contact across all paths (each tagged with its path).

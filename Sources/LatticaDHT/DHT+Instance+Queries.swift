@@ -123,15 +123,15 @@ extension DHT.Instance {
         if case .getProviders(let wanted) = q.kind, q.providers.count >= wanted { q.lookup.finish() }
         let contacts = q.lookup.nextContacts()
         var out: [Directive] = []
-        var m = DHT.Message(type: q.requestType, key: q.key)
-        if q.requestType == .findNode, case .findNode = q.kind {} // key as given (a PeerId's bytes)
-        if q.requestType == .getValue { m.key = q.key }
+        let m = DHT.Message(type: q.requestType, key: q.key)
         q.stats.requests += contacts.count
         queries[id] = q
         for (path, c) in contacts {
             out += send(m, to: c.peer, key: c.key, addresses: c.addresses, purpose: .lookup(id, path: path), now: now)
         }
-        if queries[id]!.lookup.isFinished && queries[id]!.lookup.inFlightCount == 0 {
+        // Finished means the k closest known answered (or a GET reached its quorum): requests still
+        // in flight to farther peers cannot change the result, so do not wait for them.
+        if queries[id]!.lookup.isFinished {
             out += lookupFinished(id, now: now)
         }
         return out
@@ -170,13 +170,14 @@ extension DHT.Instance {
     }
 
     /// Filters closer peers: drops ourselves, the responder itself (counted), duplicates.
-    mutating func usableCloserPeers(_ peers: [DHT.Peer], from responder: PeerId, out: inout [DHT.Directive]) -> [(peer: PeerId, key: Key, addresses: [[UInt8]])] {
+    mutating func usableCloserPeers(_ peers: [DHT.Peer], from responder: PeerId, alreadyKnown: (PeerId) -> Bool = { _ in false },
+                                    out: inout [DHT.Directive]) -> [(peer: PeerId, key: Key, addresses: [[UInt8]])] {
         var result: [(peer: PeerId, key: Key, addresses: [[UInt8]])] = []
         var seen = Set<PeerId>()
         var returnedItself = false
         for p in peers.prefix(settings.k * 2) {
             if p.id == responder { returnedItself = true; continue }
-            if p.id == localPeer || !seen.insert(p.id).inserted { continue }
+            if p.id == localPeer || alreadyKnown(p.id) || !seen.insert(p.id).inserted { continue }
             result.append((peer: p.id, key: Key(peer: p.id), addresses: p.addrs))
         }
         if returnedItself { out += misbehaved(responder, .returnedItselfAsCloser) }
@@ -186,7 +187,8 @@ extension DHT.Instance {
     mutating func lookupResponse(_ id: DHT.QueryID, path: Int, from peer: PeerId, message m: DHT.Message, now: Instant) -> [DHT.Directive] {
         guard queries[id] != nil else { return [] }
         var out: [Directive] = []
-        let closer = usableCloserPeers(m.closerPeers, from: peer, out: &out)
+        let lookup = queries[id]!.lookup
+        let closer = usableCloserPeers(m.closerPeers, from: peer, alreadyKnown: { lookup.knows($0, path: path) }, out: &out)
         var q = queries[id]!
         q.stats.successes += 1
         switch q.kind {

@@ -97,6 +97,12 @@ public struct VirtualClock<Event> {
         moveNow(to: time)
     }
 
+    /// Same as `advance(to:_:)` (the name the network and the simulation use).
+    @inlinable
+    public mutating func run<E: Error>(until time: Instant, _ handle: (inout Self, Event) throws(E) -> Void) throws(E) {
+        try advance(to: time, handle)
+    }
+
     /// Runs events until none are left or `limit` have run. Returns how many ran.
     @inlinable @discardableResult
     public mutating func runUntilIdle<E: Error>(limit: Int = .max, _ handle: (inout Self, Event) throws(E) -> Void) throws(E) -> Int {

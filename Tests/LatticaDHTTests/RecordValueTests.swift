@@ -29,15 +29,30 @@ import Testing
         }
     }
 
-    @Test func valueWithTime_isBincodeLengthBytesThenF64LittleEndian() {
+    @Test func valueWithTime_isBincode2VarintLengthBytesThenF64LittleEndian() {
         let v = DHT.LatticaValue.encode(value: [0xAB], expirationTime: 1.5)
         let pickle = DHT.LatticaValue.pickleBytes([0xAB])
-        #expect(Array(v.prefix(8)) == [UInt8(pickle.count), 0, 0, 0, 0, 0, 0, 0])
-        #expect(Array(v[8..<(8 + pickle.count)]) == pickle)
+        #expect(v.first == UInt8(pickle.count))
+        #expect(Array(v[1..<(1 + pickle.count)]) == pickle)
         #expect(Array(v.suffix(8)) == [0, 0, 0, 0, 0, 0, 0xF8, 0x3F])  // 1.5 as f64 LE
         let d = DHT.LatticaValue.decode(v)
         #expect(d?.payload == .bytes([0xAB]))
         #expect(d?.expirationTime == 1.5)
+        // Long values: fb + u16 length.
+        let long = DHT.LatticaValue.encode(value: Array(repeating: 1, count: 300), expirationTime: 0)
+        #expect(long[0] == 0xFB && Int(long[1]) | Int(long[2]) << 8 == long.count - 11)
+        #expect(DHT.LatticaValue.decode(long)?.payload == .bytes(Array(repeating: 1, count: 300)))
+    }
+
+    @Test func decode_readsTheBytesARealLatticaStored() {
+        // Dumped from Lattica 1.0.21: store("…", "hello", expiration 1800000000.5), fetched raw (Docs/INTEROP.md).
+        let real: [UInt8] = [0x14, 0x80, 0x04, 0x95, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x8C, 0x05, 0x68, 0x65, 0x6C, 0x6C, 0x6F, 0x94, 0x2E,
+                             0x00, 0x00, 0x20, 0x80, 0x74, 0xD2, 0xDA, 0x41]
+        let d = DHT.LatticaValue.decode(real)
+        #expect(d?.payload == .text(Array("hello".utf8)))
+        #expect(d?.expirationTime == 1_800_000_000.5)
+        #expect(DHT.LatticaValue.decode(Array(real.dropLast())) == nil)
+        #expect(DHT.LatticaValue.decode([0xFB, 0x05, 0x00] + Array(real.dropFirst())) == nil, "non-minimal varint")
     }
 
     @Test func decode_returnsOtherPicklesRaw_neverInterpretingThem() {

@@ -65,6 +65,28 @@ func threadCPUSeconds() -> Double {
             + "CPU \(cpu) s (\(Int(Double(sim.eventsHandled) / cpu)) events/s); virtual \(sim.now)")
     }
 
+    @Test func tenThousandGossipNodes_withTimersLossAndJitter_allLearnTheMaximumWithinTheRoundBound() {
+        #if DEBUG
+        let nodes = 1_000
+        #else
+        let nodes = 10_000
+        #endif
+        var sim = Simulation<MaxGossip>(
+            seed: 5, link: LinkModel(latency: .milliseconds(20), jitter: .milliseconds(20), loss: 0.01))
+        for i in 0..<nodes { sim.addNode(MaxGossip(value: UInt64(i))) }
+        // Push gossip needs about log2 n + ln n rounds (22.5 for 10,000); allow 1.5x of the rounded-up
+        // ceil(log2 n) + 0.7 ceil(log2 n), 100 ms each.
+        let n = Double(nodes)
+        let rounds = Int64((1.5 * (Double(n.exponent) + 1 + 0.7 * (Double(n.exponent) + 1))).rounded(.up))
+        let cpuStart = threadCPUSeconds()
+        sim.run(until: .ms(100 * rounds))
+        let cpu = threadCPUSeconds() - cpuStart
+        let maximum = UInt64(nodes - 1)
+        #expect(sim.allProcesses.allSatisfy { $0.value == maximum })
+        #expect(sim.counters.timersFired >= nodes * Int(rounds - 1))
+        print("gossip: \(nodes) nodes, \(rounds) rounds, \(sim.eventsHandled) events, CPU \(cpu) s")
+    }
+
     @Test func clock_aloneHandlesMillionsOfEventsPerSecond() {
         var clock = VirtualClock<UInt32>()
         var rng = SeededRandom(seed: 1)

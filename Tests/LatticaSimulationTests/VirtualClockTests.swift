@@ -50,6 +50,13 @@ import Testing
         #expect(clock.now == .ms(10))
         #expect(clock.pendingCount == 1)
         #expect(clock.nextEventTime == .ms(11))
+
+        // `run(until:)` is the same operation; the clock never moves backwards.
+        clock.run(until: .ms(3)) { _, _ in Issue.record("nothing is due by 3 ms") }
+        #expect(clock.now == .ms(10))
+        clock.run(until: .ms(20)) { _, e in seen.append((e, .ms(20))) }
+        #expect(seen.last?.0 == "c")
+        #expect(clock.now == .ms(20))
     }
 
     @Test func schedulingInThePast_isClampedToNow_andRunsAfterEventsAlreadyDue() {
