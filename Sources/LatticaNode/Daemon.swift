@@ -116,7 +116,8 @@ public final class Daemon: @unchecked Sendable {
         ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
             ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
         }
-        let dht = DHTService(swarm: swarm, settings: ds, store: nil, logger: Logger(label: "lattica.dht"))
+        let store = PersistentRecordStore(db: db, localPeer: peerId, now: loop.now)
+        let dht = DHTService(swarm: swarm, settings: ds, store: store, logger: Logger(label: "lattica.dht"))
         swarm.onIdentified = { [weak dht] p, info in dht?.onIdentified(p, info) }
         self.dht = dht
         control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)

@@ -1,6 +1,7 @@
 import Foundation
 import LatticaCore
 import LatticaDHT
+import LatticaStore
 import Testing
 @testable import LatticaNode
 
@@ -93,5 +94,36 @@ import Testing
             #expect(n == nil)
         }
         for d in nodes { await d.stop() }
+    }
+}
+
+@Suite struct PersistentRecordStoreTests {
+    @Test func records_andProviders_surviveARestart_andExpiredOnesDoNot() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let me = PeerId(ed25519PublicKey: [UInt8](repeating: 1, count: 32))
+        let other = PeerId(ed25519PublicKey: [UInt8](repeating: 2, count: 32))
+        let t0 = Instant(nanoseconds: 5_000_000_000)
+        do {
+            let db = try NodeDatabase.open(path: tmp.path + "/db.sqlite3")
+            var s = PersistentRecordStore(db: db, localPeer: me, now: t0)
+            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [1], value: [9, 9]), storedBy: other, expires: t0 + .seconds(3600), isLocal: false), now: t0) == nil)
+            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [2], value: [7]), storedBy: me, expires: t0 + .seconds(3600), isLocal: true), now: t0) == nil)
+            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [3], value: [5]), storedBy: other, expires: t0 + .milliseconds(1), isLocal: false), now: t0) == nil)
+            #expect(s.addProvider(DHT.ProviderRecord(key: [4], provider: DHT.PeerInfo(id: other, addresses: [[4, 127, 0, 0, 1]]), expires: t0 + .seconds(60), isLocal: false), now: t0) == nil)
+            // Over the per-value limit: rejected in memory and never written.
+            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [5], value: [UInt8](repeating: 0, count: 70_000)), storedBy: other, expires: t0 + .seconds(60), isLocal: false), now: t0) != nil)
+        }
+        // "Restart": a new store over the same file, with a different monotonic clock origin.
+        let t1 = Instant(nanoseconds: 1_000_000)
+        let db = try NodeDatabase.open(path: tmp.path + "/db.sqlite3")
+        let s = PersistentRecordStore(db: db, localPeer: me, now: t1)
+        #expect(s.get([1], now: t1)?.record.value == [9, 9])
+        #expect(s.get([1], now: t1)?.storedBy == other)
+        #expect(s.localRecords().map(\.record.key) == [[2]])
+        #expect(s.get([3], now: t1) == nil, "expired while down")
+        #expect(s.get([5], now: t1) == nil)
+        #expect(s.providers(for: [4], now: t1).map(\.provider.id) == [other])
+        #expect(s.providers(for: [4], now: t1).first?.provider.addresses == [[4, 127, 0, 0, 1]])
     }
 }
