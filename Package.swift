@@ -70,7 +70,7 @@ let package = Package(
             name: "LatticaNode",
             dependencies: [
                 "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaUV", "LatticaStore",
-                "LatticaAPI", "LatticaLearning", logging, metrics, prometheus,
+                "LatticaAPI", logging, metrics, prometheus,
             ],
             swiftSettings: strict
         ),

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The local control API between `lattica` and `latticad`: newline-delimited JSON over a Unix socket
 /// (`<data-dir>/control.sock`, mode 0600). Docs/OPERATIONS.md describes it; bump `version` when a

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LatticaCore
 import LatticaDHT
 
@@ -7,7 +10,7 @@ import LatticaDHT
 /// late joiner C bootstraps from A and gets each. Daemons in this process on loopback.
 public enum DHTBenchmark {
     public static func run(keys n: Int, latticaMode: Bool) async throws -> [(String, Double)] {
-        let dir = NSTemporaryDirectory() + "lattica-dht-bench-\(UUID().uuidString.prefix(8))"
+        let dir = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/lattica-dht-bench-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func node(_ name: String, bootstrap: Daemon?) async throws -> Daemon {
             var c = NodeConfig(dataDir: dir + "/" + name)

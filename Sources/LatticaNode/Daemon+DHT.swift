@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LatticaAPI
 import LatticaCore
 import LatticaDHT
@@ -44,7 +47,7 @@ extension Daemon {
                 }
             }
             let (value, encoding) = self.decodeValue(key: Array(key.utf8), found.record.value)
-            return DHTGetResult(key: key, value: String(validating: value, as: UTF8.self), value_hex: value.map { String(format: "%02x", $0) }.joined(),
+            return DHTGetResult(key: key, value: String(validating: value, as: UTF8.self), value_hex: Self.hex(value),
                                 encoding: encoding, copies: found.copies, ms: (ContinuousClock.now - t0).secondsDouble * 1000)
         }
         d.register("dht.provide") { [weak self] p in
@@ -130,6 +133,14 @@ extension Daemon {
     static func param(_ p: JSONValue?, _ name: String) throws -> String {
         guard let v = p?[name]?.stringValue, !v.isEmpty else { throw ControlErrorBody(code: "bad_request", message: "missing parameter '\(name)'") }
         return v
+    }
+
+    static func hex(_ b: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count * 2)
+        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func unhex(_ s: String) -> [UInt8]? {

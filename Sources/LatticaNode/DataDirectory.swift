@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,7 +50,7 @@ public final class DataDirectory: @unchecked Sendable {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.err(path, "cannot open lock file \(lockPath): \(Self.errnoString())") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8)).map { String($0.filter { !$0.isWhitespace }) }
             close(fd)
             let who = owner.flatMap { $0.isEmpty ? nil : " (pid \($0))" } ?? ""
             throw Self.err(path, "another latticad\(who) is already running with data directory \(path)")

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LatticaCore
 import Logging
 
@@ -106,12 +109,18 @@ public struct NodeConfig: Sendable, Equatable {
     }
 
     static func reason(_ e: any Error) -> String {
-        let ns = e as NSError
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain,
-           let msg = strerror(Int32(u.code)) {
-            return String(cString: msg)
+        if let c = e as? CocoaError, let u = c.userInfo["NSUnderlyingError"] as? POSIXError {
+            return String(cString: strerror(u.code.rawValue))
         }
-        return ns.localizedDescription
+        if let p = e as? POSIXError { return String(cString: strerror(p.code.rawValue)) }
+        if let c = e as? CocoaError {
+            switch c.code {
+            case .fileReadNoSuchFile, .fileNoSuchFile: return "No such file or directory"
+            case .fileReadNoPermission, .fileWriteNoPermission: return "Permission denied"
+            default: return "\(c.code)"
+            }
+        }
+        return "\(e)"
     }
 }
 

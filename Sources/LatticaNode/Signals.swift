@@ -1,5 +1,8 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Waits for the first of a set of POSIX signals (SIGINT, SIGTERM), delivered through Dispatch
 /// signal sources so that no async-signal-unsafe code runs in a handler.

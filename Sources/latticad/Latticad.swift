@@ -1,5 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LatticaNode
 import Logging
 
@@ -63,7 +66,8 @@ struct Latticad: AsyncParsableCommand {
     }
 
     static func die(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data("latticad: \(message)\n".utf8))
-        Foundation.exit(code)
+        let line = Array("latticad: \(message)\n".utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(code)
     }
 }
