@@ -18,6 +18,9 @@ final class StreamState {
     var pingDone: ((Result<[Duration], SwarmError>) -> Void)?
     var responseDone: ((Result<[UInt8], SwarmError>) -> Void)?
     var timer: LoopTimer?
+    /// When a waiting request fails with `timeoutMessage` (checked by the swarm's sweep).
+    var deadline: Instant?
+    var timeoutMessage = ""
     var answered = false
     var raw: RawStream?
 
@@ -27,6 +30,7 @@ final class StreamState {
     func fail(_ error: String) {
         timer?.cancel()
         timer = nil
+        deadline = nil
         pingDone?(.failure(SwarmError(error)))
         pingDone = nil
         responseDone?(.failure(SwarmError(error)))
@@ -77,7 +81,8 @@ extension Swarm {
     }
 
     /// Like `openStream`, but waits in a bounded per-connection queue while the muxer is at its
-    /// stream limit. `then` runs on the loop thread, never before this call returns.
+    /// stream limit. `then(nil)` (failure) never runs before this call returns, so a caller that
+    /// retries on failure cannot recurse.
     func openStreamQueued(_ peer: PeerId, _ proto: String, kind: StreamState.Kind,
                           then: @escaping ((Conn, Connection.StreamID, StreamState)?) -> Void) {
         guard let c = connection(to: peer), c.established, !c.goingAway else {
@@ -85,7 +90,7 @@ extension Swarm {
             return
         }
         if c.pendingOpens.isEmpty, let r = openStream(on: c, proto, kind: kind) {
-            later { then(r) }
+            then(r)  // success runs at once (it only writes); failures are deferred below
             return
         }
         guard c.pendingOpens.count < maxPendingOpens else {
@@ -93,6 +98,35 @@ extension Swarm {
             return
         }
         c.pendingOpens.append((proto, kind, then))
+    }
+
+    /// Starts the once-a-second sweep that fails overdue requests, if it is not running.
+    func ensureDeadlineSweep() {
+        guard deadlineSweep == nil else { return }
+        deadlineSweep = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1)) { [weak self] _ in
+            self?.sweepDeadlines()
+        }
+    }
+
+    /// Fails and resets every stream whose deadline passed; stops the sweep when none waits.
+    func sweepDeadlines() {
+        let now = loop.now
+        var waiting = 0
+        for c in Array(conns.values) {
+            for (sid, s) in c.streams {
+                guard let d = s.deadline else { continue }
+                if d <= now {
+                    s.fail(s.timeoutMessage)
+                    apply(c, c.instance.reset(stream: sid, now: now))
+                } else {
+                    waiting += 1
+                }
+            }
+        }
+        if waiting == 0 {
+            deadlineSweep?.cancel()
+            deadlineSweep = nil
+        }
     }
 
     /// Runs `f` on the loop thread after the current callback (breaks synchronous re-entrance).
@@ -130,11 +164,10 @@ extension Swarm {
                 completion(.failure(SwarmError("not connected to \(peer), or too many streams queued"))); return
             }
             s.responseDone = completion
-            s.timer = self.loop.scheduleTimer(after: timeout) { [weak self, weak c, weak s] _ in
-                guard let self, let c, let s else { return }
-                s.fail("request timed out after \(timeout)")
-                self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
-            }
+            // No timer per request: one sweep per swarm fails the overdue ones (see sweepDeadlines).
+            s.deadline = self.loop.now + timeout
+            s.timeoutMessage = "request timed out after \(timeout)"
+            self.ensureDeadlineSweep()
             self.write(c, sid, LengthPrefixed.encode(request), close: true)
         }
     }
@@ -286,7 +319,7 @@ extension Swarm {
         s.buffer = []
         switch s.kind {
         case .requestOut:
-            s.timer?.cancel()
+            s.deadline = nil
             s.responseDone?(.success(message))
             s.responseDone = nil
         case .requestIn:

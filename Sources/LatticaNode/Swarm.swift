@@ -43,6 +43,8 @@ final class Swarm: @unchecked Sendable {
     /// Handlers of application protocols (request/response).
     var requestHandlers: [String: RequestHandler] = [:]
     var rawHandlers: [String: RawStreamHandler] = [:]
+    /// The repeating timer that fails overdue requests (running only while some wait).
+    var deadlineSweep: LoopTimer?
     /// Called when the set of connected peers changes (the daemon publishes a snapshot).
     var onPeersChanged: (() -> Void)?
     /// Called when a peer is identified (the DHT learns its addresses and protocols).
@@ -287,6 +289,8 @@ final class Swarm: @unchecked Sendable {
 
     /// Closes every connection (shutdown).
     func closeAll() {
+        deadlineSweep?.cancel()
+        deadlineSweep = nil
         for c in Array(conns.values) { apply(c, c.instance.close(now: loop.now)) }
         for c in Array(conns.values) { connectionClosed(c, .local) }
     }

@@ -148,4 +148,26 @@ import Testing
         #expect(nb == 1)
         await a.stop(); await b.stop()
     }
+
+    @Test func aRequestNobodyAnswers_failsWithATimeout_andTheConnectionStaysUsable() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        try await a.loop.submit { _ in
+            a.swarm!.requestHandlers["/test/silent/1.0.0"] = { _, _, _ in }  // never responds
+        }
+        let addrA = a.listenAddrs[0]
+        let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        let t0 = ContinuousClock.now
+        do {
+            let _: [UInt8] = try await call(b) { s, done in s.request(a.peerId, "/test/silent/1.0.0", [1], timeout: .milliseconds(300)) { done($0) } }
+            Issue.record("an unanswered request succeeded")
+        } catch {
+            #expect("\(error)".contains("timed out"))
+        }
+        #expect(ContinuousClock.now - t0 < .seconds(10))
+        let rtts: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+        #expect(rtts.count == 1)
+        await a.stop(); await b.stop()
+    }
 }
