@@ -39,18 +39,8 @@ public final class PipeListener: LoopHandle, @unchecked Sendable {
 
     private func accept(status: Int32) {
         guard !isClosing else { return }
-        guard status == 0 else { onAccept?(.failure(UVError(code: status, operation: "accept"))); return }
-        let socket: TCPSocket
-        do { socket = try TCPSocket(loop: loop, settings: settings, unix: true) } catch {
-            onAccept?(.failure(error)); return
-        }
-        let result = uv_accept(raw!.assumingMemoryBound(to: uv_stream_t.self), socket.stream)
-        guard result == 0 else {
-            socket.close()
-            onAccept?(.failure(UVError(code: result, operation: "accept")))
-            return
-        }
-        if let onAccept { onAccept(.success(socket)) } else { socket.close() }
+        let r = TCPSocket.accept(from: raw!.assumingMemoryBound(to: uv_stream_t.self), status: status, loop: loop, settings: settings, unix: true)
+        if let onAccept { onAccept(r) } else if case .success(let socket) = r { socket.close() }
     }
 
     override func didClose() { onAccept = nil }

@@ -42,19 +42,9 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
 
     private func accept(status: Int32) {
         guard !isClosing else { return }
-        guard status == 0 else { onAccept?(.failure(UVError(code: status, operation: "accept"))); return }
-        let socket: TCPSocket
-        do { socket = try TCPSocket(loop: loop, settings: settings) } catch {
-            onAccept?(.failure(error)); return
-        }
-        let result = uv_accept(raw!.assumingMemoryBound(to: uv_stream_t.self), socket.stream)
-        guard result == 0 else {
-            socket.close()
-            onAccept?(.failure(UVError(code: result, operation: "accept")))
-            return
-        }
-        socket.applyOptions()
-        if let onAccept { onAccept(.success(socket)) } else { socket.close() }
+        let r = TCPSocket.accept(from: raw!.assumingMemoryBound(to: uv_stream_t.self), status: status, loop: loop, settings: settings, unix: false)
+        if case .success(let socket) = r { socket.applyOptions() }
+        if let onAccept { onAccept(r) } else if case .success(let socket) = r { socket.close() }
     }
 
     override func didClose() { onAccept = nil }
@@ -127,5 +117,22 @@ private final class ConnectAttempt {
             socket.applyOptions()
             completion(.success(socket))
         }
+    }
+}
+
+extension TCPSocket {
+    /// Accepts one pending connection of a listening stream (TCP or Unix), for the listeners'
+    /// connection callbacks. Loop thread.
+    static func accept(from server: UnsafeMutablePointer<uv_stream_t>, status: Int32, loop: EventLoop,
+                       settings: TCPSettings, unix: Bool) -> Result<TCPSocket, UVError> {
+        guard status == 0 else { return .failure(UVError(code: status, operation: "accept")) }
+        let socket: TCPSocket
+        do { socket = try TCPSocket(loop: loop, settings: settings, unix: unix) } catch { return .failure(error) }
+        let result = uv_accept(server, socket.stream)
+        guard result == 0 else {
+            socket.close()
+            return .failure(UVError(code: result, operation: "accept"))
+        }
+        return .success(socket)
     }
 }
