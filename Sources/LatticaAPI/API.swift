@@ -1,2 +1,0 @@
-/// Namespace of the LatticaAPI module; see Docs/ARCHITECTURE.md.
-public enum LatticaAPIModule {}

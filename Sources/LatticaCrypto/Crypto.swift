@@ -1,2 +1,0 @@
-/// Namespace of the LatticaCrypto module; see Docs/ARCHITECTURE.md.
-public enum LatticaCryptoModule {}

@@ -1,0 +1,189 @@
+import Foundation
+import LatticaAPI
+import LatticaCore
+import LatticaCrypto
+import LatticaStore
+import LatticaUV
+import Logging
+import Metrics
+import Synchronization
+
+/// A startup failure: one line naming what could not be done.
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The running daemon: data directory (locked), identity, database, the libuv loop with the
+/// listeners, the control socket and the metrics endpoint. `stop()` closes everything and removes
+/// the socket and the lock file.
+public final class Daemon: @unchecked Sendable {
+    public let config: NodeConfig
+    public let peerId: PeerId
+    let identity: Ed25519PrivateKey
+    let logger: Logger
+    let dataDir: DataDirectory
+    let db: Database
+    let loop: EventLoop
+    let metrics: MetricsRegistry
+    let startedAt: ContinuousClock.Instant
+    private let state = Mutex(SharedState())
+    private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
+    private let stopping = Atomic(false)
+
+    /// What the control API reads from other threads; written on the loop thread.
+    struct SharedState {
+        var listenAddrs: [Multiaddr] = []
+        var metricsAddr: String?
+        var connectedPeers = 0
+    }
+
+    // Loop-thread state.
+    var listeners: [TCPListener] = []
+    var control: ControlServer?
+    var metricsServer: MetricsServer?
+
+    private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database) {
+        self.config = config
+        self.logger = logger
+        self.dataDir = dataDir
+        self.identity = identity
+        self.peerId = PeerId(ed25519PublicKey: identity.publicKey.bytes)
+        self.db = db
+        self.loop = EventLoop(name: "latticad")
+        self.metrics = MetricsRegistry.shared
+        self.startedAt = .now
+    }
+
+    /// Prepares the data directory and starts listening. Throws a one-line error when something
+    /// is wrong (another daemon running, bad key file, port in use, ...), leaving nothing behind.
+    public static func start(config: NodeConfig) async throws(DaemonError) -> Daemon {
+        let logger = Logger(label: "lattica.node")
+        umask(0o077)  // every file the daemon creates is private to its user
+        let dir: DataDirectory
+        do { dir = try DataDirectory(path: config.dataDir); try dir.lock() } catch { throw DaemonError(error.description) }
+        let key: Ed25519PrivateKey
+        do { key = try KeyFile.loadOrCreate(path: dir.keyPath) } catch { dir.unlock(); throw DaemonError("\(error)") }
+        let db: Database
+        do { db = try NodeDatabase.open(path: dir.databasePath) } catch {
+            dir.unlock(); throw DaemonError("database \(dir.databasePath): \(error.message)")
+        }
+        let d = Daemon(config: config, logger: logger, dataDir: dir, identity: key, db: db)
+        do {
+            try await d.loop.submit { _ in try d.startOnLoop() }
+        } catch {
+            await d.teardown()
+            throw DaemonError("\(error)")
+        }
+        logger.info("latticad started", metadata: [
+            "peer_id": "\(d.peerId)", "listen": "\(d.listenAddrs.map(\.description))", "data_dir": "\(config.dataDir)",
+        ])
+        return d
+    }
+
+    /// Loop thread: binds every listener, the control socket and the metrics endpoint.
+    private func startOnLoop() throws {
+        for text in config.listen {
+            let ma = try Multiaddr(text)
+            guard let addr = SocketAddress(multiaddr: ma) else {
+                throw DaemonError("cannot listen on \(text): only /ip4|/ip6/.../tcp/PORT addresses are supported")
+            }
+            let l: TCPListener
+            do {
+                l = try TCPListener.listen(on: loop, address: addr) { [weak self] r in self?.accepted(r) }
+            } catch { throw DaemonError("cannot listen on \(text): \(error)") }
+            listeners.append(l)
+        }
+        let addrs = listeners.map { Multiaddr(socketAddress: $0.localAddress).appending(.p2p(peerId)) }
+        control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)
+        var metricsAddr: String?
+        if let m = config.metricsAddr, let hp = HostPort(m) {
+            let server = try MetricsServer(loop: loop, host: hp.host, port: hp.port, registry: metrics)
+            metricsServer = server
+            metricsAddr = server.localAddress.description
+        }
+        state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr }
+    }
+
+    private func accepted(_ r: Result<TCPSocket, UVError>) {
+        switch r {
+        case .success(let s):
+            Counter(label: "lattica_connections_accepted_total").increment()
+            // The transport (Noise + yamux) takes over here once it lands; until then close.
+            s.close()
+        case .failure(let e):
+            logger.warning("accept failed", metadata: ["error": "\(e)"])
+        }
+    }
+
+    public var listenAddrs: [Multiaddr] { state.withLock { $0.listenAddrs } }
+    public var metricsAddr: String? { state.withLock { $0.metricsAddr } }
+
+    func status() -> StatusResult {
+        let s = state.withLock { $0 }
+        let up = ContinuousClock.now - startedAt
+        return StatusResult(peer_id: peerId.description, listen_addrs: s.listenAddrs.map(\.description),
+                            version: LatticaVersion.string, uptime_s: up.secondsDouble, agent_version: config.agentVersion,
+                            data_dir: config.dataDir, metrics_addr: s.metricsAddr, connected_peers: s.connectedPeers)
+    }
+
+    func makeDispatcher() -> ControlDispatcher {
+        var d = ControlDispatcher()
+        d.register("status") { [weak self] _ in
+            guard let self else { throw ControlErrorBody(code: "failed", message: "daemon is stopping") }
+            return self.status()
+        }
+        return d
+    }
+
+    /// Waits for SIGINT or SIGTERM, then stops.
+    public func runUntilSignalled() async {
+        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let sig = await signals.wait()
+        logger.notice("received signal \(sig), shutting down")
+        await stop()
+    }
+
+    /// Closes listeners, connections, the control socket and the metrics endpoint; stops the loop;
+    /// closes the database and releases the lock. Idempotent.
+    public func stop() async {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else {
+            await waitUntilStopped()
+            return
+        }
+        await teardown()
+        let waiters = stopped.withLock { w -> [CheckedContinuation<Void, Never>] in
+            let all = w ?? []
+            w = nil
+            return all
+        }
+        for c in waiters { c.resume() }
+        logger.info("latticad stopped")
+    }
+
+    /// Suspends until `stop()` has finished.
+    public func waitUntilStopped() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let already = stopped.withLock { w -> Bool in
+                guard w != nil else { return true }
+                w!.append(c)
+                return false
+            }
+            if already { c.resume() }
+        }
+    }
+
+    private func teardown() async {
+        _ = try? await loop.submit { [self] _ in
+            for l in listeners { l.close() }
+            listeners.removeAll()
+            control?.close()
+            control = nil
+            metricsServer?.close()
+            metricsServer = nil
+        }
+        await loop.shutdownGracefully()
+        dataDir.unlock()
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error preparing the data directory: one line naming the path and the problem.
+public struct DataDirError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var message: String
+    public var description: String { message }
+}
+
+/// The daemon's data directory: created 0700 when missing, checked to be usable, and locked so
+/// that only one `latticad` uses it at a time.
+///
+/// Layout: `identity.key` (0600), `node.sqlite3` (+ WAL files), `latticad.lock`, `control.sock`.
+public final class DataDirectory: @unchecked Sendable {
+    public let path: String
+    private var lockFD: Int32 = -1
+
+    public var keyPath: String { path + "/identity.key" }
+    public var databasePath: String { path + "/node.sqlite3" }
+    public var lockPath: String { path + "/latticad.lock" }
+
+    /// Creates the directory if needed and checks that it is a writable directory.
+    public init(path: String) throws(DataDirError) {
+        self.path = path
+        var st = stat()
+        if stat(path, &st) != 0 {
+            guard errno == ENOENT else { throw Self.err(path, "cannot access data directory \(path): \(Self.errnoString())") }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw Self.err(path, "cannot create data directory \(path): \(Self.errnoString())")
+            }
+            guard stat(path, &st) == 0 else { throw Self.err(path, "cannot access data directory \(path): \(Self.errnoString())") }
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw Self.err(path, "data directory \(path) is not a directory") }
+        guard access(path, R_OK | W_OK | X_OK) == 0 else {
+            throw Self.err(path, "data directory \(path) is not readable and writable by this user: \(Self.errnoString())")
+        }
+    }
+
+    deinit { unlock() }
+
+    /// Takes the exclusive lock (`flock` on `latticad.lock`, which holds the owner's pid).
+    /// Fails, naming the running daemon's pid, when another process holds it.
+    public func lock() throws(DataDirError) {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.err(path, "cannot open lock file \(lockPath): \(Self.errnoString())") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            close(fd)
+            let who = owner.flatMap { $0.isEmpty ? nil : " (pid \($0))" } ?? ""
+            throw Self.err(path, "another latticad\(who) is already running with data directory \(path)")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        lockFD = fd
+    }
+
+    /// Removes the lock file and releases the lock (on clean shutdown).
+    public func unlock() {
+        guard lockFD >= 0 else { return }
+        unlink(lockPath)
+        close(lockFD)
+        lockFD = -1
+    }
+
+    static func err(_ path: String, _ m: String) -> DataDirError { DataDirError(path: path, message: m) }
+    static func errnoString() -> String { String(cString: strerror(errno)) }
+}

@@ -1,2 +1,0 @@
-/// Namespace of the LatticaNode module; see Docs/ARCHITECTURE.md.
-public enum LatticaNodeModule {}

@@ -1,0 +1,43 @@
+/// The daemon's database (`<data-dir>/node.sqlite3`): schema and migrations.
+///
+/// Each entry of `migrations` moves the schema one version up; a released migration is never
+/// edited, only followed by a new one. Docs/OPERATIONS.md lists the tables.
+public enum NodeDatabase {
+    public static let migrations: [String] = [
+        // v1: node metadata and the peer store.
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        ) STRICT;
+        CREATE TABLE peers (
+            peer_id    TEXT PRIMARY KEY,
+            addrs      BLOB NOT NULL,            -- binary multiaddrs, each with a 2-byte big-endian length
+            protocols  TEXT NOT NULL DEFAULT '', -- newline-separated protocol ids
+            agent      TEXT NOT NULL DEFAULT '',
+            rtt_us     INTEGER,
+            last_seen  INTEGER NOT NULL,         -- unix seconds
+            failures   INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX peers_last_seen ON peers(last_seen);
+        """,
+    ]
+
+    /// Opens the node database at `path`, migrating it to the current schema.
+    public static func open(path: String) throws(StoreError) -> Database {
+        try Database(path: path, migrations: migrations)
+    }
+}
+
+extension Database {
+    /// A value from the `meta` table.
+    public func meta(_ key: String) throws(StoreError) -> [UInt8]? {
+        try query("SELECT value FROM meta WHERE key = ?", [.text(key)]).first?.blob(0)
+    }
+
+    /// Sets a value in the `meta` table.
+    public func setMeta(_ key: String, _ value: [UInt8]) throws(StoreError) {
+        try query("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                  [.text(key), .blob(value)])
+    }
+}

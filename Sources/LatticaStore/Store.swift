@@ -1,2 +1,0 @@
-/// Namespace of the LatticaStore module; see Docs/ARCHITECTURE.md.
-public enum LatticaStoreModule {}

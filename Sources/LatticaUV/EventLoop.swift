@@ -1,0 +1,175 @@
+import CLibUV
+import Glibc
+public import LatticaCore
+import Synchronization
+
+/// One libuv loop on one dedicated thread.
+///
+/// Threading model (Docs/EVENT-LOOP.md): every libuv call and every handle object (`TCPSocket`,
+/// `TCPListener`, `UDPSocket`, `LoopTimer`) is touched only on the loop thread. Other threads talk to
+/// the loop through `execute(_:)` (a mutex-protected job array plus one `uv_async_t`; libuv
+/// coalesces `uv_async_send`, so each wake-up drains every queued job) or the async bridge
+/// (`submit`). `shutdown()` closes every handle (uv_walk + uv_close), lets the close callbacks free
+/// them, and joins the thread.
+public final class EventLoop: @unchecked Sendable {
+    private enum Phase { case running, stopping, stopped }
+
+    private struct Queue {
+        var jobs: [@Sendable () -> Void] = []
+        var phase: Phase = .running
+    }
+
+    /// Loop-thread only after `init` returns.
+    let uvLoop: UnsafeMutablePointer<uv_loop_t>
+    private let wakeup: UnsafeMutableRawPointer  // uv_async_t, freed by the close callback
+    private let queue = Mutex(Queue())
+    private let threadID = Atomic<UInt>(0)
+    private var thread = pthread_t()
+    private let joined = Mutex(false)
+    /// Spare job array swapped with the queue on each drain, so draining does not allocate.
+    private var spare: [@Sendable () -> Void] = []
+    /// Scratch buffer every read callback of this loop fills (reads are delivered synchronously,
+    /// so one buffer per loop suffices). 64 KiB: libuv's own suggestion and the largest datagram.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    /// Handles owned by this loop that are not yet freed (tests use it to prove nothing leaks).
+    let liveHandles = Atomic<Int>(0)
+
+    public let name: String
+
+    /// Starts the loop thread. `name` is for logs and debugging.
+    public init(name: String = "lattica-uv") {
+        self.name = name
+        uvLoop = .allocate(capacity: 1)
+        precondition(uv_loop_init(uvLoop) == 0, "uv_loop_init failed")
+        readBuffer = .allocate(byteCount: 65_536, alignment: 16)
+        wakeup = .allocate(byteCount: uv_handle_size(UV_ASYNC), alignment: 16)
+        let asyncHandle = wakeup.assumingMemoryBound(to: uv_async_t.self)
+        precondition(uv_async_init(uvLoop, asyncHandle) { async in
+            let loop = Unmanaged<EventLoop>.fromOpaque(async!.pointee.loop.pointee.data).takeUnretainedValue()
+            loop.drain()
+        } == 0)
+        // uv_async_init leaves `data` uninitialised; closeAllHandles reads it.
+        uv_handle_set_data(UnsafeMutableRawPointer(asyncHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+
+        // The thread holds the only strong reference the loop needs while it runs; it is released
+        // when the thread exits, so `uvLoop.data` (unretained) stays valid for the whole run.
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let status = pthread_create(&thread, nil, { arg in
+            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        precondition(status == 0, "pthread_create failed: \(status)")
+    }
+
+    deinit {
+        // The thread (which held a reference) has exited, so uv_loop_close already ran.
+        uvLoop.deallocate()
+        readBuffer.deallocate()
+    }
+
+    private func run() {
+        threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
+        while uv_run(uvLoop, UV_RUN_DEFAULT) != 0 {}
+        // Every handle is closed and freed here; run the last jobs (none can be added any more).
+        drain()
+        precondition(uv_loop_close(uvLoop) == 0, "uv_loop_close: handles still open")
+    }
+
+    /// True on this loop's thread.
+    public var inLoop: Bool {
+        threadID.load(ordering: .acquiring) == UInt(bitPattern: Int(bitPattern: pthread_self()))
+    }
+
+    /// Traps in debug builds when called off the loop thread.
+    @inline(__always) public func assertInLoop(_ file: StaticString = #fileID, _ line: UInt = #line) {
+        assert(inLoop, "libuv handle touched off its loop thread", file: file, line: line)
+    }
+
+    /// Monotonic time (uv_hrtime), readable from any thread.
+    public var now: Instant { Instant(nanoseconds: Int64(bitPattern: uv_hrtime())) }
+
+    /// Runs `job` on the loop thread, after everything queued before it. Returns false (and drops
+    /// the job) once the loop is shutting down.
+    @discardableResult
+    public func execute(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = queue.withLock { q in
+            guard q.phase == .running else { return false }
+            q.jobs.append(job)
+            return true
+        }
+        if accepted { uv_async_send(wakeup.assumingMemoryBound(to: uv_async_t.self)) }
+        return accepted
+    }
+
+    /// Loop thread: runs every queued job; on shutdown, closes every handle.
+    private func drain() {
+        var stopping = false
+        repeat {
+            queue.withLock { q in
+                swap(&q.jobs, &spare)
+                stopping = q.phase == .stopping
+            }
+            if spare.isEmpty { break }
+            for job in spare { job() }
+            spare.removeAll(keepingCapacity: true)
+        } while true
+        if stopping { closeAllHandles() }
+    }
+
+    private func closeAllHandles() {
+        uv_walk(uvLoop, { handle, _ in
+            guard let handle, uv_is_closing(handle) == 0 else { return }
+            if let data = uv_handle_get_data(handle) {
+                Unmanaged<LoopHandle>.fromOpaque(data).takeUnretainedValue().close()
+            } else {
+                uv_close(handle, LoopHandle.closeCallback)
+            }
+        }, nil)
+        queue.withLock { $0.phase = .stopped }
+    }
+
+    /// Closes every handle, runs their close callbacks, and joins the thread. Jobs queued before
+    /// this call still run; later `execute` calls return false. Must not be called on the loop
+    /// thread (use `shutdownGracefully()` from async code). Idempotent.
+    public func shutdown() {
+        precondition(!inLoop, "EventLoop.shutdown() called on its own thread")
+        let first = queue.withLock { q in
+            guard q.phase == .running else { return false }
+            q.phase = .stopping
+            return true
+        }
+        if first { uv_async_send(wakeup.assumingMemoryBound(to: uv_async_t.self)) }
+        joined.withLock { done in
+            guard !done else { return }
+            pthread_join(thread, nil)
+            done = true
+        }
+    }
+
+    /// `shutdown()` without blocking a cooperative thread: the join happens on a detached thread.
+    public func shutdownGracefully() async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let box = Unmanaged.passRetained(ShutdownJob(loop: self, cont: cont)).toOpaque()
+            var t = pthread_t()
+            let status = pthread_create(&t, nil, { arg in
+                let job = Unmanaged<ShutdownJob>.fromOpaque(arg!).takeRetainedValue()
+                job.loop.shutdown()
+                job.cont.resume()
+                return nil
+            }, box)
+            precondition(status == 0)
+            pthread_detach(t)
+        }
+    }
+
+    /// Number of handles of this loop not yet freed (the loop's own wake-up handle is not counted).
+    public var openHandleCount: Int { liveHandles.load(ordering: .relaxed) }
+}
+
+private final class ShutdownJob: Sendable {
+    let loop: EventLoop
+    let cont: CheckedContinuation<Void, Never>
+    init(loop: EventLoop, cont: CheckedContinuation<Void, Never>) { self.loop = loop; self.cont = cont }
+}

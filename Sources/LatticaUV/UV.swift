@@ -1,2 +1,0 @@
-/// Namespace of the LatticaUV module; see Docs/ARCHITECTURE.md.
-public enum LatticaUVModule {}

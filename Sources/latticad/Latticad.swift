@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import LatticaNode
+import Logging
+
+@main
+struct Latticad: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latticad",
+        abstract: "The Lattica peer-to-peer learning daemon.",
+        discussion: """
+        Settings come from embedded defaults, then --config FILE (TOML, see Config/latticad.toml), then flags.
+        The data directory defaults to $LATTICA_DATA_DIR, else ~/.lattica. SIGINT or SIGTERM stop the daemon cleanly.
+        """,
+        version: LatticaVersion.string
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Data directory (identity key, database, control socket).")
+    var dataDir: String?
+
+    @Option(help: "TOML configuration file.")
+    var config: String?
+
+    @Option(help: "Multiaddr to listen on, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable; replaces the config's list).")
+    var listen: [String] = []
+
+    @Option(help: "Multiaddr of a peer to bootstrap from, ending in /p2p/<peer id> (repeatable).")
+    var bootstrap: [String] = []
+
+    @Option(name: .customLong("metrics-addr"), help: "HOST:PORT for Prometheus metrics (\"\" disables).")
+    var metricsAddr: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        var cfg = NodeConfig(dataDir: NodeConfig.defaultDataDir)
+        do {
+            if let config { try cfg.apply(file: config) }
+            if let dataDir { cfg.dataDir = dataDir }
+            if !listen.isEmpty { cfg.listen = listen }
+            if !bootstrap.isEmpty { cfg.bootstrap = bootstrap }
+            if let metricsAddr { cfg.metricsAddr = metricsAddr.isEmpty ? nil : metricsAddr }
+            if let logLevel {
+                guard let l = Logger.Level(rawValue: logLevel) else {
+                    throw ConfigError(source: "--log-level", message: "'\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+                }
+                cfg.logLevel = l
+            }
+            try cfg.validate(source: "command line")
+        } catch {
+            Self.die("\(error)", code: 2)
+        }
+        let level = cfg.logLevel
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let daemon: Daemon
+        do { daemon = try await Daemon.start(config: cfg) } catch { Self.die("\(error)", code: 1) }
+        await daemon.runUntilSignalled()
+    }
+
+    static func die(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("latticad: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+}

@@ -1,1 +1,0 @@
-print("latticad: not yet")
