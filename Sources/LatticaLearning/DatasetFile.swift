@@ -1,10 +1,12 @@
+import LatticaCore
+
 /// Decoder of the "LDS1" data-set fixture written by Scripts/make-learning-fixtures.py
 /// (layout in Docs/LEARNING.md): magic | u32 count | u32 features | u32 classes | u8 dtype (1 = u8,
 /// 2 = float32) | 3 zero bytes | features | u8 labels | SHA-256 of everything before.
 public enum DatasetFile {
     public static func decode(_ bytes: [UInt8]) throws(DatasetFileError) -> Dataset {
         guard bytes.count >= 20 + 32, Array(bytes[0..<4]) == Array("LDS1".utf8) else { throw .malformed("not an LDS1 file") }
-        guard TempSHA256.hash(bytes[..<(bytes.count - 32)]) == Array(bytes.suffix(32)) else { throw .malformed("SHA-256 mismatch (truncated or corrupt)") }
+        guard PureSHA256.hash(bytes[..<(bytes.count - 32)]) == Array(bytes.suffix(32)) else { throw .malformed("SHA-256 mismatch (truncated or corrupt)") }
         var r = ByteReader(bytes)
         do {
             _ = try r.take(4, "magic")

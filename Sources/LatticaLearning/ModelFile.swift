@@ -1,3 +1,5 @@
+import LatticaCore
+
 /// The on-disk model format: versioned, self-describing, content-addressed. Byte layout in
 /// Docs/LEARNING.md ("Model file"). All integers little-endian.
 ///
@@ -66,7 +68,7 @@ public struct ModelFile: Hashable, Sendable {
             for d in t.shape { out.appendLE(UInt32(d)) }
         }
         for (_, t) in tensors { out.appendFloats(t.scalars) }
-        out += TempSHA256.hash(out)
+        out += PureSHA256.hash(out)
         return out
     }
 
@@ -85,7 +87,7 @@ public struct ModelFile: Hashable, Sendable {
             _ = try r.u8("flags")
             guard bytes.count >= r.offset + 32 else { throw ModelFileError.truncated(what: "header", offset: bytes.count) }
             let body = bytes[..<(bytes.count - 32)]
-            if TempSHA256.hash(body) != Array(bytes.suffix(32)) {
+            if PureSHA256.hash(body) != Array(bytes.suffix(32)) {
                 throw ModelFileError.checksumMismatch
             }
             let kLen = Int(try r.u16("kind length"))

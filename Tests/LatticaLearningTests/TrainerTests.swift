@@ -51,8 +51,8 @@ import Testing
             var worst: Float = 0
             for i in stride(from: 0, to: p.count, by: 3) {
                 var a = p, b = p
-                a[i] += 1e-3; b[i] -= 1e-3
-                let num = (loss(a) - loss(b)) / 2e-3
+                a[i] += 2e-4; b[i] -= 2e-4
+                let num = (loss(a) - loss(b)) / 4e-4
                 worst = max(worst, abs(num - g[i]))
             }
             #expect(worst < 2e-3, "\(act): max |numeric − analytic| = \(worst)")
