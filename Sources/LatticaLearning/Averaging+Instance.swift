@@ -160,9 +160,13 @@ extension Averaging {
                 let dist = deltas.map { $0.distance(to: aggregate) }
                 let sorted = dist.sorted()
                 let med = max(sorted[sorted.count / 2], 1e-12)
+                let aggNorm = aggregate.l2Norm
                 for (i, peer) in contributors.enumerated() where peer != me {
                     let ratio = dist[i] / med
-                    let far = ratio > settings.reputation.farFactor
+                    // Far out, or pointing against the aggregate (IPM-style inner-product attacks).
+                    let cosine = aggNorm > 0 ? deltas[i].withUnsafeBufferPointer { d in
+                        aggregate.withUnsafeBufferPointer { Kernels.dot(d, $0) } } / (max(deltas[i].l2Norm, 1e-30) * aggNorm) : 1
+                    let far = ratio > settings.reputation.farFactor || cosine < settings.reputation.minCosine
                     if far { metrics.farContributions += 1 }
                     let e = Evidence(peer: peer, step: step, kind: .distance(ratio: ratio, far: far))
                     if settings.useReputation { reputation.record(e) }
