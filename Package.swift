@@ -81,7 +81,7 @@ let package = Package(
             name: "lattica-bench",
             dependencies: [
                 "LatticaCore", "LatticaCrypto", "LatticaUV", "LatticaWire", "LatticaLearning", "LatticaData",
-                "LatticaSimulation", argumentParser,
+                "LatticaSimulation", "LatticaNode", argumentParser,
             ],
             swiftSettings: strict
         ),

@@ -7,7 +7,7 @@ venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-want=(numpy)
+want=(numpy libp2p lattica)
 for pkg in "${want[@]}"; do
-  "$venv/bin/python" -c "import $pkg" 2>/dev/null || "$venv/bin/pip" install -q "$pkg"
+  "$venv/bin/pip" show -q "$pkg" >/dev/null 2>&1 || "$venv/bin/pip" install -q "$pkg"
 done

@@ -115,3 +115,42 @@ public extension JSONEncoder {
         return e
     }
 }
+
+/// One connected peer in `peers`.
+public struct PeerEntry: Codable, Sendable, Equatable {
+    public var peer_id: String
+    /// The remote address of the connection.
+    public var addr: String
+    /// `inbound` or `outbound`.
+    public var direction: String
+    public var rtt_ms: Double?
+    public var agent: String
+    public var protocol_version: String
+    public var protocols: [String]
+    public var connected_s: Double
+
+    public init(peer_id: String, addr: String, direction: String, rtt_ms: Double?, agent: String,
+                protocol_version: String, protocols: [String], connected_s: Double) {
+        self.peer_id = peer_id; self.addr = addr; self.direction = direction; self.rtt_ms = rtt_ms
+        self.agent = agent; self.protocol_version = protocol_version; self.protocols = protocols; self.connected_s = connected_s
+    }
+}
+
+/// `peers`: the connected peers.
+public struct PeersResult: Codable, Sendable, Equatable {
+    public var peers: [PeerEntry]
+    public init(peers: [PeerEntry]) { self.peers = peers }
+}
+
+/// `connect` (params: `addr`): the peer we are now connected to.
+public struct ConnectResult: Codable, Sendable, Equatable {
+    public var peer_id: String
+    public init(peer_id: String) { self.peer_id = peer_id }
+}
+
+/// `ping` (params: `peer`, `count`): round-trip times in milliseconds.
+public struct PingResult: Codable, Sendable, Equatable {
+    public var peer_id: String
+    public var rtts_ms: [Double]
+    public init(peer_id: String, rtts_ms: [Double]) { self.peer_id = peer_id; self.rtts_ms = rtts_ms }
+}

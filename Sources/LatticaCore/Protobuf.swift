@@ -60,6 +60,15 @@ public enum ProtobufField: Sendable, Hashable {
         case .varint(let f, _), .fixed64(let f, _), .bytes(let f, _), .fixed32(let f, _): f
         }
     }
+
+    /// The value of a wire-type-0 field (uint64, bool, enum), else `nil`.
+    public var varintValue: UInt64? { if case .varint(_, let v) = self { v } else { nil } }
+
+    /// The value of a length-delimited field (bytes, string, embedded message), else `nil`.
+    public var bytesValue: ArraySlice<UInt8>? { if case .bytes(_, let v) = self { v } else { nil } }
+
+    /// A length-delimited field as UTF-8 text; `nil` for other wire types or invalid UTF-8.
+    public var stringValue: String? { bytesValue.flatMap { String(validating: $0, as: UTF8.self) } }
 }
 
 public enum ProtobufError: Error, Hashable, Sendable {

@@ -19,13 +19,27 @@ public struct PureSHA256: Sendable {
 
     public mutating func update(_ data: some Collection<UInt8>) {
         totalLength &+= UInt64(data.count)
-        for byte in data {
-            buffer.append(byte)
-            if buffer.count == 64 {
-                compress(buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
+        let done: Void? = data.withContiguousStorageIfAvailable { p in updateContiguous(p) }
+        if done == nil { updateContiguous(Array(data)) }
+    }
+
+    private mutating func updateContiguous(_ data: [UInt8]) {
+        data.withUnsafeBufferPointer { updateContiguous($0) }
+    }
+
+    private mutating func updateContiguous(_ p: UnsafeBufferPointer<UInt8>) {
+        var i = 0
+        if !buffer.isEmpty {
+            let take = min(64 - buffer.count, p.count)
+            buffer.append(contentsOf: p[0..<take])
+            i = take
+            if buffer.count == 64 { compressBuffer() }
         }
+        while p.count - i >= 64 {
+            compress(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: p[i..<(i + 64)])))
+            i += 64
+        }
+        if i < p.count { buffer.append(contentsOf: p[i...]) }
     }
 
     /// The digest; the hasher should not be used afterwards.
@@ -34,13 +48,11 @@ public struct PureSHA256: Sendable {
         buffer.append(0x80)
         if buffer.count > 56 {
             while buffer.count < 64 { buffer.append(0) }
-            compress(buffer)
-            buffer.removeAll(keepingCapacity: true)
+            compressBuffer()
         }
         while buffer.count < 56 { buffer.append(0) }
         for i in (0..<8).reversed() { buffer.append(UInt8(truncatingIfNeeded: bitLength >> (8 * UInt64(i)))) }
-        compress(buffer)
-        buffer.removeAll()
+        compressBuffer()
         var out: [UInt8] = []
         out.reserveCapacity(32)
         for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
@@ -65,8 +77,20 @@ public struct PureSHA256: Sendable {
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    private mutating func compress(_ block: [UInt8]) {
-        var w = [UInt32](repeating: 0, count: 64)
+    /// Compresses the 64 buffered bytes and empties the buffer.
+    private mutating func compressBuffer() {
+        let block = buffer
+        buffer.removeAll(keepingCapacity: true)
+        block.withUnsafeBytes { compress($0) }
+    }
+
+    private mutating func compress(_ block: UnsafeRawBufferPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            compress(block, w)
+        }
+    }
+
+    private mutating func compress(_ block: UnsafeRawBufferPointer, _ w: UnsafeMutableBufferPointer<UInt32>) {
         for t in 0..<16 {
             w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16
                 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])

@@ -50,7 +50,7 @@ public enum Varint {
                 if b == 0 && n > 1 { throw .nonMinimal }
                 return (value, n)
             }
-            if n == maxLength { throw .overflow }
+            if n == 9 { throw .overflow }  // maxLength, as a literal for the hot path
             shift &+= 7
             i &+= 1
         }

@@ -1,4 +1,5 @@
 import CSodium
+public import LatticaCore
 
 /// An Ed25519 signing key (RFC 8032), the node identity. The secret lives in a `SecretBytes`
 /// (seed || public key, libsodium's 64-byte layout) that is zeroed when the last copy goes.
@@ -97,6 +98,27 @@ public struct Ed25519PublicKey: Hashable, Sendable, CustomStringConvertible {
         Sodium.ensureInitialized()
         return crypto_sign_verify_detached(
             signature, m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count), bytes) == 0
+    }
+
+    /// The libp2p PeerId of this key (identity multihash of the protobuf public key).
+    public var peerId: PeerId { PeerId(ed25519PublicKey: bytes) }
+
+    /// The libp2p `crypto.pb` PublicKey message (Type = Ed25519, Data = 32 bytes).
+    public var protobuf: PublicKeyProto { PublicKeyProto(type: .ed25519, data: bytes) }
+
+    /// From a libp2p PublicKey message; other key types throw `unsupportedKeyType`.
+    public init(protobuf: PublicKeyProto) throws(CryptoError) {
+        guard protobuf.type == .ed25519 else { throw .unsupportedKeyType }
+        try self.init(bytes: protobuf.data)
+    }
+
+    /// From protobuf-encoded PublicKey bytes (e.g. a Noise handshake payload's `identity_key`).
+    public init(protobufEncoded bytes: some Collection<UInt8>) throws(CryptoError) {
+        let proto: PublicKeyProto
+        do { proto = try PublicKeyProto(decoding: ArraySlice(bytes)) } catch {
+            throw error == .unsupportedKeyType ? .unsupportedKeyType : .badPublicKey
+        }
+        try self.init(protobuf: proto)
     }
 
     var hex: String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import LatticaCore
 
 /// The node identity on disk: a libp2p `crypto.pb` `PrivateKey` protobuf (Type = 1 Ed25519,
 /// Data = seed || public key), raw bytes, mode 0600. Byte layout and rules: Docs/KEYS.md.
@@ -44,11 +45,11 @@ public enum KeyFile {
         if bytes.isEmpty { throw fail(.truncated(byteCount: 0)) }
         var type: UInt64?
         var data: ArraySlice<UInt8>?
-        var reader = MiniProtobufReader(bytes[...])
+        var reader = ProtobufReader(bytes[...])
         while true {
-            let field: MiniProtobufReader.Field?
+            let field: ProtobufField?
             do { field = try reader.next() } catch {
-                throw fail(error == .truncated ? .truncated(byteCount: bytes.count) : .corrupt(reason: error.reason))
+                throw fail(error == .truncated ? .truncated(byteCount: bytes.count) : .corrupt(reason: "malformed protobuf: \(error)"))
             }
             guard let field else { break }
             switch field {
@@ -58,8 +59,8 @@ public enum KeyFile {
             case .bytes(2, let b):
                 guard data == nil else { throw fail(.corrupt(reason: "Data field repeated")) }
                 data = b
-            case .varint(let n, _), .bytes(let n, _):
-                throw fail(.corrupt(reason: "unexpected field \(n) or wire type"))
+            default:
+                throw fail(.corrupt(reason: "unexpected field \(field.field) or wire type"))
             }
         }
         guard let type else { throw fail(.corrupt(reason: "missing Type field")) }

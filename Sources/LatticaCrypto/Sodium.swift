@@ -44,6 +44,10 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     case authenticationFailed
     /// An X25519 peer key of small order: the shared secret would be all zeros.
     case weakPublicKey
+    /// A public key message that does not decode (libp2p `crypto.pb` PublicKey).
+    case badPublicKey
+    /// A well-formed public key of a type we do not support (only Ed25519).
+    case unsupportedKeyType
     /// A buffer was too short to hold what it must (e.g. a ciphertext shorter than its tag).
     case bufferTooShort
 
@@ -53,6 +57,8 @@ public enum CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
         case .badSignature: "signature verification failed"
         case .authenticationFailed: "message authentication failed"
         case .weakPublicKey: "peer public key has small order (all-zero shared secret)"
+        case .badPublicKey: "malformed public key"
+        case .unsupportedKeyType: "unsupported key type (only Ed25519)"
         case .bufferTooShort: "buffer too short"
         }
     }

@@ -73,10 +73,13 @@ final class ControlServer: @unchecked Sendable {
     }
 
     private func received(_ c: Client, _ bytes: UnsafeRawBufferPointer) {
+        // Scan only the new bytes for line ends: a long line costs O(n), not O(n²).
+        var start = c.buffer.count
         c.buffer.append(contentsOf: bytes)
-        while let nl = c.buffer.firstIndex(of: UInt8(ascii: "\n")) {
+        while let nl = c.buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
             c.pending.append(Array(c.buffer[..<nl]))
             c.buffer.removeSubrange(...nl)
+            start = 0
         }
         if c.buffer.count > ControlAPI.maxLineBytes || c.pending.count > 16 {
             Counter(label: "lattica_control_rejected_total", dimensions: [("reason", "oversize")]).increment()

@@ -28,7 +28,7 @@ public final class Daemon: @unchecked Sendable {
     let loop: EventLoop
     let metrics: MetricsRegistry
     let startedAt: ContinuousClock.Instant
-    private let state = Mutex(SharedState())
+    let state = Mutex(SharedState())
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
     private let stopping = Atomic(false)
 
@@ -43,6 +43,7 @@ public final class Daemon: @unchecked Sendable {
     var listeners: [TCPListener] = []
     var control: ControlServer?
     var metricsServer: MetricsServer?
+    var swarm: Swarm?
 
     private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database) {
         self.config = config
@@ -96,6 +97,17 @@ public final class Daemon: @unchecked Sendable {
             listeners.append(l)
         }
         let addrs = listeners.map { Multiaddr(socketAddress: $0.localAddress).appending(.p2p(peerId)) }
+        let swarm = Swarm(loop: loop, identity: identity, settings: Swarm.Settings(
+            protocolVersion: config.protocolVersion, agentVersion: config.agentVersion,
+            maxConnections: config.maxConnections, idleTimeout: .seconds(config.idleTimeoutSeconds)),
+            peerStore: PeerStore(db: db), logger: Logger(label: "lattica.swarm"))
+        swarm.listenAddrs = addrs.map(\.withoutPeerId)
+        swarm.onPeersChanged = { [weak self, weak swarm] in
+            guard let self, let swarm else { return }
+            let n = swarm.byPeer.count
+            self.state.withLock { $0.connectedPeers = n }
+        }
+        self.swarm = swarm
         control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)
         var metricsAddr: String?
         if let m = config.metricsAddr, let hp = HostPort(m) {
@@ -104,14 +116,16 @@ public final class Daemon: @unchecked Sendable {
             metricsAddr = server.localAddress.description
         }
         state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr }
+        for b in config.bootstrap {
+            if let ma = try? Multiaddr(b) { dialBootstrap(ma) }
+        }
     }
 
     private func accepted(_ r: Result<TCPSocket, UVError>) {
         switch r {
         case .success(let s):
             Counter(label: "lattica_connections_accepted_total").increment()
-            // The transport (Noise + yamux) takes over here once it lands; until then close.
-            s.close()
+            if let swarm { swarm.adoptInbound(s) } else { s.close() }
         case .failure(let e):
             logger.warning("accept failed", metadata: ["error": "\(e)"])
         }
@@ -134,6 +148,7 @@ public final class Daemon: @unchecked Sendable {
             guard let self else { throw ControlErrorBody(code: "failed", message: "daemon is stopping") }
             return self.status()
         }
+        registerSwarmMethods(&d)
         return d
     }
 
@@ -178,6 +193,8 @@ public final class Daemon: @unchecked Sendable {
         _ = try? await loop.submit { [self] _ in
             for l in listeners { l.close() }
             listeners.removeAll()
+            swarm?.closeAll()
+            swarm = nil
             control?.close()
             control = nil
             metricsServer?.close()

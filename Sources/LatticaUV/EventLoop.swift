@@ -36,8 +36,12 @@ public final class EventLoop: @unchecked Sendable {
 
     public let name: String
 
+    /// A write to a socket the peer closed must fail with EPIPE, not kill the process.
+    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     /// Starts the loop thread. `name` is for logs and debugging.
     public init(name: String = "lattica-uv") {
+        _ = EventLoop.ignoreSIGPIPE
         self.name = name
         uvLoop = .allocate(capacity: 1)
         precondition(uv_loop_init(uvLoop) == 0, "uv_loop_init failed")
@@ -48,8 +52,7 @@ public final class EventLoop: @unchecked Sendable {
             let loop = Unmanaged<EventLoop>.fromOpaque(async!.pointee.loop.pointee.data).takeUnretainedValue()
             loop.drain()
         } == 0)
-        // uv_async_init leaves `data` uninitialised; closeAllHandles reads it.
-        uv_handle_set_data(UnsafeMutableRawPointer(asyncHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
+        asyncHandle.pointee.data = nil  // marks it as ours, not a LoopHandle (see closeAllHandles)
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 
         // The thread holds the only strong reference the loop needs while it runs; it is released
@@ -72,8 +75,9 @@ public final class EventLoop: @unchecked Sendable {
     private func run() {
         threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
         while uv_run(uvLoop, UV_RUN_DEFAULT) != 0 {}
-        // Every handle is closed and freed here; run the last jobs (none can be added any more).
-        drain()
+        // Every handle is closed and freed here. No job can be added any more, but some may
+        // have been queued between the last wake-up and the phase change: run them.
+        for job in queue.withLock({ $0.jobs }) { job() }
         precondition(uv_loop_close(uvLoop) == 0, "uv_loop_close: handles still open")
     }
 
@@ -103,18 +107,16 @@ public final class EventLoop: @unchecked Sendable {
         return accepted
     }
 
-    /// Loop thread: runs every queued job; on shutdown, closes every handle.
+    /// Loop thread: runs the jobs queued so far (one snapshot per wake-up, so a flood of jobs
+    /// cannot starve I/O: jobs queued meanwhile re-signal the async handle and run in the next
+    /// iteration); on shutdown, closes every handle.
     private func drain() {
-        var stopping = false
-        repeat {
-            queue.withLock { q in
-                swap(&q.jobs, &spare)
-                stopping = q.phase == .stopping
-            }
-            if spare.isEmpty { break }
-            for job in spare { job() }
-            spare.removeAll(keepingCapacity: true)
-        } while true
+        let stopping = queue.withLock { q in
+            swap(&q.jobs, &spare)
+            return q.phase == .stopping
+        }
+        for job in spare { job() }
+        spare.removeAll(keepingCapacity: true)
         if stopping { closeAllHandles() }
     }
 

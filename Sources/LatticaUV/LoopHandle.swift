@@ -17,13 +17,11 @@ public class LoopHandle: @unchecked Sendable {
     init(loop: EventLoop, type: uv_handle_type) {
         self.loop = loop
         raw = .allocate(byteCount: uv_handle_size(type), alignment: 16)
-        loop.liveHandles.add(1, ordering: .relaxed)
     }
 
     deinit {
         // Only reached when the handle was never registered (init failed) or after close.
         raw?.deallocate()
-        loop.liveHandles.subtract(1, ordering: .relaxed)
     }
 
     var handle: UnsafeMutablePointer<uv_handle_t> { raw!.assumingMemoryBound(to: uv_handle_t.self) }
@@ -31,12 +29,14 @@ public class LoopHandle: @unchecked Sendable {
     /// Call after the uv_*_init succeeded: from now on libuv owns a reference to `self`.
     func register() {
         uv_handle_set_data(handle, Unmanaged.passRetained(self).toOpaque())
+        loop.liveHandles.add(1, ordering: .relaxed)
     }
 
     /// The wrapper stored in `handle.data`, without touching its retain count.
     static func owner<T: LoopHandle>(_ h: UnsafeRawPointer?, as: T.Type) -> T {
         let data = uv_handle_get_data(h!.assumingMemoryBound(to: uv_handle_t.self))!
-        return Unmanaged<LoopHandle>.fromOpaque(data).takeUnretainedValue() as! T
+        // Checked in debug builds; a plain pointer cast on the hot path in release.
+        return unsafeDowncast(Unmanaged<LoopHandle>.fromOpaque(data).takeUnretainedValue(), to: T.self)
     }
 
     /// Closes the handle (idempotent). Pending requests complete with `ECANCELED` first, then
@@ -61,6 +61,7 @@ public class LoopHandle: @unchecked Sendable {
             let owner = Unmanaged<LoopHandle>.fromOpaque(data).takeRetainedValue()
             owner.didClose()
             owner.raw = nil
+            owner.loop.liveHandles.subtract(1, ordering: .relaxed)
             let onClose = owner.onClose
             owner.onClose = nil
             onClose?()

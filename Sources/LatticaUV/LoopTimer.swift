@@ -60,7 +60,10 @@ extension EventLoop {
         return LoopTimer(loop: self, after: delay, repeating: interval, body: body)
     }
 
-    /// Suspends the calling task for `delay` using a loop timer.
+    /// Suspends the calling task for `delay` using a loop timer. `sleep(for: .zero)` returns after
+    /// the loop finished its current iteration, including the close callbacks of every handle
+    /// closed by jobs queued before it (libuv runs close callbacks at the end of an iteration,
+    /// timers at the start of the next).
     public func sleep(for delay: Duration) async throws {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
             let accepted = execute { [self] in

@@ -85,3 +85,15 @@ import Testing
         #expect(fieldsSeen > 10_000)
     }
 }
+
+@Suite struct ProtobufFieldAccessorTests {
+    @Test func accessors_returnValuesOnlyForTheMatchingWireType() throws {
+        var w = ProtobufWriter()
+        w.uint64(1, 7); w.string(2, "héllo"); w.bytes(3, [0xff])
+        var r = ProtobufReader(w.bytes)
+        let a = try #require(try r.next()), b = try #require(try r.next()), c = try #require(try r.next())
+        #expect(a.varintValue == 7 && a.bytesValue == nil && a.stringValue == nil)
+        #expect(b.stringValue == "héllo" && b.varintValue == nil)
+        #expect(c.bytesValue == [0xff] && c.stringValue == nil)
+    }
+}

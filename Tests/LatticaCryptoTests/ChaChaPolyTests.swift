@@ -50,8 +50,7 @@ import Testing
     @Test func noiseNonce_isFourZerosThenLittleEndianCounter() {
         #expect(ChaChaPoly.noiseNonce(0) == [UInt8](repeating: 0, count: 12))
         #expect(ChaChaPoly.noiseNonce(0x0102_0304_0506_0708) == [0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1])
-        // The RFC vector's nonce is 07000000 || 4041424344454647: not a Noise nonce, so build the
-        // same key stream check from the counter form instead.
+        // A counter whose little-endian bytes are 40..47 (the tail of the RFC 8439 nonce).
         let n: UInt64 = 0x4746_4544_4342_4140
         #expect(ChaChaPoly.noiseNonce(n) == hex("000000004041424344454647"))
     }

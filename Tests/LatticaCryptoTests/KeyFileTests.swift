@@ -14,7 +14,7 @@ private final class TempDir {
         var template = Array("/tmp/lattica-keyfile-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template)
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit {
@@ -154,6 +154,21 @@ private func keyFileError(_ body: () throws(KeyFileError) -> Ed25519PrivateKey) 
         #expect(error?.description.contains("\n") == false)
         #expect(keyFileError { () throws(KeyFileError) in try KeyFile.loadOrCreate(path: dir.path) }
             == KeyFileError(.notARegularFile, path: dir.path))
+    }
+
+    @Test func loadOrCreate_concurrentCallersAllGetTheOneKeyOnDisk() async throws {
+        let dir = TempDir()
+        let file = "\(dir.path)/identity.key"
+        let keys = try await withThrowingTaskGroup(of: Ed25519PrivateKey.self) { group in
+            for _ in 0..<8 { group.addTask { try KeyFile.loadOrCreate(path: file) } }
+            var keys: [Ed25519PrivateKey] = []
+            for try await key in group { keys.append(key) }
+            return keys
+        }
+        let onDisk = try KeyFile.load(path: file)
+        #expect(keys.count == 8)
+        #expect(keys.allSatisfy { $0.hasSameSecret(as: onDisk) })
+        #expect(dir.entries() == ["identity.key"])
     }
 
     /// Every single-byte change of a valid file is rejected; random, truncated and mutated inputs

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Benchmark anchors between two (three) real Lattica nodes on loopback. Run via anchors.sh,
+which puts this inside a private network namespace. Prints one JSON summary line at the end
+(prefixed "ANCHORS ") and a human-readable table before it."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peerctl import PeerProc, python  # noqa: E402
+
+
+def must(ans):
+    if not ans.get("ok"):
+        raise RuntimeError(f"{ans.get('cmd')}: {ans.get('error')}")
+    return ans
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def baseline_rss_kb():
+    """RSS of the same Python interpreter after `import lattica` but without building a node."""
+    code = ("import lattica,sys\n"
+            "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])")
+    return int(subprocess.check_output([python(), "-c", code], text=True).strip())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rr-n", type=int, default=1000)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--stream-bytes", type=int, default=50_000_000)
+    ap.add_argument("--dht-n", type=int, default=50)
+    args = ap.parse_args()
+    res = {}
+    quiet = open(os.devnull, "w") if not os.environ.get("ANCHORS_VERBOSE") else None
+
+    with PeerProc("lattica", "--seed", "anchor-a", stderr=quiet) as a:
+        time.sleep(2.0)
+        res["idle_rss_mb"] = rss_kb(a.pid) / 1024
+        res["python_import_lattica_rss_mb"] = baseline_rss_kb() / 1024
+        with PeerProc("lattica", "--seed", "anchor-b", "--bootstrap", a.addr, stderr=quiet) as b:
+            must(b.call({"cmd": "dial", "addr": a.addr}))
+            time.sleep(1.0)
+            res["idle_rss_one_peer_mb"] = rss_kb(a.pid) / 1024
+
+            meds, rps = [], []
+            for _ in range(args.rounds):
+                r = must(b.call({"cmd": "bench_rr", "peer": a.peer_id, "n": args.rr_n,
+                                 "size": args.size}))
+                meds.append(r["median_ms"])
+                rps.append(r["req_per_s"])
+            res["rr_median_ms"] = statistics.median(meds)
+            res["rr_sequential_req_per_s"] = statistics.median(rps)
+
+            for inflight, n in ((100, 2000), (1000, 1000)):
+                vals, errs, err = [], [], None
+                for _ in range(args.rounds):
+                    r = must(b.call({"cmd": "bench_rr", "peer": a.peer_id, "n": n,
+                                     "size": args.size, "inflight": inflight}, timeout=600))
+                    vals.append(r["req_per_s"])
+                    errs.append(r["errors"])
+                    err = r.get("last_error", err)
+                res[f"rr_inflight{inflight}_req_per_s"] = statistics.median(vals)
+                res[f"rr_inflight{inflight}_errors_of_{n}"] = statistics.median(errs)
+                if err:
+                    res[f"rr_inflight{inflight}_error"] = err
+
+            mbs = []
+            for _ in range(args.rounds):
+                r = must(b.call({"cmd": "bench_stream", "peer": a.peer_id,
+                                 "bytes": args.stream_bytes}, timeout=900))
+                mbs.append(r["mb_per_s"])
+            res["stream_mb_per_s"] = statistics.median(mbs)
+            res["stream_mb_per_s_all"] = mbs
+
+            puts, gets, keys = [], [], [f"anchor-key-{i}" for i in range(args.dht_n)]
+            for k in keys:
+                puts.append(must(b.call({"cmd": "put", "key": k, "value": f"v-{k}"}))["ms"])
+            for k in keys:
+                g = must(a.call({"cmd": "get", "key": k}))
+                if not g["found"] or g.get("value") != f"v-{k}":
+                    raise RuntimeError(f"get {k} on A: {g}")
+                gets.append(g["ms"])
+            res["dht_put_median_ms"] = statistics.median(puts)
+            res["dht_get_median_ms"] = statistics.median(gets)
+
+            with PeerProc("lattica", "--seed", "anchor-c", "--bootstrap", a.addr,
+                          stderr=quiet) as c:
+                must(c.call({"cmd": "dial", "addr": a.addr}))
+                late = []
+                for k in keys:
+                    g = must(c.call({"cmd": "get", "key": k}))
+                    if not g["found"] or g.get("value") != f"v-{k}":
+                        raise RuntimeError(f"late get {k}: {g}")
+                    late.append(g["ms"])
+                res["dht_get_late_joiner_median_ms"] = statistics.median(late)
+                res["dht_get_late_joiner_first_ms"] = late[0]
+
+    rows = [("request/response round trip (median, 64 B)", f"{res['rr_median_ms']:.3f} ms"),
+            ("requests/s, 100 in flight", f"{res['rr_inflight100_req_per_s']:.0f}"),
+            ("requests/s, 1000 in flight (successful only)",
+             f"{res['rr_inflight1000_req_per_s']:.0f}  ({res['rr_inflight1000_errors_of_1000']:.0f}"
+             " of 1000 failed)"),
+            (f"stream {args.stream_bytes / 1e6:.0f} MB", f"{res['stream_mb_per_s']:.1f} MB/s"),
+            ("idle RSS of a node (python + lattica)", f"{res['idle_rss_mb']:.1f} MB"),
+            ("  of which python + import lattica", f"{res['python_import_lattica_rss_mb']:.1f} MB"),
+            ("DHT put (median)", f"{res['dht_put_median_ms']:.3f} ms"),
+            ("DHT get (median)", f"{res['dht_get_median_ms']:.3f} ms"),
+            ("DHT get from a late joiner (median)", f"{res['dht_get_late_joiner_median_ms']:.3f} ms")]
+    for k, v in rows:
+        print(f"{k:<48} {v}")
+    print("ANCHORS " + json.dumps(res, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    main()

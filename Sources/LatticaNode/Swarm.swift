@@ -1,0 +1,350 @@
+import LatticaCore
+import LatticaCrypto
+import LatticaStore
+import LatticaUV
+import LatticaWire
+import Logging
+import Metrics
+
+/// Why a dial or request failed: one line.
+public struct SwarmError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The connection manager: drives one `LatticaWire.Connection.Instance` per TCP connection on the
+/// loop thread, keeps at most one connection per peer (simultaneous dials are resolved the same way
+/// on both sides), runs identify and ping, routes streams to protocol handlers, and keeps the peer
+/// store. Loop thread only.
+final class Swarm: @unchecked Sendable {
+    struct Settings {
+        var protocolVersion: String
+        var agentVersion: String
+        var maxConnections: Int
+        var idleTimeout: Duration
+        var dialTimeout: Duration = .seconds(10)
+        var maxRequestBytes = 4 << 20
+    }
+
+    typealias ConnID = Int
+
+    let loop: EventLoop
+    let identity: Ed25519PrivateKey
+    let localPeer: PeerId
+    let settings: Settings
+    let logger: Logger
+    let peerStore: PeerStore?
+    var rng: SeededRandom
+    var conns: [ConnID: Conn] = [:]
+    var byPeer: [PeerId: ConnID] = [:]
+    var nextConnID = 1
+    var listenAddrs: [Multiaddr] = []
+    /// Handlers of application protocols (request/response).
+    var requestHandlers: [String: RequestHandler] = [:]
+    var rawHandlers: [String: RawStreamHandler] = [:]
+    /// Called when the set of connected peers changes (the daemon publishes a snapshot).
+    var onPeersChanged: (() -> Void)?
+    /// Called when a peer is identified (the DHT learns its addresses and protocols).
+    var onIdentified: ((PeerId, PeerInfo) -> Void)?
+    var onDisconnected: ((PeerId) -> Void)?
+    /// Known peer information (connected or recently seen), bounded.
+    var peerInfo: [PeerId: PeerInfo] = [:]
+    let maxPeerInfo = 10_000
+    /// Outbound stream opens queued per connection while the muxer is at its limit.
+    let maxPendingOpens = 10_000
+
+    typealias RequestHandler = (_ from: PeerId, _ request: [UInt8], _ respond: @escaping ([UInt8]?) -> Void) -> Void
+
+    init(loop: EventLoop, identity: Ed25519PrivateKey, settings: Settings, peerStore: PeerStore?, logger: Logger) {
+        self.loop = loop
+        self.identity = identity
+        self.localPeer = identity.publicKey.peerId
+        self.settings = settings
+        self.peerStore = peerStore
+        self.logger = logger
+        self.rng = SeededRandom(seed: SecureRandom.uint64())
+    }
+
+    /// Protocols offered on inbound streams (multistream-select listener side).
+    var supportedProtocols: [String] {
+        [Identify.protocolID, Identify.pushProtocolID, Ping.protocolID] + (Array(requestHandlers.keys) + Array(rawHandlers.keys)).sorted()
+    }
+
+    var connectionSettings: Connection.Settings {
+        var s = Connection.Settings(protocols: supportedProtocols)
+        s.answerPings = true
+        return s
+    }
+
+    // MARK: connections
+
+    /// Takes over an accepted socket.
+    func adoptInbound(_ socket: TCPSocket) {
+        guard conns.count < settings.maxConnections else {
+            Counter(label: "lattica_connections_refused_total", dimensions: [("reason", "limit")]).increment()
+            socket.close()
+            return
+        }
+        let remote = socket.remoteAddress.map { Multiaddr(socketAddress: $0) }
+        _ = addConnection(socket: socket, role: .listener, remoteAddr: remote)
+    }
+
+    /// Dials `addr` (`…/p2p/<id>` checks the identity). Completes with the remote peer once the
+    /// secure channel and muxer are up, or an error. Reuses an existing connection to the peer.
+    func dial(_ addr: Multiaddr, completion: @escaping (Result<PeerId, SwarmError>) -> Void) {
+        let expected = addr.peerId
+        if let p = expected, let id = byPeer[p], let c = conns[id], c.established {
+            completion(.success(p)); return
+        }
+        if let p = expected, p == localPeer { completion(.failure(SwarmError("refusing to dial ourselves"))); return }
+        guard let sock = SocketAddress(multiaddr: addr) else {
+            completion(.failure(SwarmError("cannot dial \(addr): only /ip4|/ip6/…/tcp/… addresses are supported")))
+            return
+        }
+        guard conns.count < settings.maxConnections else {
+            completion(.failure(SwarmError("connection limit (\(settings.maxConnections)) reached"))); return
+        }
+        Counter(label: "lattica_dials_total").increment()
+        TCPSocket.connect(on: loop, to: sock, timeout: settings.dialTimeout) { [weak self] r in
+            guard let self else { return }
+            switch r {
+            case .failure(let e):
+                Counter(label: "lattica_dial_failures_total", dimensions: [("reason", "tcp")]).increment()
+                if let p = expected { self.noteFailure(p) }
+                completion(.failure(SwarmError("cannot connect to \(addr): \(e)")))
+            case .success(let s):
+                let id = self.addConnection(socket: s, role: .dialer(expectedPeer: expected), remoteAddr: addr.withoutPeerId)
+                self.conns[id]?.dialWaiters.append(completion)
+            }
+        }
+    }
+
+    @discardableResult
+    func addConnection(socket: TCPSocket, role: Connection.Role, remoteAddr: Multiaddr?) -> ConnID {
+        let id = nextConnID
+        nextConnID += 1
+        let instance = Connection.Instance(role: role, identity: identity, settings: connectionSettings, rng: rng.fork())
+        let c = Conn(id: id, socket: socket, instance: instance, remoteAddr: remoteAddr, openedAt: loop.now)
+        conns[id] = c
+        Gauge(label: "lattica_connections").record(conns.count)
+        socket.onData = { [weak self] bytes in self?.onSocketData(id, Array(bytes)) }
+        socket.onEnd = { [weak self] _ in
+            guard let self, let c = self.conns[id] else { return }
+            self.apply(c, c.instance.onEndOfInput(now: self.loop.now))
+        }
+        socket.startReading()
+        apply(c, c.instance.start(now: loop.now))
+        return id
+    }
+
+    private func onSocketData(_ id: ConnID, _ bytes: [UInt8]) {
+        guard let c = conns[id] else { return }
+        c.lastActivity = loop.now
+        apply(c, c.instance.onBytes(bytes, now: loop.now))
+    }
+
+    /// Interprets the connection's directives against the socket and the protocol handlers.
+    func apply(_ c: Conn, _ directives: [Connection.Directive]) {
+        for d in directives {
+            switch d {
+            case .send(let bytes):
+                c.socket.write(bytes)
+            case .established(let peer):
+                established(c, peer)
+            case .streamOpened(let sid, let proto, let inbound):
+                streamOpened(c, sid, proto, inbound: inbound)
+            case .streamFailed(let sid, let why):
+                streamGone(c, sid, error: "stream negotiation failed: \(why)")
+            case .data(let sid, let bytes):
+                streamData(c, sid, bytes)
+            case .finished(let sid):
+                streamFinished(c, sid)
+            case .reset(let sid):
+                streamGone(c, sid, error: "stream reset by peer")
+            case .streamClosed(let sid):
+                streamGone(c, sid, error: nil)
+            case .writable(let sid):
+                streamWritable(c, sid)
+            case .rtt(let rtt):
+                if let p = c.peer { updateInfo(p) { $0.rtt = rtt } }
+            case .goAway:
+                c.goingAway = true
+            case .closed(let reason):
+                connectionClosed(c, reason)
+                return
+            }
+        }
+        scheduleTimer(c)
+    }
+
+    private func scheduleTimer(_ c: Conn) {
+        guard conns[c.id] != nil else { return }
+        let deadline = c.instance.nextDeadline
+        let idleAt = c.instance.streamCount == 0 && c.established ? c.lastActivity + settings.idleTimeout : nil
+        let next = [deadline, idleAt].compactMap { $0 }.min()
+        if next == c.timerDeadline { return }
+        c.timer?.cancel()
+        c.timer = nil
+        c.timerDeadline = next
+        guard let next else { return }
+        let delay = max(.zero, next - loop.now)
+        c.timer = loop.scheduleTimer(after: delay) { [weak self, weak c] _ in
+            guard let self, let c, self.conns[c.id] != nil else { return }
+            c.timer = nil
+            c.timerDeadline = nil
+            let now = self.loop.now
+            if c.instance.streamCount == 0, c.established, now >= c.lastActivity + self.settings.idleTimeout {
+                Counter(label: "lattica_connections_closed_total", dimensions: [("reason", "idle")]).increment()
+                self.apply(c, c.instance.close(now: now))
+                return
+            }
+            self.apply(c, c.instance.onTimer(now: now))
+        }
+    }
+
+    private func established(_ c: Conn, _ peer: PeerId) {
+        c.peer = peer
+        c.established = true
+        c.lastActivity = loop.now
+        if let otherID = byPeer[peer], otherID != c.id, let other = conns[otherID] {
+            // Simultaneous dial: keep the connection whose dialer has the smaller peer id (both
+            // sides compute the same answer); with the same dialer, keep the older one.
+            let keepNew = Self.dialerPeer(c, local: localPeer).lexicographicallyPrecedes(Self.dialerPeer(other, local: localPeer))
+            let (keep, drop) = keepNew ? (c, other) : (other, c)
+            keep.dialWaiters += drop.dialWaiters
+            drop.dialWaiters = []
+            Counter(label: "lattica_connections_closed_total", dimensions: [("reason", "duplicate")]).increment()
+            byPeer[peer] = keep.id
+            apply(drop, drop.instance.close(now: loop.now))
+            if drop === c {
+                for w in keep.dialWaiters where keep.established { w(Result<PeerId, SwarmError>.success(peer)) }
+                if keep.established { keep.dialWaiters = [] }
+                return
+            }
+        } else {
+            byPeer[peer] = c.id
+        }
+        Counter(label: "lattica_connections_established_total", dimensions: [("direction", c.instance.isDialer ? "outbound" : "inbound")]).increment()
+        updateInfo(peer) { info in
+            if let a = c.remoteAddr, c.instance.isDialer, !info.addrs.contains(a) { info.addrs.insert(a, at: 0) }
+            info.lastSeen = self.loop.now
+        }
+        for w in c.dialWaiters { w(.success(peer)) }
+        c.dialWaiters = []
+        openIdentify(c)
+        onPeersChanged?()
+    }
+
+    static func dialerPeer(_ c: Conn, local: PeerId) -> [UInt8] {
+        (c.instance.isDialer ? local : c.peer!).multihash
+    }
+
+    private func connectionClosed(_ c: Conn, _ reason: Connection.CloseReason) {
+        c.timer?.cancel()
+        c.timer = nil
+        conns.removeValue(forKey: c.id)
+        Gauge(label: "lattica_connections").record(conns.count)
+        c.socket.close()
+        let why: String
+        switch reason {
+        case .local, .remoteClosed: why = "\(reason)"
+        default:
+            why = "\(reason)"
+            Counter(label: "lattica_connections_failed_total", dimensions: [("reason", Self.reasonLabel(reason))]).increment()
+            logger.debug("connection closed", metadata: ["peer": "\(c.peer?.description ?? "?")", "reason": "\(reason)"])
+        }
+        for w in c.dialWaiters { w(.failure(SwarmError("connection closed before it was established: \(why)"))) }
+        c.dialWaiters = []
+        let waiting = c.pendingOpens
+        c.pendingOpens = []
+        for (_, _, then) in waiting { then(nil) }
+        for (sid, _) in c.streams { streamGone(c, sid, error: "connection closed") }
+        if let p = c.peer, byPeer[p] == c.id {
+            byPeer.removeValue(forKey: p)
+            updateInfo(p) { $0.lastSeen = self.loop.now }
+            onDisconnected?(p)
+            onPeersChanged?()
+        }
+    }
+
+    static func reasonLabel(_ r: Connection.CloseReason) -> String {
+        switch r {
+        case .securityNegotiationFailed: "security_negotiation"
+        case .handshakeFailed: "handshake"
+        case .transportFailed: "transport"
+        case .muxerNegotiationFailed: "muxer_negotiation"
+        case .muxerViolation: "muxer_violation"
+        case .handshakeTimeout: "handshake_timeout"
+        case .remoteClosed: "remote_closed"
+        case .local: "local"
+        }
+    }
+
+    func noteFailure(_ p: PeerId) {
+        try? peerStore?.recordFailure(p.description)
+    }
+
+    /// Closes every connection (shutdown).
+    func closeAll() {
+        for c in Array(conns.values) { apply(c, c.instance.close(now: loop.now)) }
+        for c in Array(conns.values) { connectionClosed(c, .local) }
+    }
+
+    /// Closes the connection to `peer`, if any.
+    func disconnect(_ peer: PeerId) {
+        guard let id = byPeer[peer], let c = conns[id] else { return }
+        apply(c, c.instance.close(now: loop.now))
+    }
+
+    func connection(to peer: PeerId) -> Conn? {
+        byPeer[peer].flatMap { conns[$0] }
+    }
+
+    func updateInfo(_ p: PeerId, _ f: (inout PeerInfo) -> Void) {
+        if peerInfo[p] == nil, peerInfo.count >= maxPeerInfo {
+            // Bounded: forget the least recently seen peer that is not connected.
+            if let victim = peerInfo.filter({ byPeer[$0.key] == nil }).min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
+                peerInfo.removeValue(forKey: victim)
+            }
+        }
+        var info = peerInfo[p] ?? PeerInfo()
+        f(&info)
+        peerInfo[p] = info
+    }
+}
+
+/// One TCP connection and its protocol state. Loop thread only.
+final class Conn {
+    let id: Swarm.ConnID
+    let socket: TCPSocket
+    var instance: Connection.Instance
+    let remoteAddr: Multiaddr?
+    let openedAt: Instant
+    var lastActivity: Instant
+    var peer: PeerId?
+    var established = false
+    var goingAway = false
+    var dialWaiters: [(Result<PeerId, SwarmError>) -> Void] = []
+    var streams: [Connection.StreamID: StreamState] = [:]
+    /// Outbound streams waiting for the muxer to accept more (stream limit, ACK backlog).
+    var pendingOpens: [(String, StreamState.Kind, ((Conn, Connection.StreamID, StreamState)?) -> Void)] = []
+    var timer: LoopTimer?
+    var timerDeadline: Instant?
+
+    init(id: Swarm.ConnID, socket: TCPSocket, instance: Connection.Instance, remoteAddr: Multiaddr?, openedAt: Instant) {
+        self.id = id; self.socket = socket; self.instance = instance; self.remoteAddr = remoteAddr
+        self.openedAt = openedAt; self.lastActivity = openedAt
+    }
+}
+
+/// What we know about a peer.
+struct PeerInfo {
+    var addrs: [Multiaddr] = []
+    var protocols: [String] = []
+    var agentVersion = ""
+    var protocolVersion = ""
+    var observedAddr: Multiaddr?
+    var rtt: Duration?
+    var lastSeen = Instant.zero
+}

@@ -1,0 +1,170 @@
+import LatticaCore
+import LatticaCrypto
+import LatticaUV
+import LatticaWire
+import Logging
+
+/// The transport benchmark behind `lattica-bench wire`: two swarms in this process, each on its own
+/// libuv loop thread, over loopback TCP through the whole stack (multistream, Noise, yamux).
+/// Prints nothing itself; returns `(metric, value)` pairs.
+public enum WireBenchmark {
+    public struct Options: Sendable {
+        public var dials = 200
+        public var roundTrips = 20_000
+        public var payload = 64
+        public var requests = 50_000
+        public var inFlight = 1_000
+        public var streamBytes = 1 << 30
+        public init() {}
+    }
+
+    static let echo = "/lattica-bench/echo/1.0.0"
+    static let sink = "/lattica-bench/sink/1.0.0"
+    static let rr = "/lattica-bench/rr/1.0.0"
+
+    public static func run(_ o: Options) async throws -> [(String, Double)] {
+        let (server, client) = (Node(name: "bench-server"), Node(name: "bench-client"))
+        defer { server.loop.shutdown(); client.loop.shutdown() }
+        let addr = try await server.loop.submit { _ in try server.listen() }
+        _ = try await client.loop.submit { _ in client.swarm.listenAddrs = [] }
+        var out: [(String, Double)] = []
+
+        // 1. connect + Noise + yamux (+ identify), fresh connection each time.
+        var established: [Double] = [], identified: [Double] = []
+        for _ in 0..<o.dials {
+            let (e, i): (Double, Double) = try await client.loop.submitCallback { loop, done in
+                let t0 = loop.now
+                var tEst: Double?
+                client.swarm.onIdentified = { _, _ in
+                    client.swarm.onIdentified = nil
+                    let tId = (loop.now - t0).secondsDouble * 1000
+                    client.swarm.disconnect(server.swarm.localPeer)
+                    done(.success((tEst ?? tId, tId)))
+                }
+                client.swarm.dial(addr) { r in
+                    switch r {
+                    case .success: tEst = (loop.now - t0).secondsDouble * 1000
+                    case .failure(let e): done(.failure(e))
+                    }
+                }
+            }
+            established.append(e); identified.append(i)
+            // Wait until the server side has dropped the connection too.
+            while try await server.loop.submit({ _ in server.swarm.byPeer.count }) > 0 { await Task.yield() }
+        }
+        out.append(("connect_established_ms", median(established)))
+        out.append(("connect_identified_ms", median(identified)))
+
+        // A connection for the rest.
+        let _: PeerId = try await client.loop.submitCallback { _, done in client.swarm.dial(addr) { done($0.mapError { $0 }) } }
+        let peer = server.swarm.localPeer
+
+        // 2. Round trip of `payload` bytes on one open stream.
+        let rtts: [Double] = try await client.loop.submitCallback { loop, done in
+            guard let s = client.swarm.openRawStream(peer, echo) else { done(.failure(SwarmError("no stream"))); return }
+            let msg = [UInt8](repeating: 0xAB, count: o.payload)
+            var got = 0, t0 = loop.now
+            var samples: [Double] = []
+            samples.reserveCapacity(o.roundTrips)
+            s.onData = { b in
+                got += b.count
+                guard got >= o.payload else { return }
+                got -= o.payload
+                samples.append((loop.now - t0).secondsDouble * 1e6)
+                if samples.count == o.roundTrips { s.closeWrite(); done(.success(samples)); return }
+                t0 = loop.now
+                s.write(msg)
+            }
+            s.onEnd = { e in if samples.count < o.roundTrips { done(.failure(SwarmError(e ?? "ended"))) } }
+            s.write(msg)
+        }
+        out.append(("rtt_\(o.payload)B_median_us", median(rtts)))
+        out.append(("rtt_\(o.payload)B_p99_us", percentile(rtts, 0.99)))
+
+        // 3. Requests with `inFlight` outstanding on one connection (one yamux stream each).
+        let rps: Double = try await client.loop.submitCallback { loop, done in
+            let req = [UInt8](repeating: 1, count: o.payload)
+            var sent = 0, finished = 0, failed = 0
+            let t0 = loop.now
+            func issue() {
+                guard sent < o.requests else { return }
+                sent += 1
+                client.swarm.request(peer, rr, req) { r in
+                    if case .failure(let e) = r { if failed == 0 { print("first failure:", e) }; failed += 1 }
+                    finished += 1
+                    if finished == o.requests {
+                        failed > 0 ? done(.failure(SwarmError("\(failed) requests failed")))
+                                   : done(.success(Double(o.requests) / (loop.now - t0).secondsDouble))
+                    } else { issue() }
+                }
+            }
+            for _ in 0..<min(o.inFlight, o.requests) { issue() }
+        }
+        out.append(("requests_per_s_\(o.inFlight)_in_flight", rps))
+
+        // 4. One stream, `streamBytes`, with back-pressure; the sink acknowledges the end.
+        let mbps: Double = try await client.loop.submitCallback { loop, done in
+            guard let s = client.swarm.openRawStream(peer, sink) else { done(.failure(SwarmError("no stream"))); return }
+            let chunk = [UInt8](repeating: 0x5A, count: 256 * 1024)
+            var remaining = o.streamBytes
+            let t0 = loop.now
+            func pump() {
+                while remaining > 0 {
+                    let n = s.write(chunk[..<min(chunk.count, remaining)])
+                    remaining -= n
+                    if n < min(chunk.count, remaining + n) { return }  // window full: wait for onWritable
+                }
+                s.closeWrite()
+            }
+            s.onWritable = { pump() }
+            s.onData = { _ in done(.success(Double(o.streamBytes) / (loop.now - t0).secondsDouble / 1e6)) }
+            s.onEnd = { e in if let e { done(.failure(SwarmError(e))) } }
+            pump()
+        }
+        out.append(("stream_MBps", mbps))
+        return out
+    }
+
+    static func median(_ v: [Double]) -> Double { percentile(v, 0.5) }
+    static func percentile(_ v: [Double], _ p: Double) -> Double {
+        guard !v.isEmpty else { return .nan }
+        let s = v.sorted()
+        return s[min(s.count - 1, Int(Double(s.count - 1) * p + 0.5))]
+    }
+
+    /// One side: a loop and a swarm with the benchmark protocols.
+    final class Node: @unchecked Sendable {
+        let loop: EventLoop
+        let swarm: Swarm
+        var listener: TCPListener?
+
+        init(name: String) {
+            loop = EventLoop(name: name)
+            var log = Logger(label: "lattica.bench")
+            log.logLevel = .error
+            swarm = Swarm(loop: loop, identity: .generate(), settings: Swarm.Settings(
+                protocolVersion: "/lattica/1.0.0", agentVersion: "lattica-bench", maxConnections: 10_000,
+                idleTimeout: .seconds(3600)), peerStore: nil, logger: log)
+            swarm.requestHandlers[WireBenchmark.rr] = { _, req, respond in respond(req) }
+            swarm.handleRawStreams(WireBenchmark.echo) { s in
+                s.onData = { b in s.write(b) }
+                s.onEnd = { _ in s.closeWrite() }
+            }
+            swarm.handleRawStreams(WireBenchmark.sink) { s in
+                s.onData = { _ in }
+                s.onEnd = { e in if e == nil { s.write([1]); s.closeWrite() } }
+            }
+        }
+
+        /// Loop thread.
+        func listen() throws -> Multiaddr {
+            let l = try TCPListener.listen(on: loop, address: .loopback()) { [weak self] r in
+                if case .success(let s) = r { self?.swarm.adoptInbound(s) }
+            }
+            listener = l
+            let a = Multiaddr(socketAddress: l.localAddress)
+            swarm.listenAddrs = [a]
+            return a.appending(.p2p(swarm.localPeer))
+        }
+    }
+}

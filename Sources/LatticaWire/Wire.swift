@@ -1,2 +1,0 @@
-/// Namespace of the LatticaWire module; see Docs/ARCHITECTURE.md.
-public enum LatticaWireModule {}

@@ -1,1 +1,0 @@
-print("lattica-bench: not yet")

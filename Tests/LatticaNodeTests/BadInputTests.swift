@@ -1,0 +1,182 @@
+import Foundation
+import LatticaAPI
+import Testing
+@testable import LatticaNode
+
+/// Bad input from a file, the command line or the control socket: a one-line error naming the
+/// problem, a non-zero exit, nothing on disk damaged.
+@Suite struct BadInputTests {
+    func expectOneLineFailure(_ r: CommandResult, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status != 0, sourceLocation: sourceLocation)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got: \(r.stderr)", sourceLocation: sourceLocation)
+        for f in fragments { #expect(r.stderr.contains(f), "\(r.stderr) should mention \(f)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func corruptConfig_isRejected_namingFileAndLine() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let cfg = tmp.path + "/bad.toml"
+        try "listen = [\"/ip4/127.0.0.1/tcp/0\"]\nmetrics_addr = 12 13\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let r = try run("latticad", ["--data-dir", tmp.path + "/d", "--config", cfg])
+        expectOneLineFailure(r, mentions: [cfg, "line 2"])
+        #expect(!FileManager.default.fileExists(atPath: tmp.path + "/d"), "nothing is created on a config error")
+    }
+
+    @Test func unknownConfigOption_isRejected_namingIt() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let cfg = tmp.path + "/c.toml"
+        try "[limits]\nmax_conns = 3\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        expectOneLineFailure(try run("latticad", ["--data-dir", tmp.path, "--config", cfg]), mentions: ["unknown option 'limits.max_conns'"])
+    }
+
+    @Test func unknownFlag_andBadFlagValues_areRejected() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let r = try run("latticad", ["--data-dir", tmp.path, "--bogus"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--bogus"))
+        expectOneLineFailure(try run("latticad", ["--data-dir", tmp.path, "--listen", "/ip4/1.2.3/tcp/1"]), mentions: ["/ip4/1.2.3/tcp/1"])
+        expectOneLineFailure(try run("latticad", ["--data-dir", tmp.path, "--metrics-addr", "nope"]), mentions: ["metrics_addr 'nope'"])
+        expectOneLineFailure(try run("latticad", ["--data-dir", tmp.path, "--log-level", "loud"]), mentions: ["--log-level", "loud"])
+        let cli = try run("lattica", ["--data-dir", tmp.path, "frobnicate"])
+        #expect(cli.status != 0)
+        #expect(cli.stderr.contains("frobnicate"))
+    }
+
+    @Test func worldReadableKeyFile_isRefused_andLeftUntouched() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let dir = tmp.path + "/d"
+        let first = DaemonProcess(dataDir: dir)
+        defer { first.kill9() }
+        try await first.start()
+        #expect(first.stop().status == 0)
+        let key = dir + "/identity.key"
+        let before = try Data(contentsOf: URL(fileURLWithPath: key))
+        chmod(key, 0o644)
+        let r = try run("latticad", ["--data-dir", dir])
+        expectOneLineFailure(r, mentions: [key, "chmod 600"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == before)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/latticad.lock"))
+    }
+
+    @Test func corruptKeyFile_isRefused_andNotOverwritten() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let dir = tmp.path + "/d"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let key = dir + "/identity.key"
+        let garbage = Data([8, 1, 18, 3, 1, 2, 3])
+        FileManager.default.createFile(atPath: key, contents: garbage, attributes: [.posixPermissions: 0o600])
+        expectOneLineFailure(try run("latticad", ["--data-dir", dir]), mentions: [key])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == garbage)
+    }
+
+    @Test func dataDirThatIsAFile_isRefused() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let f = tmp.path + "/file"
+        FileManager.default.createFile(atPath: f, contents: Data("keep".utf8))
+        expectOneLineFailure(try run("latticad", ["--data-dir", f]), mentions: [f, "not a directory"])
+        expectOneLineFailure(try run("latticad", ["--data-dir", f + "/sub"]), mentions: [f + "/sub"])
+        #expect(try String(contentsOfFile: f, encoding: .utf8) == "keep")
+    }
+
+    @Test func portInUse_isAClearError_andLeavesNoLockBehind() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = DaemonProcess(dataDir: tmp.path + "/a")
+        defer { a.kill9() }
+        try await a.start()
+        let r0 = try run("lattica", ["--data-dir", a.dataDir, "status", "--json"])
+        let addr = try #require((try JSONSerialization.jsonObject(with: Data(r0.stdout.utf8)) as? [String: Any])?["listen_addrs"] as? [String]).first!
+        let taken = addr.components(separatedBy: "/p2p/")[0]
+        let r = try run("latticad", ["--data-dir", tmp.path + "/b", "--listen", taken])
+        expectOneLineFailure(r, mentions: ["cannot listen on \(taken)"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path + "/b")
+        #expect(!left.contains("latticad.lock") && !left.contains("control.sock"), "\(left)")
+        #expect(a.stop().status == 0)
+    }
+
+    @Test func malformedControlRequests_getErrors_andTheDaemonKeepsServing() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let d = DaemonProcess(dataDir: tmp.path + "/n")
+        defer { d.kill9() }
+        try await d.start()
+        let c = try ControlClient(socketPath: d.dataDir + "/control.sock")
+        let cases: [(String, String)] = [
+            ("this is not json", "bad_request"),
+            (#"{"v":1,"id":3}"#, "bad_request"),
+            (#"{"v":99,"id":4,"method":"status"}"#, "unsupported_version"),
+            (#"{"v":1,"id":5,"method":"launch_missiles"}"#, "unknown_method"),
+            (#"[1,2,3]"#, "bad_request"),
+        ]
+        for (line, code) in cases {
+            try c.sendAll(Array((line + "\n").utf8))
+            let reply = try JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(try c.readLine()))
+            #expect(reply.ok == false)
+            #expect(reply.error?.code == code, "\(line)")
+        }
+        // An oversize line is refused and the connection closed; the daemon still serves others.
+        let c2 = try ControlClient(socketPath: d.dataDir + "/control.sock")
+        try c2.sendAll([UInt8](repeating: UInt8(ascii: "a"), count: ControlAPI.maxLineBytes + 10))
+        let reply = try JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(try c2.readLine()))
+        #expect(reply.error?.code == "bad_request")
+        let s = try c.call("status", as: StatusResult.self)
+        #expect(s.peer_id.hasPrefix("12D3KooW"))
+        #expect(d.stop().status == 0)
+    }
+}
+
+@Suite struct ControlDispatcherTests {
+    @Test func dispatcher_answersEveryMalformedInput_withAnErrorLine() async {
+        var d = ControlDispatcher()
+        d.register("echo") { p in p ?? .null }
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<2_000 {
+            var bytes = Array(#"{"v":1,"id":9,"method":"echo","params":{"a":[1,2,"x"]}}"#.utf8)
+            for _ in 0..<(1 + i % 5) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            let out = await d.handle(line: bytes)
+            #expect(out.last == UInt8(ascii: "\n"))
+            #expect(out.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil)
+            #expect((try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(out.dropLast()))) != nil)
+        }
+        let ok = await d.handle(line: Array(#"{"v":1,"id":9,"method":"echo","params":{"a":1}}"#.utf8))
+        let r = try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(ok.dropLast()))
+        #expect(r?.ok == true && r?.result == .object(["a": .number(1)]) && r?.id == 9)
+    }
+}
+
+@Suite struct MetricsHTTPTests {
+    @Test func onlyGetMetrics_isServed_andHeadersAreBounded() {
+        func status(_ s: String) -> String? {
+            guard case .respond(let b) = MetricsHTTP.handle(Array(s.utf8), body: { Array("x 1\n".utf8) }) else { return nil }
+            return String(decoding: b, as: UTF8.self).split(separator: "\r\n").first.map(String.init)
+        }
+        #expect(status("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK")
+        #expect(status("GET / HTTP/1.1\r\n\r\n") == "HTTP/1.1 404 Not Found")
+        #expect(status("POST /metrics HTTP/1.1\r\n\r\n") == "HTTP/1.1 405 Method Not Allowed")
+        #expect(status("garbage\r\n\r\n") == "HTTP/1.1 400 Bad Request")
+        #expect(status("GET /metrics HTTP/1.1\r\n") == nil)
+        #expect(status("GET /" + String(repeating: "a", count: 9000)) == "HTTP/1.1 431 Request Header Fields Too Large")
+    }
+}
+
+@Suite struct LayeringTests {
+    @Test func pureTargets_importNoIO() throws {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [root + "/Scripts/check-layering.sh"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(msg)")
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import LatticaAPI
+import LatticaCore
+import LatticaUV
+import Testing
+@testable import LatticaNode
+
+/// Two or more daemons in this process, talking over loopback TCP through the whole stack.
+@Suite struct SwarmTests {
+    func daemon(_ tmp: TempDir, _ name: String, bootstrap: [String] = []) async throws -> Daemon {
+        var c = NodeConfig(dataDir: tmp.path + "/" + name)
+        c.metricsAddr = nil
+        c.bootstrap = bootstrap
+        return try await Daemon.start(config: c)
+    }
+
+    func call<R: Sendable>(_ d: Daemon, _ body: @escaping @Sendable (Swarm, @escaping (Result<R, SwarmError>) -> Void) -> Void) async throws -> R {
+        try await d.onLoop(body)
+    }
+
+    @Test func dial_identifiesBothWays_andPingMeasuresRTT() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        let addrA = a.listenAddrs[0]
+        let got: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        #expect(got == a.peerId)
+        let rtts: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 3) { done($0) } }
+        #expect(rtts.count == 3 && rtts.allSatisfy { $0 > .zero && $0 < .seconds(1) })
+        // Identify arrives asynchronously after the connection: wait for it through ping's stream
+        // ordering (identify is opened first, so it has been answered once ping completed).
+        let peersB = try await b.loop.submit { _ in b.peersSnapshot() }
+        let entry = try #require(peersB.peers.first)
+        #expect(entry.peer_id == a.peerId.description && entry.direction == "outbound")
+        #expect(entry.agent.hasPrefix("lattica-swift/") && entry.protocol_version == "/lattica/1.0.0")
+        #expect(entry.protocols.contains("/ipfs/ping/1.0.0"))
+        let peersA = try await a.loop.submit { _ in a.peersSnapshot() }
+        #expect(peersA.peers.map(\.peer_id) == [b.peerId.description])
+        #expect(peersA.peers.first?.direction == "inbound")
+        await a.stop(); await b.stop()
+    }
+
+    @Test func dial_withTheWrongPeerId_isRejected() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b"), c = try await daemon(tmp, "c")
+        // a's address, but c's identity.
+        let lie = a.listenAddrs[0].withoutPeerId.appending(.p2p(c.peerId))
+        await #expect(throws: (any Error).self) {
+            let _: PeerId = try await call(b) { s, done in s.dial(lie) { done($0) } }
+        }
+        let n = try await b.loop.submit { _ in b.swarm!.byPeer.count }
+        #expect(n == 0)
+        await a.stop(); await b.stop(); await c.stop()
+    }
+
+    @Test func simultaneousDials_leaveExactlyOneConnection_onBothSides() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        let addrA = a.listenAddrs[0], addrB = b.listenAddrs[0]
+        for _ in 0..<5 {
+            async let x: PeerId = call(a) { s, done in s.dial(addrB) { done($0) } }
+            async let y: PeerId = call(b) { s, done in s.dial(addrA) { done($0) } }
+            let (pa, pb) = try await (x, y)
+            #expect(pa == b.peerId && pb == a.peerId)
+            // Round trips on the surviving connection settle both sides.
+            let _: [Duration] = try await call(a) { s, done in s.ping(b.peerId, count: 1) { done($0) } }
+            let _: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+            let na = try await a.loop.submit { _ in a.swarm!.conns.values.filter { $0.established }.count }
+            let nb = try await b.loop.submit { _ in b.swarm!.conns.values.filter { $0.established }.count }
+            #expect(na == 1 && nb == 1)
+            try await a.loop.submit { _ in a.swarm!.disconnect(b.peerId) }
+            let _: [Duration]? = try? await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+        }
+        await a.stop(); await b.stop()
+    }
+
+    @Test func requestResponse_roundTrips_andOversizeRequestsAreRefused() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        try await a.loop.submit { _ in
+            a.swarm!.requestHandlers["/test/echo/1.0.0"] = { _, req, respond in respond(Array(req.reversed())) }
+        }
+        let addrA = a.listenAddrs[0]
+        let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        let msg = (0..<100_000).map { UInt8(truncatingIfNeeded: $0) }
+        let resp: [UInt8] = try await call(b) { s, done in s.request(a.peerId, "/test/echo/1.0.0", msg) { done($0) } }
+        #expect(resp == msg.reversed())
+        // Many in flight on one connection.
+        try await withThrowingTaskGroup(of: Bool.self) { g in
+            for i in 0..<200 {
+                g.addTask {
+                    let r: [UInt8] = try await self.call(b) { s, done in s.request(a.peerId, "/test/echo/1.0.0", [UInt8(i % 256), 1]) { done($0) } }
+                    return r == [1, UInt8(i % 256)]
+                }
+            }
+            for try await ok in g { #expect(ok) }
+        }
+        // Unknown protocol: refused, not crashed.
+        await #expect(throws: (any Error).self) {
+            let _: [UInt8] = try await call(b) { s, done in s.request(a.peerId, "/test/nope/1.0.0", [1]) { done($0) } }
+        }
+        let big = [UInt8](repeating: 7, count: (4 << 20) + 1)
+        await #expect(throws: (any Error).self) {
+            let _: [UInt8] = try await call(b) { s, done in s.request(a.peerId, "/test/echo/1.0.0", big) { done($0) } }
+        }
+        let still: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+        #expect(still.count == 1)
+        await a.stop(); await b.stop()
+    }
+
+    @Test func garbageFromARawSocket_closesThatConnection_only() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        let target = SocketAddress(multiaddr: a.listenAddrs[0])!
+        var rng = SeededRandom(seed: 99)
+        for round in 0..<20 {
+            let junk: [UInt8] = round % 2 == 0
+                ? (0..<Int(rng.next() % 4096)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                : Array("\u{13}/multistream/1.0.0\n\u{07}/noise\n".utf8) + (0..<200).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let conn = try await TCPConnection.connect(to: target, on: b.loop)
+            try await conn.write(junk)
+            try await conn.shutdownWrite()
+            // The daemon answers (or not) and closes once it sees the junk or our end of input.
+            while try await conn.read() != nil {}
+            conn.close()
+        }
+        let addrA = a.listenAddrs[0]
+        let p: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        #expect(p == a.peerId)
+        let open = try await a.loop.submit { _ in a.swarm!.conns.count }
+        #expect(open == 1)
+        await a.stop(); await b.stop()
+    }
+
+    @Test func bootstrap_connectsAtStart() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a")
+        let b = try await daemon(tmp, "b", bootstrap: [a.listenAddrs[0].description])
+        // The bootstrap dial is under way: a ping waits for the connection by dialling the same address.
+        let addrA = a.listenAddrs[0]
+        let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        let nb = try await b.loop.submit { _ in b.swarm!.conns.values.filter { $0.established }.count }
+        #expect(nb == 1)
+        await a.stop(); await b.stop()
+    }
+}
