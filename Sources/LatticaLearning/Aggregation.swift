@@ -88,7 +88,7 @@ public enum Aggregation {
                     while j + 8 <= end {
                         let a = UnsafeRawPointer(xp + j).loadUnaligned(as: SIMD8<Float>.self)
                         let b = UnsafeRawPointer(o + j).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(o + j).storeBytes(of: b.addingProduct(a, ws), as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(o + j).storeBytes(of: b + a * ws, as: SIMD8<Float>.self)
                         j += 8
                     }
                     while j < end { o[j] += wi * xp[j]; j += 1 }
@@ -119,7 +119,7 @@ public enum Aggregation {
                     while t + 8 <= end {
                         let a = UnsafeRawPointer(xi + t).loadUnaligned(as: SIMD8<Float>.self)
                         let b = UnsafeRawPointer(xj + t).loadUnaligned(as: SIMD8<Float>.self)
-                        acc = acc.addingProduct(a, b)
+                        acc += a * b
                         t += 8
                     }
                     var s = Double(acc.sum())
@@ -152,7 +152,7 @@ public enum Aggregation {
                         let a = UnsafeRawPointer(xi + t).loadUnaligned(as: SIMD8<Float>.self)
                         let b = UnsafeRawPointer(xj + t).loadUnaligned(as: SIMD8<Float>.self)
                         let diff = a - b
-                        acc = acc.addingProduct(diff, diff)
+                        acc += diff * diff
                         t += 8
                     }
                     var s = Double(acc.sum())

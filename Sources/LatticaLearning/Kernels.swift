@@ -31,7 +31,7 @@ public enum Kernels {
             while j + 8 <= end {
                 let a = UnsafeRawPointer(xp + j).loadUnaligned(as: SIMD8<Float>.self)
                 let b = UnsafeRawPointer(yp + j).loadUnaligned(as: SIMD8<Float>.self)
-                acc = acc.addingProduct(a, b)
+                acc += a * b
                 j += 8
             }
             var s = Double(acc.sum())
