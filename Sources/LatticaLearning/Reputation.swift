@@ -9,6 +9,7 @@ public struct Evidence: Hashable, Sendable {
     public var peer: Int
     public var step: Int
     public var kind: Kind
+    public init(peer: Int, step: Int, kind: Kind) { self.peer = peer; self.step = step; self.kind = kind }
 }
 
 public enum RejectReason: String, Hashable, Sendable {
