@@ -22,6 +22,12 @@ public enum LearningBench {
         public var fashionDirectory = "/usr/share/datasets/fashion-mnist"
         public var perfVectorLength = 25_000_000
         public var numpyPython: String?
+        /// Reputation settings of the "ours" rows.
+        public var farFactor = Reputation.Settings().farFactor
+        public var minCosine = Reputation.Settings().minCosine
+        /// Outer momentum β of the CenteredClip + reputation row (nil: 0.7).
+        public var oursBeta: Float?
+        public var oursK: Int?
         public init() {}
     }
 
@@ -81,7 +87,10 @@ public enum LearningBench {
         c.split = .dirichlet(alpha: o.dirichletAlpha)
         c.attack = attack
         c.averaging.useReputation = row.reputation
-        if let b = row.beta { c.averaging.beta = b }
+        c.averaging.reputation.farFactor = o.farFactor
+        c.averaging.reputation.minCosine = o.minCosine
+        if let b = row.beta { c.averaging.beta = o.oursBeta ?? b }
+        if row.reputation, let k = o.oursK, case .robust(_, let rule) = row.method { c.averaging.method = .robust(k: k, rule: rule) }
         return c
     }
 
