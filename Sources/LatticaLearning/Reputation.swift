@@ -26,7 +26,7 @@ public struct Reputation: Hashable, Sendable {
     public struct Settings: Hashable, Sendable {
         /// A contribution is "far" when its distance to the aggregate exceeds this many times the
         /// median distance of the step's contributions.
-        public var farFactor: Double = 2.0
+        public var farFactor: Double = 1.5
         /// A contribution whose cosine with the aggregate is below this also counts as far.
         public var minCosine: Double = -0.5
         public var decay: Double = 0.75

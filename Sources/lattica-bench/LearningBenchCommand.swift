@@ -25,7 +25,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(help: "Bristle track iterations.") var bristleIterations = 300
     @Option(help: "DADAO track horizon (time units).") var dadaoHorizon = 3000.0
     @Option(help: "Fashion-MNIST directory (IDX files, optionally .gz).") var fashion = "/usr/share/datasets/fashion-mnist"
-    @Option(help: "Reputation: a contribution is far beyond this many median distances.") var farFactor = 2.0
+    @Option(help: "Reputation: a contribution is far beyond this many median distances.") var farFactor = 1.5
     @Option(help: "Reputation: a contribution below this cosine with the aggregate is far.") var minCosine = -0.5
     @Option(help: "Outer momentum of the CenteredClip + reputation row.") var oursBeta: Float?
     @Option(help: "Peers per pull (k) of the reputation rows.") var oursK: Int?
