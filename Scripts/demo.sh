@@ -53,6 +53,13 @@ for i in $(seq 1 "$nodes"); do
 done
 echo "demo: $nodes nodes up (bootstrap $boot)"
 for i in $(seq 1 "$nodes"); do echo "--- node-$i"; "$bin/lattica" --data-dir "$root/node-$i" status; done
+echo "--- node-$nodes peers"
+"$bin/lattica" --data-dir "$root/node-$nodes" peers
+echo "--- DHT: a signed record put on node-2, read on every node"
+"$bin/lattica" --data-dir "$root/node-2" dht put /lattica/demo/greeting "hello from node-2"
+for i in $(seq 1 "$nodes"); do printf 'node-%s reads: ' "$i"; "$bin/lattica" --data-dir "$root/node-$i" dht get /lattica/demo/greeting; done
+echo "--- node-1 routing table"
+"$bin/lattica" --data-dir "$root/node-1" dht table
 start=$(date +%s)
 while :; do
   sleep 5

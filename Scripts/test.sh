@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Lattica-Swift from a fresh clone on Debian 12: installs what is missing,
 # checks the layering rule, builds (release, with testing enabled, so the simulations run at
-# full speed), and runs `swift test`. Extra arguments go to `swift test` (e.g. --filter DHT).
+# full speed), and runs `swift test` inside an isolated network namespace. Extra arguments go to `swift test` (e.g. --filter DHT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
@@ -11,4 +11,6 @@ flags=(-c release -Xswiftc -enable-testing)
 swift build "${flags[@]}" --build-tests
 # Integration tests start the real binaries from here.
 export LATTICA_BIN_DIR="$(swift build "${flags[@]}" --show-bin-path)"
-swift test "${flags[@]}" --skip-build "$@"
+# The whole suite runs in a private network namespace with only loopback: every test stays on
+# 127.0.0.0/8, and the real Lattica peer (which sends STUN at start) can reach nothing else.
+Scripts/interop/netns-run.sh swift test "${flags[@]}" --skip-build "$@"

@@ -35,6 +35,15 @@ def baseline_rss_kb():
     return int(subprocess.check_output([python(), "-c", code], text=True).strip())
 
 
+def dial(peer, addr):
+    """Dial; a peer that its bootstrap already connected (or is connecting) counts as success."""
+    ans = peer.call({"cmd": "dial", "addr": addr})
+    if not ans.get("ok") and "already connected or dial is in progress" not in str(ans.get("error")):
+        must(ans)
+    time.sleep(0.5)
+    return ans
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -51,7 +60,7 @@ def main():
         res["idle_rss_mb"] = rss_kb(a.pid) / 1024
         res["python_import_lattica_rss_mb"] = baseline_rss_kb() / 1024
         with PeerProc("lattica", "--seed", "anchor-b", "--bootstrap", a.addr, stderr=quiet) as b:
-            must(b.call({"cmd": "dial", "addr": a.addr}))
+            dial(b, a.addr)
             time.sleep(1.0)
             res["idle_rss_one_peer_mb"] = rss_kb(a.pid) / 1024
 
@@ -98,7 +107,7 @@ def main():
 
             with PeerProc("lattica", "--seed", "anchor-c", "--bootstrap", a.addr,
                           stderr=quiet) as c:
-                must(c.call({"cmd": "dial", "addr": a.addr}))
+                dial(c, a.addr)
                 late = []
                 for k in keys:
                     g = must(c.call({"cmd": "get", "key": k}))

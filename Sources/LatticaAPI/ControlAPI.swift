@@ -154,3 +154,72 @@ public struct PingResult: Codable, Sendable, Equatable {
     public var rtts_ms: [Double]
     public init(peer_id: String, rtts_ms: [Double]) { self.peer_id = peer_id; self.rtts_ms = rtts_ms }
 }
+
+/// `dht.put` (params: `key`, `value_hex` or `value`, `quorum`): where the record was stored.
+public struct DHTPutResult: Codable, Sendable, Equatable {
+    public var key: String
+    public var stored_on: Int
+    public var quorum: Int
+    public var ms: Double
+    public init(key: String, stored_on: Int, quorum: Int, ms: Double) {
+        self.key = key; self.stored_on = stored_on; self.quorum = quorum; self.ms = ms
+    }
+}
+
+/// `dht.get` (params: `key`, `quorum`): the best record found.
+public struct DHTGetResult: Codable, Sendable, Equatable {
+    public var key: String
+    /// The value as text when it is UTF-8, else nil (see `value_hex`).
+    public var value: String?
+    public var value_hex: String
+    /// How the value was unwrapped: `raw`, or `lattica` (ValueWithTime + bytes pickle, never unpickled otherwise).
+    public var encoding: String
+    public var copies: Int
+    public var ms: Double
+    public init(key: String, value: String?, value_hex: String, encoding: String, copies: Int, ms: Double) {
+        self.key = key; self.value = value; self.value_hex = value_hex; self.encoding = encoding; self.copies = copies; self.ms = ms
+    }
+}
+
+/// `dht.provide` (params: `key`).
+public struct DHTProvideResult: Codable, Sendable, Equatable {
+    public var key: String
+    public var told: Int
+    public init(key: String, told: Int) { self.key = key; self.told = told }
+}
+
+/// `dht.providers` (params: `key`).
+public struct DHTProvidersResult: Codable, Sendable, Equatable {
+    public var key: String
+    public var providers: [DHTPeer]
+    public init(key: String, providers: [DHTPeer]) { self.key = key; self.providers = providers }
+}
+
+public struct DHTPeer: Codable, Sendable, Equatable {
+    public var peer_id: String
+    public var addrs: [String]
+    public init(peer_id: String, addrs: [String]) { self.peer_id = peer_id; self.addrs = addrs }
+}
+
+/// `dht.table`: the routing table.
+public struct DHTTableResult: Codable, Sendable, Equatable {
+    public struct Bucket: Codable, Sendable, Equatable {
+        /// Leading bits shared with our key (higher is closer).
+        public var index: Int
+        public var peers: [BucketPeer]
+        public init(index: Int, peers: [BucketPeer]) { self.index = index; self.peers = peers }
+    }
+    public struct BucketPeer: Codable, Sendable, Equatable {
+        public var peer_id: String
+        public var age_s: Double
+        public var connected: Bool
+        public init(peer_id: String, age_s: Double, connected: Bool) { self.peer_id = peer_id; self.age_s = age_s; self.connected = connected }
+    }
+    public var protocol_id: String
+    public var mode: String
+    public var size: Int
+    public var buckets: [Bucket]
+    public init(protocol_id: String, mode: String, size: Int, buckets: [Bucket]) {
+        self.protocol_id = protocol_id; self.mode = mode; self.size = size; self.buckets = buckets
+    }
+}

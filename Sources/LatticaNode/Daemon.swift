@@ -2,6 +2,7 @@ import Foundation
 import LatticaAPI
 import LatticaCore
 import LatticaCrypto
+import LatticaDHT
 import LatticaStore
 import LatticaUV
 import Logging
@@ -44,6 +45,7 @@ public final class Daemon: @unchecked Sendable {
     var control: ControlServer?
     var metricsServer: MetricsServer?
     var swarm: Swarm?
+    var dht: DHTService?
 
     private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database) {
         self.config = config
@@ -108,6 +110,16 @@ public final class Daemon: @unchecked Sendable {
             self.state.withLock { $0.connectedPeers = n }
         }
         self.swarm = swarm
+        var ds = config.dhtProtocol == "/lattica/1.0.0" ? DHT.Settings.lattica : DHT.Settings()
+        ds.protocolID = config.dhtProtocol
+        ds.mode = config.dhtMode == "client" ? .client : .server
+        ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
+            ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
+        }
+        let store = PersistentRecordStore(db: db, localPeer: peerId, now: loop.now)
+        let dht = DHTService(swarm: swarm, settings: ds, store: store, logger: Logger(label: "lattica.dht"))
+        swarm.onIdentified = { [weak dht] p, info in dht?.onIdentified(p, info) }
+        self.dht = dht
         control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)
         var metricsAddr: String?
         if let m = config.metricsAddr, let hp = HostPort(m) {
@@ -116,9 +128,7 @@ public final class Daemon: @unchecked Sendable {
             metricsAddr = server.localAddress.description
         }
         state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr }
-        for b in config.bootstrap {
-            if let ma = try? Multiaddr(b) { dialBootstrap(ma) }
-        }
+        dht.start()
     }
 
     private func accepted(_ r: Result<TCPSocket, UVError>) {
@@ -149,6 +159,7 @@ public final class Daemon: @unchecked Sendable {
             return self.status()
         }
         registerSwarmMethods(&d)
+        registerDHTMethods(&d)
         return d
     }
 
@@ -193,6 +204,8 @@ public final class Daemon: @unchecked Sendable {
         _ = try? await loop.submit { [self] _ in
             for l in listeners { l.close() }
             listeners.removeAll()
+            dht?.stop()
+            dht = nil
             swarm?.closeAll()
             swarm = nil
             control?.close()

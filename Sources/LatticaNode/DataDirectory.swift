@@ -28,8 +28,11 @@ public final class DataDirectory: @unchecked Sendable {
         var st = stat()
         if stat(path, &st) != 0 {
             guard errno == ENOENT else { throw Self.err(path, "cannot access data directory \(path): \(Self.errnoString())") }
-            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-                throw Self.err(path, "cannot create data directory \(path): \(Self.errnoString())")
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw Self.err(path, "cannot create data directory \(path): \(NodeConfig.reason(error))")
             }
             guard stat(path, &st) == 0 else { throw Self.err(path, "cannot access data directory \(path): \(Self.errnoString())") }
         }

@@ -27,6 +27,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxConnections = 256
     public var idleTimeoutSeconds = 120.0
     public var dhtProtocol = "/ipfs/kad/1.0.0"
+    /// `server` answers DHT requests and advertises the protocol; `client` only asks.
+    public var dhtMode = "server"
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -76,6 +78,10 @@ public struct NodeConfig: Sendable, Equatable {
         }
         if var t = try r.table("dht") {
             if let v = try t.string("protocol") { dhtProtocol = v }
+            if let v = try t.string("mode") {
+                guard v == "server" || v == "client" else { throw ConfigError(source: source, message: "option 'dht.mode' must be \"server\" or \"client\", got '\(v)'") }
+                dhtMode = v
+            }
             try t.finish()
         }
         try r.finish()

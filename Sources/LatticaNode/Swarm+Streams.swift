@@ -6,7 +6,7 @@ import Metrics
 
 /// The state of one stream on a connection. Loop thread only.
 final class StreamState {
-    enum Kind { case identifyOut, identifyIn, identifyPushIn, pingOut, requestOut, requestIn, raw, refused }
+    enum Kind { case identifyOut, identifyIn, identifyPushIn, pingOut, requestOut, requestIn, oneWay, raw, refused }
 
     let kind: Kind
     var protocolID: String
@@ -139,6 +139,15 @@ extension Swarm {
         }
     }
 
+    /// Sends one framed message on a new stream and closes it; no response is read.
+    func sendOneWay(_ peer: PeerId, _ proto: String, _ message: [UInt8], completion: @escaping (Bool) -> Void) {
+        openStreamQueued(peer, proto, kind: .oneWay) { [weak self] opened in
+            guard let self, let (c, sid, _) = opened else { completion(false); return }
+            self.write(c, sid, LengthPrefixed.encode(message), close: true)
+            completion(true)
+        }
+    }
+
     /// Pings `peer` `count` times on one stream; completes with the round-trip times.
     func ping(_ peer: PeerId, count: Int, completion: @escaping (Result<[Duration], SwarmError>) -> Void) {
         openStreamQueued(peer, Ping.protocolID, kind: .pingOut) { [weak self] opened in
@@ -221,7 +230,7 @@ extension Swarm {
             complete(c, sid, s, peer, finished: false)
         case .raw:
             s.raw?.onData?(bytes)
-        case .identifyIn, .refused:
+        case .identifyIn, .oneWay, .refused:
             break
         }
     }
@@ -237,7 +246,7 @@ extension Swarm {
             s.fail("peer closed the ping stream")
         case .raw:
             s.raw?.onEnd?(nil)
-        case .identifyIn, .refused:
+        case .identifyIn, .oneWay, .refused:
             break
         }
     }
@@ -285,8 +294,11 @@ extension Swarm {
             Counter(label: "lattica_requests_served_total", dimensions: [("protocol", s.protocolID)]).increment()
             h(peer, message) { [weak self, weak c] response in
                 guard let self, let c, c.streams[sid] != nil else { return }
-                if let response { self.write(c, sid, LengthPrefixed.encode(response), close: true) } else {
-                    self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
+                switch response {
+                case .some(let r) where r.isEmpty:  // no answer (one-way protocols): just close our side
+                    self.apply(c, c.instance.closeWrite(stream: sid, now: self.loop.now))
+                case .some(let r): self.write(c, sid, LengthPrefixed.encode(r), close: true)
+                case .none: self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
                 }
             }
         default:

@@ -21,6 +21,25 @@ public enum NodeDatabase {
         ) STRICT;
         CREATE INDEX peers_last_seen ON peers(last_seen);
         """,
+        // v2: the DHT record store (expiry in Unix seconds, so it survives restarts).
+        """
+        CREATE TABLE dht_records (
+            key        BLOB PRIMARY KEY,
+            value      BLOB NOT NULL,
+            publisher  BLOB NOT NULL,
+            stored_by  BLOB NOT NULL,           -- peer id multihash of the peer that sent it
+            expires    REAL NOT NULL,           -- unix seconds
+            is_local   INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE dht_providers (
+            key        BLOB NOT NULL,
+            provider   BLOB NOT NULL,           -- peer id multihash
+            addrs      BLOB NOT NULL,           -- binary multiaddrs, each with a 2-byte length
+            expires    REAL NOT NULL,
+            is_local   INTEGER NOT NULL,
+            PRIMARY KEY (key, provider)
+        ) STRICT;
+        """,
     ]
 
     /// Opens the node database at `path`, migrating it to the current schema.

@@ -67,7 +67,7 @@ public struct PeerStore: Sendable {
     }
 
     /// Each address as a 2-byte big-endian length and its bytes.
-    static func pack(_ addrs: [[UInt8]]) -> [UInt8] {
+    public static func pack(_ addrs: [[UInt8]]) -> [UInt8] {
         var out: [UInt8] = []
         for a in addrs where a.count <= 0xFFFF {
             out.append(UInt8(a.count >> 8)); out.append(UInt8(a.count & 0xFF)); out += a
@@ -76,7 +76,7 @@ public struct PeerStore: Sendable {
     }
 
     /// Tolerates a damaged blob: stops at the first inconsistent length.
-    static func unpack(_ b: [UInt8]) -> [[UInt8]] {
+    public static func unpack(_ b: [UInt8]) -> [[UInt8]] {
         var out: [[UInt8]] = []
         var i = 0
         while i + 2 <= b.count {

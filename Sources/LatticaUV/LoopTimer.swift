@@ -67,9 +67,13 @@ extension EventLoop {
     public func sleep(for delay: Duration) async throws {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
             let accepted = execute { [self] in
-                let resumer = OnceResumer(cont)
-                let timer = scheduleTimer(after: delay) { _ in resumer.resume(.success(())) }
-                timer.onClose = { resumer.resume(.failure(UVError(kind: .loopClosed, operation: "sleep"))) }
+                // Resume from the close callback, so the timer itself is freed when the task
+                // continues (openHandleCount is exact right after a sleep).
+                var fired = false
+                let timer = scheduleTimer(after: delay) { _ in fired = true }
+                timer.onClose = {
+                    if fired { cont.resume() } else { cont.resume(throwing: UVError(kind: .loopClosed, operation: "sleep")) }
+                }
             }
             if !accepted { cont.resume(throwing: UVError(kind: .loopClosed, operation: "sleep")) }
         }

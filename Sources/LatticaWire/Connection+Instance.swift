@@ -49,7 +49,7 @@ extension Connection {
             case .listener: isDialer = false
                 phase = .securityNegotiation(Multistream.Instance(listening: [Noise.protocolID], settings: settings.multistream))
             }
-            yamux = Yamux.Instance(role: isDialer ? .client : .server, settings: settings.yamux, rng: rng.fork())
+            yamux = Yamux.Instance(role: isDialer ? .client : .server, settings: settings.yamux, rng: rng.fork(), noiseFramed: true)
             pendingStaticKey = noiseStaticKey
         }
         var pendingStaticKey: X25519PrivateKey?
@@ -74,19 +74,24 @@ extension Connection {
         }
 
         /// Starts the connection: the dialer proposes `/noise`, the listener sends its header.
+        /// (`onBytes` starts it implicitly if the shell did not.)
         public mutating func start(now: Instant) -> [Directive] {
-            guard startedAt == nil else { return flush() }
+            begin(now: now)
+            return flush()
+        }
+
+        mutating func begin(now: Instant) {
+            guard startedAt == nil else { return }
             startedAt = now
-            guard case .securityNegotiation(var ms) = phase else { return flush() }
+            guard case .securityNegotiation(var ms) = phase else { return }
             let d = ms.start()
             phase = .securityNegotiation(ms)
             handleSecurityNegotiation(d, now: now)
-            return flush()
         }
 
         /// Raw bytes read from the socket.
         public mutating func onBytes(_ bytes: consuming [UInt8], now: Instant) -> [Directive] {
-            if startedAt == nil { _ = start(now: now); }
+            begin(now: now)
             feedRaw(bytes, now: now)
             return flush()
         }
@@ -231,6 +236,7 @@ extension Connection {
         /// Encrypts plaintext for the socket.
         mutating func sendPlain(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty, transport != nil else { return }
+            raw.reserveCapacity(raw.count + bytes.count + (bytes.count / Noise.maxPlaintextLength + 1) * (2 + Noise.tagLength))
             if !transport!.encrypt(bytes, into: &raw) { close(.transportFailed(.nonceExhausted)) }
         }
     }

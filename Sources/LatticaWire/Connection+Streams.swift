@@ -18,7 +18,16 @@ extension Connection.Instance {
     }
 
     /// Writes stream bytes; returns how many were accepted (the rest: wait for `.writable`).
+    public mutating func write(stream id: StreamID, bytes: [UInt8], now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
+        write(stream: id, bytes: bytes[...], now: now)
+    }
+
+    /// Any byte collection (copied once; `[UInt8]` and `ArraySlice<UInt8>` take the direct path).
     public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
+        write(stream: id, bytes: ArraySlice(bytes), now: now)
+    }
+
+    public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Connection.Directive]) {
         guard case .open = phase, let slot = streams[id], slot.protocolID != nil || slot.optimistic else { return (0, flush()) }
         let (n, d) = yamux.write(stream: id, bytes: bytes, now: now)
         absorb(d, now: now)
@@ -52,12 +61,28 @@ extension Connection.Instance {
             ? settings.protocols + [Ping.protocolID] : settings.protocols
     }
 
+    /// Bytes a `write` would put on the wire at once (the peer's window minus what is queued).
+    /// Writing no more than this avoids an extra copy into the stream's send queue.
+    public func writableBytes(_ id: StreamID) -> Int {
+        guard let slot = streams[id], slot.protocolID != nil || slot.optimistic else { return 0 }
+        return yamux.writableBytes(id)
+    }
+
     /// Bytes accepted by `write` and not yet sent, per stream.
     public func pendingSendBytes(_ id: StreamID) -> Int? { yamux.pendingSendBytes(id) }
 
     // MARK: yamux events
 
     mutating func absorb(_ ds: [Yamux.Directive], now: Instant) {
+        // Yamux wrote unsealed Noise frames: seal them where they lie (no copy when `raw` is empty).
+        var framed = yamux.takeNoiseFramedOutput()
+        if !framed.isEmpty, transport != nil, !isClosed {
+            if transport!.sealFrames(&framed) {
+                if raw.isEmpty { raw = framed } else { raw += framed }
+            } else {
+                close(.transportFailed(.nonceExhausted))
+            }
+        }
         for d in ds {
             switch d {
             case .send(let b): sendPlain(b[...])
@@ -104,7 +129,7 @@ extension Connection.Instance {
                 let echo = slot.pingResponder!.onBytes(bytes)
                 streams[id] = slot
                 absorb(yamux.consumed(stream: id, count: bytes.count, now: now), now: now)
-                if !echo.isEmpty { absorb(yamux.write(stream: id, bytes: echo, now: now).directives, now: now) }
+                if !echo.isEmpty { absorb(yamux.write(stream: id, bytes: echo[...], now: now).directives, now: now) }
             } else {
                 events.append(.data(id, bytes))
             }
@@ -126,7 +151,7 @@ extension Connection.Instance {
             guard streams[id] != nil else { return }
             switch d {
             case .send(let b):
-                absorb(yamux.write(stream: id, bytes: b, now: now).directives, now: now)
+                absorb(yamux.write(stream: id, bytes: b[...], now: now).directives, now: now)
             case .failed(let f):
                 failStream(id, .negotiation(f), now: now)
             case .negotiated(let p, let leftover):

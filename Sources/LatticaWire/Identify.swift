@@ -108,9 +108,9 @@ public enum Identify {
                 case .bytes(5, let v): protocolVersion = try string(v)
                 case .bytes(6, let v): agentVersion = try string(v)
                 case .bytes(8, let v): signedPeerRecord = Array(v)
-                case .bytes(1...8, _), .varint(1...8, _), .fixed32(1...8, _), .fixed64(1...8, _):
-                    if case .bytes = field {} else { throw .malformed }  // known field, wrong wire type
-                default: break  // unknown fields are skipped
+                default:
+                    // A known field with the wrong wire type is malformed; unknown fields are skipped.
+                    if [1, 2, 3, 4, 5, 6, 8].contains(field.field) { throw .malformed }
                 }
             }
         }

@@ -55,6 +55,30 @@ extension Noise {
             encrypt(plaintext[...], into: &out)
         }
 
+        /// Seals in place a buffer laid out as `u16be(len) || plaintext || 16 spare bytes` frames
+        /// (see `Yamux.Output`). Returns false when the nonce space is exhausted.
+        public mutating func sealFrames(_ buffer: inout [UInt8]) -> Bool {
+            guard failed == nil else { return false }
+            var offset = 0
+            let total = buffer.count
+            while offset + 2 <= total {
+                guard sendNonce < UInt64.max else { failed = .nonceExhausted; return false }
+                let length = Int(buffer[offset]) << 8 | Int(buffer[offset + 1])
+                precondition(length >= Noise.tagLength && offset + 2 + length <= total, "Noise: malformed frame layout")
+                let nonce = sendNonce
+                let start = offset + 2
+                sendKey.withUnsafeBytes { key in
+                    buffer.withUnsafeMutableBytes { buf in
+                        ChaChaPoly.sealInPlace(key: key, nonce: nonce, buffer: buf.baseAddress! + start,
+                                               count: length - Noise.tagLength, ad: UnsafeRawBufferPointer(start: nil, count: 0))
+                    }
+                }
+                sendNonce += 1
+                offset = start + length
+            }
+            return true
+        }
+
         /// Decrypts every complete frame in `partial || chunk`, in place, and returns the plaintexts
         /// as slices (no copies for frames wholly inside `chunk`). On failure returns the error;
         /// the transport is then dead.

@@ -23,7 +23,7 @@ extension Yamux {
         /// Sum over streams of `maxReceiveWindow - defaultCredit` (rust-yamux's accumulated windows).
         var extraReceiveWindow = 0
         var totalPending = 0
-        var outbox: [UInt8] = []
+        var outbox: Output
         var events: [Directive] = []
         var headerBuffer: [UInt8] = []
         var body: Body?
@@ -45,13 +45,15 @@ extension Yamux {
             case awaiting(nonce: UInt32, sentAt: Instant)
         }
 
-        public init(role: Role, settings: Settings = Settings(), rng: SeededRandom) {
+        /// `noiseFramed`: lay `.send` bytes out as unsealed Noise frames for `Noise.Transport.sealFrames`
+        /// (used by `Connection` to save a copy); plain yamux bytes otherwise.
+        public init(role: Role, settings: Settings = Settings(), rng: SeededRandom, noiseFramed: Bool = false) {
             self.role = role
             self.settings = settings
             self.rng = rng
             self.nextOutboundID = role == .client ? 1 : 2
             self.closedStreams = ClosedStreams(capacity: settings.rememberedClosedStreams)
-            outbox.reserveCapacity(64 * 1024)
+            self.outbox = Output(noiseFramed: noiseFramed)
         }
 
         // MARK: queries
@@ -61,6 +63,11 @@ extension Yamux {
         public func receiveWindowLimit(_ id: StreamID) -> Int? { streams[id].map { Int($0.maxReceiveWindow) } }
         public func pendingSendBytes(_ id: StreamID) -> Int? { streams[id]?.pendingCount }
         public func isOpen(_ id: StreamID) -> Bool { streams[id] != nil }
+        /// Bytes `write` would send at once on the stream (send window minus what is queued).
+        public func writableBytes(_ id: StreamID) -> Int {
+            guard let s = streams[id], !s.finRequested else { return 0 }
+            return max(0, Int(s.sendWindow) - s.pendingCount)
+        }
         /// Total bytes queued by `write` and not yet sent, over all streams.
         public var pendingSendBytes: Int { totalPending }
         /// Bytes delivered to the application and not yet reported consumed, over all streams.
@@ -106,22 +113,34 @@ extension Yamux {
         /// Sends `bytes` on a stream as far as its send window allows and queues the rest (up to
         /// the pending limits). Returns how many bytes were accepted; `.writable` follows once the
         /// queue has drained.
+        public mutating func write(stream id: StreamID, bytes: [UInt8], now: Instant) -> (accepted: Int, directives: [Directive]) {
+            write(stream: id, bytes: bytes[...], now: now)
+        }
+
+        /// Any byte collection (copied once; `[UInt8]` and `ArraySlice<UInt8>` take the direct path).
         public mutating func write(stream id: StreamID, bytes: some Collection<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
+            write(stream: id, bytes: ArraySlice(bytes), now: now)
+        }
+
+        public mutating func write(stream id: StreamID, bytes: ArraySlice<UInt8>, now: Instant) -> (accepted: Int, directives: [Directive]) {
             guard !isClosed, var s = streams[id], !s.finRequested, !bytes.isEmpty else { return (0, drain()) }
             streams[id] = nil  // edit outside the dictionary to avoid copies of `pending`
             var accepted = 0
-            var rest = bytes[...]
+            var rest = bytes
             if s.pendingCount == 0 {
+                let direct = min(rest.count, Int(s.sendWindow))
+                outbox.reserve(direct + (direct / settings.maxFrameBody + 1) * Yamux.headerLength)
                 while !rest.isEmpty, s.sendWindow > 0 {
                     let n = min(rest.count, Int(s.sendWindow), settings.maxFrameBody)
-                    let end = rest.index(rest.startIndex, offsetBy: n)
+                    let end = rest.startIndex + n
                     appendFrame(.data, flags: [], id: id, length: UInt32(n))
-                    outbox.append(contentsOf: rest[rest.startIndex..<end])
+                    outbox.append(rest[rest.startIndex..<end])
                     s.sendWindow -= UInt32(n)
                     rest = rest[end...]
                     accepted += n
                 }
             }
+            if s.sendWindow == 0 { s.blocked = true }  // `.writable` once the peer grants more
             if !rest.isEmpty {
                 let room = min(settings.maxPendingSendPerStream - s.pendingCount,
                                settings.maxPendingSendPerConnection - totalPending)
@@ -173,14 +192,18 @@ extension Yamux {
             return drain()
         }
 
+        /// In `noiseFramed` mode: the unsealed Noise frames written so far (not reported as `.send`).
+        public mutating func takeNoiseFramedOutput() -> [UInt8] {
+            outbox.take()
+        }
+
         // MARK: internals shared with the receive path
 
         mutating func drain() -> [Directive] {
             var d: [Directive] = []
-            if !outbox.isEmpty {
+            if !outbox.isEmpty && !outbox.noiseFramed {
                 d.reserveCapacity(events.count + 1)
-                d.append(.send(outbox))
-                outbox.removeAll(keepingCapacity: true)
+                d.append(.send(outbox.take()))
             }
             if !events.isEmpty {
                 d.append(contentsOf: events)
@@ -190,7 +213,7 @@ extension Yamux {
         }
 
         mutating func appendFrame(_ type: FrameType, flags: Flags, id: StreamID, length: UInt32) {
-            Header(type: type, flags: flags, streamID: id, length: length).encode(into: &outbox)
+            outbox.appendHeader(Header(type: type, flags: flags, streamID: id, length: length))
             metrics.framesSent += 1
         }
 
@@ -214,10 +237,14 @@ extension Yamux {
         mutating func flushPending(_ id: StreamID, now: Instant) {
             guard var s = streams[id] else { return }
             streams[id] = nil
+            let flushable = min(s.pendingCount, Int(s.sendWindow))
+            if flushable > 0 {
+                outbox.reserve(flushable + (flushable / settings.maxFrameBody + 1) * Yamux.headerLength)
+            }
             while s.pendingCount > 0, s.sendWindow > 0 {
                 let n = min(s.pendingCount, Int(s.sendWindow), settings.maxFrameBody)
                 appendFrame(.data, flags: [], id: id, length: UInt32(n))
-                outbox.append(contentsOf: s.pending[s.pendingStart..<(s.pendingStart + n)])
+                outbox.append(s.pending[s.pendingStart..<(s.pendingStart + n)])
                 s.pendingStart += n
                 s.sendWindow -= UInt32(n)
                 totalPending -= n
@@ -231,7 +258,7 @@ extension Yamux {
             }
             streams[id] = s
             if s.pendingCount == 0 {
-                if s.blocked {
+                if s.blocked && s.sendWindow > 0 {
                     streams[id]!.blocked = false
                     if !s.finRequested { events.append(.writable(id)) }
                 }

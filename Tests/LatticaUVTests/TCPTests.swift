@@ -106,7 +106,10 @@ import Testing
         }
     }
 
-    @Test func connectWithTimeout_toABlackholedAddress_failsWithinTheTimeout() async throws {
+    /// Only in an isolated network namespace (Scripts/test.sh runs the suite in one): there the
+    /// address has no route, so nothing can leave the machine.
+    @Test(.enabled(if: isolatedNetworkNamespace))
+    func connectWithTimeout_toABlackholedAddress_failsWithinTheTimeout() async throws {
         try await withLoop { loop in
             let start = loop.now
             // TEST-NET-1 (RFC 5737): never answers; without a route the kernel fails at once.
@@ -116,7 +119,8 @@ import Testing
                 Issue.record("connect to TEST-NET succeeded")
             } catch let error as UVError {
                 if error.kind == .timedOut { #expect(loop.now - start >= .milliseconds(100)) }
-                #expect(loop.now - start < .seconds(5))
+                // Generous: the bound proves it does not hang, not how fast a loaded machine is.
+                #expect(loop.now - start < .seconds(30))
             }
             try await loop.sleep(for: .zero)  // the failed socket's close callback has run
             #expect(loop.openHandleCount == 0)
@@ -211,3 +215,10 @@ import Testing
         }
     }
 }
+
+/// True when this process's network namespace has only the loopback interface.
+let isolatedNetworkNamespace: Bool = {
+    let dev = (try? String(contentsOfFile: "/proc/net/dev", encoding: .utf8)) ?? ""
+    let ifaces = dev.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) }
+    return ifaces == ["lo"]
+}()

@@ -167,6 +167,15 @@ struct ConnectionPair {
         #expect(!p.b.isEstablished)
     }
 
+    @Test func listener_fedBytesBeforeStart_stillSendsItsHeader() {
+        var p = ConnectionPair()
+        var first = Multistream.encoded(Multistream.protocolID)
+        first += Multistream.encoded(Noise.protocolID)
+        let d = p.b.onBytes(first, now: .zero)
+        guard case .send(let out)? = d.first else { Issue.record("nothing sent: \(d)"); return }
+        #expect(out == Multistream.encoded(Multistream.protocolID) + Multistream.encoded(Noise.protocolID))
+    }
+
     @Test func garbage_andSilence_closeTheConnection_withAReason() {
         var p = ConnectionPair()
         let d = p.b.onBytes([0x05, 0x68, 0x65, 0x6C, 0x6C, 0x6F], now: .zero)   // "hello" without newline

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import LatticaAPI
+
+struct DHTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dht",
+        abstract: "Records and providers in the Kademlia DHT.",
+        subcommands: [Put.self, Get.self, Provide.self, Providers.self, Table.self]
+    )
+
+    struct Put: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Store a record on the peers closest to KEY.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The record key.") var key: String
+        @Argument(help: "The value, or @FILE to read it from a file (at most 64 KiB).") var value: String
+        @Option(help: "Peers that must confirm the store.") var quorum = 1
+
+        func run() throws {
+            let bytes: [UInt8]
+            if value.hasPrefix("@") {
+                let path = String(value.dropFirst())
+                guard let d = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+                guard d.count <= 65_536 else { throw ValidationError("\(path) has \(d.count) bytes; a record value holds at most 65536") }
+                bytes = Array(d)
+            } else {
+                bytes = Array(value.utf8)
+            }
+            let params: JSONValue = .object(["key": .string(key), "value_hex": .string(hex(bytes)), "quorum": .number(Double(quorum))])
+            guard let r = try global.call("dht.put", params: params, as: DHTPutResult.self) else { return }
+            print("stored '\(r.key)' on \(r.stored_on) peer\(r.stored_on == 1 ? "" : "s") (quorum \(r.quorum)) in \(formatMillis(r.ms))")
+        }
+    }
+
+    struct Get: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find the record stored under KEY.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var key: String
+        @Option(help: "Valid copies wanted before answering.") var quorum = 1
+
+        func run() throws {
+            let params: JSONValue = .object(["key": .string(key), "quorum": .number(Double(quorum))])
+            guard let r = try global.call("dht.get", params: params, as: DHTGetResult.self) else { return }
+            print(r.value ?? "0x" + r.value_hex)
+        }
+    }
+
+    struct Provide: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Announce that this node provides KEY.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var key: String
+
+        func run() throws {
+            guard let r = try global.call("dht.provide", params: .object(["key": .string(key)]), as: DHTProvideResult.self) else { return }
+            print("announced '\(r.key)' to \(r.told) peer\(r.told == 1 ? "" : "s")")
+        }
+    }
+
+    struct Providers: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find the peers that provide KEY.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var key: String
+
+        func run() throws {
+            guard let r = try global.call("dht.providers", params: .object(["key": .string(key)]), as: DHTProvidersResult.self) else { return }
+            if r.providers.isEmpty { print("no providers of '\(r.key)'"); return }
+            for p in r.providers { print(p.peer_id + (p.addrs.isEmpty ? "" : "  " + p.addrs.joined(separator: " "))) }
+        }
+    }
+
+    struct Table: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The routing table: buckets, peers and their ages.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            guard let r = try global.call("dht.table", as: DHTTableResult.self) else { return }
+            print("\(r.protocol_id) (\(r.mode) mode): \(r.size) peer\(r.size == 1 ? "" : "s") in \(r.buckets.count) bucket\(r.buckets.count == 1 ? "" : "s")")
+            var rows = [["BUCKET", "PEER", "AGE", "CONNECTED"]]
+            for b in r.buckets {
+                for p in b.peers { rows.append([String(b.index), p.peer_id, formatDuration(p.age_s), p.connected ? "yes" : "no"]) }
+            }
+            if rows.count > 1 { printTable(rows) }
+        }
+    }
+}
+
+func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
