@@ -124,6 +124,11 @@ extension Averaging {
             return [.send(.pull(step: step), to: other)]
         }
 
+        /// Peers asked for this step's model that have not answered yet.
+        public var missingContributions: [Int] {
+            finished ? [] : requested.filter { r in !received.contains { $0.peer == r } }.sorted()
+        }
+
         /// True when every pulled model has arrived (the shell may finish before the deadline).
         public var hasAllContributions: Bool { !finished && received.count == requested.count }
 

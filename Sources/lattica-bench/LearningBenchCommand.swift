@@ -47,7 +47,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
         o.perfVectorLength = vectorLength
         o.farFactor = farFactor; o.minCosine = minCosine; o.oursBeta = oursBeta; o.oursK = oursK
         o.fashionDirectory = fashion
-        let emit: (String) -> Void = { print($0) }
+        let emit: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         let digits = try DataFiles.fixture("digits").scaled(by: 1.0 / 16)
         if o.tracks.contains("table") { LearningBench.mainTable(o, digits: digits, emit: emit) }
         if o.tracks.contains("bristle") { LearningBench.bristleTrack(o, digits: digits, iterations: bristleIterations, emit: emit) }
