@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The learning layer's experiments and benchmarks (Docs/LEARNING.md):
+#   - the main table of /work/shared/ALGORITHMS.md (digits, 16 nodes, Dirichlet(0.5), 4 Byzantine,
+#     60 outer rounds, H = 10, 3 seeds) with the anchor numbers beside ours, accuracy per outer
+#     round and an SVG chart (learning-accuracy.svg);
+#   - the Bristle and DADAO tracks beside their anchors;
+#   - trainer samples/s on Fashion-MNIST, ours vs numpy on this machine, and aggregation of
+#     k = 8 vectors of 25 M float32 (Flag, median, CenteredClip, Multi-Krum).
+# Options are passed through to `lattica-bench learning` (see --help), e.g.
+#   Scripts/bench/learning.sh --nodes 16 --byzantine 4 --rounds 60 --seeds 1,2,3 --alpha 0.5
+#   Scripts/bench/learning.sh --json > cells.jsonl
+#   Scripts/bench/learning.sh --tracks table --rows "NoLoCo (pairs),flag" --attacks none,sign-flip
+# Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install it); numpy from
+# .venv (Scripts/interop-setup.sh) or a private venv made here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+swift build -c release --product lattica-bench >&2
+json=0
+for a in "$@"; do [ "$a" = "--json" ] && json=1; done
+tracks="table,bristle,dadao,perf"
+prev=""
+for a in "$@"; do [ "$prev" = "--tracks" ] && tracks="$a"; prev="$a"; done
+.build/release/lattica-bench learning "$@"
+if [[ ",$tracks," == *",perf,"* ]]; then
+  py=""
+  if [ -x .venv/bin/python ] && .venv/bin/python -c "import numpy" 2>/dev/null; then py=.venv/bin/python
+  else
+    if [ ! -x .build/learning-venv/bin/python ]; then python3 -m venv .build/learning-venv >&2 && .build/learning-venv/bin/pip install -q numpy >&2; fi
+    py=.build/learning-venv/bin/python
+  fi
+  if [ -d /usr/share/datasets/fashion-mnist ]; then
+    if [ $json = 1 ]; then "$py" Scripts/bench/learning_numpy.py --json; else "$py" Scripts/bench/learning_numpy.py; fi
+  else
+    echo "numpy anchor skipped: apt-get install dataset-fashion-mnist" >&2
+  fi
+fi

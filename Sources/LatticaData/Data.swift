@@ -1,2 +1,0 @@
-/// Namespace of the LatticaData module; see Docs/ARCHITECTURE.md.
-public enum LatticaDataModule {}

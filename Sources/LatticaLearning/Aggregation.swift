@@ -1,0 +1,189 @@
+/// Robust aggregators: each turns k vectors of n float32 into one. Pure functions over borrowed
+/// buffers: inputs are read in place (never copied), and every rule makes O(1) passes over them
+/// (CenteredClip: one pass per iteration). Pair-wise quantities come from one blocked pass that
+/// computes the k×k Gram matrix, so nothing of size n×k or n×n is ever materialised.
+public enum Aggregation {
+    public enum Rule: Hashable, Sendable, CustomStringConvertible {
+        case mean
+        case median
+        /// Drop the `trim` largest and `trim` smallest values of every coordinate.
+        case trimmedMean(trim: Int)
+        /// Multi-Krum (Blanchard et al. 2017): average the `m` inputs with the smallest Krum
+        /// scores, assuming at most `f` Byzantine inputs.
+        case multiKrum(f: Int, m: Int)
+        /// CenteredClip (Karimireddy et al. 2021); `tau` nil = median distance to the median.
+        case centeredClip(tau: Double?, iterations: Int)
+        /// Flag aggregator (Almasi et al.), subspace dimension r, IRLS iterations.
+        case flag(r: Int, iterations: Int)
+
+        public var description: String {
+            switch self {
+            case .mean: "mean"
+            case .median: "median"
+            case .trimmedMean(let b): "trimmed-mean(\(b))"
+            case .multiKrum(let f, let m): "multi-krum(f=\(f),m=\(m))"
+            case .centeredClip: "centered-clip"
+            case .flag(let r, _): "flag(r=\(r))"
+            }
+        }
+    }
+
+    /// Applies `rule` to `inputs` (all of the same length, k ≥ 1).
+    public static func aggregate(_ inputs: [UnsafeBufferPointer<Float>], rule: Rule) -> [Float] {
+        switch rule {
+        case .mean: mean(inputs)
+        case .median: median(inputs)
+        case .trimmedMean(let b): trimmedMean(inputs, trim: b)
+        case .multiKrum(let f, let m): multiKrum(inputs, f: f, m: m)
+        case .centeredClip(let tau, let it): centeredClip(inputs, tau: tau, iterations: it)
+        case .flag(let r, let it): flag(inputs, r: r, iterations: it)
+        }
+    }
+
+    /// Convenience over arrays (borrowed, not copied).
+    public static func aggregate(_ inputs: [[Float]], rule: Rule) -> [Float] {
+        withBuffers(inputs) { aggregate($0, rule: rule) }
+    }
+
+    /// Calls `body` with borrowed buffers of every array.
+    public static func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+        var buffers: [UnsafeBufferPointer<Float>] = []
+        buffers.reserveCapacity(arrays.count)
+        func go(_ i: Int) -> R {
+            if i == arrays.count { return body(buffers) }
+            return arrays[i].withUnsafeBufferPointer { b in buffers.append(b); return go(i + 1) }
+        }
+        return go(0)
+    }
+
+    static func check(_ inputs: [UnsafeBufferPointer<Float>]) -> Int {
+        precondition(!inputs.isEmpty, "aggregation of zero inputs")
+        let n = inputs[0].count
+        precondition(inputs.allSatisfy { $0.count == n }, "aggregation inputs of different lengths")
+        return n
+    }
+
+    // MARK: mean
+
+    public static func mean(_ inputs: [UnsafeBufferPointer<Float>]) -> [Float] {
+        weightedSum(inputs, weights: [Double](repeating: 1 / Double(inputs.count), count: inputs.count))
+    }
+
+    /// Σ_i w_i·x_i in one pass.
+    public static func weightedSum(_ inputs: [UnsafeBufferPointer<Float>], weights: [Double]) -> [Float] {
+        let n = check(inputs)
+        precondition(weights.count == inputs.count)
+        let w = weights.map { Float($0) }
+        return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+            let o = out.baseAddress!
+            o.update(repeating: 0, count: n)
+            let block = 1 << 14
+            var start = 0
+            while start < n {
+                let end = min(n, start + block)
+                for (i, x) in inputs.enumerated() where w[i] != 0 {
+                    let wi = w[i], xp = x.baseAddress!
+                    var j = start
+                    let ws = SIMD8<Float>(repeating: wi)
+                    while j + 8 <= end {
+                        let a = UnsafeRawPointer(xp + j).loadUnaligned(as: SIMD8<Float>.self)
+                        let b = UnsafeRawPointer(o + j).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(o + j).storeBytes(of: b + a * ws, as: SIMD8<Float>.self)
+                        j += 8
+                    }
+                    while j < end { o[j] += wi * xp[j]; j += 1 }
+                }
+                start = end
+            }
+            initialized = n
+        }
+    }
+
+    // MARK: Gram matrix and distances
+
+    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs.
+    public static func gram(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
+        let n = check(inputs), k = inputs.count
+        var g = [Double](repeating: 0, count: k * k)
+        let ptrs = inputs.map { $0.baseAddress! }
+        let block = 2048
+        var start = 0
+        while start < n {
+            let end = min(n, start + block)
+            for i in 0..<k {
+                let xi = ptrs[i]
+                for j in i..<k {
+                    let xj = ptrs[j]
+                    var acc = SIMD8<Float>()
+                    var t = start
+                    while t + 8 <= end {
+                        let a = UnsafeRawPointer(xi + t).loadUnaligned(as: SIMD8<Float>.self)
+                        let b = UnsafeRawPointer(xj + t).loadUnaligned(as: SIMD8<Float>.self)
+                        acc += a * b
+                        t += 8
+                    }
+                    var s = Double(acc.sum())
+                    while t < end { s += Double(xi[t]) * Double(xj[t]); t += 1 }
+                    g[i * k + j] += s
+                }
+            }
+            start = end
+        }
+        for i in 0..<k { for j in 0..<i { g[i * k + j] = g[j * k + i] } }
+        return g
+    }
+
+    /// Squared pairwise distances ‖x_i − x_j‖² (k×k), computed directly (no cancellation) in one
+    /// blocked pass.
+    public static func squaredDistances(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
+        let n = check(inputs), k = inputs.count
+        var d = [Double](repeating: 0, count: k * k)
+        let ptrs = inputs.map { $0.baseAddress! }
+        let block = 2048
+        var start = 0
+        while start < n {
+            let end = min(n, start + block)
+            for i in 0..<k {
+                for j in (i + 1)..<k {
+                    let xi = ptrs[i], xj = ptrs[j]
+                    var acc = SIMD8<Float>()
+                    var t = start
+                    while t + 8 <= end {
+                        let a = UnsafeRawPointer(xi + t).loadUnaligned(as: SIMD8<Float>.self)
+                        let b = UnsafeRawPointer(xj + t).loadUnaligned(as: SIMD8<Float>.self)
+                        let diff = a - b
+                        acc += diff * diff
+                        t += 8
+                    }
+                    var s = Double(acc.sum())
+                    while t < end { let e = Double(xi[t]) - Double(xj[t]); s += e * e; t += 1 }
+                    d[i * k + j] += s
+                }
+            }
+            start = end
+        }
+        for i in 0..<k { for j in 0..<i { d[i * k + j] = d[j * k + i] } }
+        return d
+    }
+
+    // MARK: Multi-Krum
+
+    /// Krum scores: for each input the sum of squared distances to its k − f − 2 nearest others.
+    public static func krumScores(squaredDistances d: [Double], k: Int, f: Int) -> [Double] {
+        let neighbours = max(1, min(k - 1, k - f - 2))
+        return (0..<k).map { i in
+            let row = (0..<k).filter { $0 != i }.map { d[i * k + $0] }.sorted()
+            return row.prefix(neighbours).reduce(0, +)
+        }
+    }
+
+    public static func multiKrum(_ inputs: [UnsafeBufferPointer<Float>], f: Int, m: Int) -> [Float] {
+        _ = check(inputs)
+        let k = inputs.count
+        let scores = krumScores(squaredDistances: squaredDistances(inputs), k: k, f: f)
+        let chosen = (0..<k).sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }.prefix(max(1, min(m, k)))
+        var w = [Double](repeating: 0, count: k)
+        for i in chosen { w[i] = 1 / Double(chosen.count) }
+        return weightedSum(inputs, weights: w)
+    }
+}

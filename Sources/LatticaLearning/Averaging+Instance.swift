@@ -1,0 +1,195 @@
+public import LatticaCore
+
+extension Averaging {
+    /// One node's averaging state: slow weights φ, outer momentum m, the step in progress and the
+    /// contributions that have arrived for it, reputation and metrics.
+    public struct Instance: Sendable {
+        public let me: Int
+        public let settings: Settings
+        public private(set) var slow: [Float]
+        var momentum: [Float]
+        var rng: SeededRandom
+        public private(set) var reputation: Reputation
+        public private(set) var metrics = Metrics()
+
+        /// θ published for the current step (what we answer pulls with).
+        var published: [Float]
+        var step = -1
+        var members: [Int] = []
+        var requested: Set<Int> = []
+        var tried: Set<Int> = []
+        var received: [(peer: Int, parameters: [Float])] = []
+        var finished = true
+
+        /// `initial` is the agreed initial model (θ = φ at the start).
+        public init(me: Int, initial: [Float], settings: Settings, seed: UInt64) {
+            self.me = me
+            self.settings = settings
+            slow = initial
+            published = initial
+            momentum = [Float](repeating: 0, count: initial.count)
+            rng = SeededRandom(seed: seed)
+            reputation = Reputation(settings: settings.reputation)
+        }
+
+        /// NoLoCo's pairing for an outer step: a permutation of the sorted members seeded by
+        /// (network seed, step); consecutive entries are partners. Every node computes the same
+        /// pairing without negotiating. Returns nil for the odd one out.
+        public static func nolocoPartner(of me: Int, members: [Int], step: Int, networkSeed: UInt64) -> Int? {
+            var perm = members.sorted()
+            var r = SeededRandom(seed: networkSeed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(truncatingIfNeeded: step))
+            perm.shuffle(using: &r)
+            guard let i = perm.firstIndex(of: me) else { return nil }
+            let j = i ^ 1
+            return j < perm.count ? perm[j] : nil
+        }
+
+        /// Start of outer step `step`: θ is the result of the inner loop; `members` the nodes
+        /// currently known (including or excluding `me`). Returns the pulls to send and the
+        /// round deadline.
+        public mutating func onOuterStep(step: Int, parameters theta: [Float], members: [Int], now: Instant) -> [Directive] {
+            precondition(theta.count == slow.count, "θ of the wrong shape from our own trainer")
+            self.step = step
+            published = theta
+            self.members = members.filter { $0 != me }
+            requested = []
+            tried = []
+            received = []
+            finished = false
+            let targets: [Int]
+            switch settings.method {
+            case .localOnly: targets = []
+            case .diloco: targets = self.members
+            case .noloco:
+                targets = Self.nolocoPartner(of: me, members: self.members + [me], step: step, networkSeed: settings.networkSeed)
+                    .map { [$0] } ?? randomPeers(1)
+            case .gossip: targets = randomPeers(1)
+            case .robust(let k, _): targets = randomPeers(k - 1)
+            }
+            var out: [Directive] = targets.map { requested.insert($0); tried.insert($0); return .send(.pull(step: step), to: $0) }
+            out.append(.scheduleTimer(.roundDeadline(step: step), at: now + settings.roundTimeout))
+            return out
+        }
+
+        /// Up to `count` distinct peers, sampled by reputation weight when enabled.
+        mutating func randomPeers(_ count: Int) -> [Int] {
+            var pool = members.filter { !tried.contains($0) }
+            var out: [Int] = []
+            while out.count < count && !pool.isEmpty {
+                let weights = pool.map { settings.useReputation ? reputation.weight($0) : 1.0 }
+                let total = weights.reduce(0, +)
+                var x = rng.nextDouble() * total
+                var pick = pool.count - 1
+                for (i, w) in weights.enumerated() { x -= w; if x < 0 { pick = i; break } }
+                out.append(pool.remove(at: pick))
+            }
+            return out
+        }
+
+        /// A message from `peer`. Pulls are answered with the published θ; models are checked
+        /// (shape, finiteness, norm) and stored for the step, or rejected as evidence.
+        public mutating func onMessage(_ message: Message, from peer: Int, now: Instant) -> [Directive] {
+            switch message {
+            case .pull(let s):
+                guard s == step else { return [] }
+                return [.send(.model(step: s, parameters: published), to: peer)]
+            case .model(let s, let p):
+                metrics.modelsReceived += 1
+                guard !finished, requested.contains(peer), !received.contains(where: { $0.peer == peer }) else {
+                    return reject(peer, s == step ? .unsolicited : .wrongStep)
+                }
+                guard s == step else { return reject(peer, .wrongStep) }
+                guard p.count == slow.count else { return reject(peer, .wrongShape) }
+                guard p.allFinite else { return reject(peer, .nonFinite) }
+                guard p.distance(to: slow) <= settings.maxDeltaNorm else { return reject(peer, .absurdNorm) }
+                received.append((peer, p))
+                return []
+            }
+        }
+
+        mutating func reject(_ peer: Int, _ reason: RejectReason) -> [Directive] {
+            metrics.rejected[reason, default: 0] += 1
+            let e = Evidence(peer: peer, step: step, kind: .rejected(reason))
+            if settings.useReputation { reputation.record(e) }
+            return [.evidence(e)]
+        }
+
+        /// The chosen partner cannot be reached: pull from another live peer instead.
+        public mutating func onPeerUnreachable(_ peer: Int, now: Instant) -> [Directive] {
+            guard !finished, requested.remove(peer) != nil else { return [] }
+            members.removeAll { $0 == peer }
+            metrics.fallbacks += 1
+            guard let other = randomPeers(1).first else { return [] }
+            requested.insert(other); tried.insert(other)
+            return [.send(.pull(step: step), to: other)]
+        }
+
+        /// Peers asked for this step's model that have not answered yet.
+        public var missingContributions: [Int] {
+            finished ? [] : requested.filter { r in !received.contains { $0.peer == r } }.sorted()
+        }
+
+        /// True when every pulled model has arrived (the shell may finish before the deadline).
+        public var hasAllContributions: Bool { !finished && received.count == requested.count }
+
+        public mutating func onTimer(_ timer: Timer, now: Instant) -> [Directive] {
+            guard case .roundDeadline(let s) = timer, s == step, !finished else { return [] }
+            return finishStep(now: now)
+        }
+
+        /// Completes the outer step with the contributions received so far.
+        public mutating func finishStep(now: Instant) -> [Directive] {
+            guard !finished else { return [] }
+            finished = true
+            metrics.outerSteps += 1
+            var directives: [Directive] = []
+            let n = slow.count
+            // Deltas Δ_j = θ_j − φ, own first.
+            var contributors = [me]
+            var deltas = [published - slow]
+            for (peer, p) in received.sorted(by: { $0.peer < $1.peer }) {
+                if settings.useReputation && !reputation.isTrusted(peer) { continue }
+                contributors.append(peer); deltas.append(p - slow)
+            }
+            // Keep deprioritised peers only if too few trusted ones answered.
+            if settings.useReputation && contributors.count < 3 {
+                for (peer, p) in received where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
+            }
+            let aggregate: [Float]
+            switch settings.method {
+            case .robust(_, let rule) where deltas.count >= 3: aggregate = Aggregation.aggregate(deltas, rule: rule)
+            default: aggregate = Aggregation.aggregate(deltas, rule: .mean)
+            }
+            // Evidence: each peer's distance from the aggregate, relative to the median distance.
+            if deltas.count >= 3 {
+                let dist = deltas.map { $0.distance(to: aggregate) }
+                let sorted = dist.sorted()
+                let med = max(sorted[sorted.count / 2], 1e-12)
+                let aggNorm = aggregate.l2Norm
+                for (i, peer) in contributors.enumerated() where peer != me {
+                    let ratio = dist[i] / med
+                    // Far out, or pointing against the aggregate (IPM-style inner-product attacks).
+                    let cosine = aggNorm > 0 ? deltas[i].withUnsafeBufferPointer { d in
+                        aggregate.withUnsafeBufferPointer { Kernels.dot(d, $0) } } / (max(deltas[i].l2Norm, 1e-30) * aggNorm) : 1
+                    let far = ratio > settings.reputation.farFactor || cosine < settings.reputation.minCosine
+                    if far { metrics.farContributions += 1 }
+                    let e = Evidence(peer: peer, step: step, kind: .distance(ratio: ratio, far: far))
+                    if settings.useReputation { reputation.record(e) }
+                    directives.append(.evidence(e))
+                }
+            }
+            // Outer step: m ← β·m + α·agg; φ ← φ + m; θ ← φ.
+            let a = settings.alpha, b = settings.beta
+            momentum.withUnsafeMutableBufferPointer { m in
+                slow.withUnsafeMutableBufferPointer { phi in
+                    aggregate.withUnsafeBufferPointer { g in
+                        for i in 0..<n { m[i] = b * m[i] + a * g[i]; phi[i] += m[i] }
+                    }
+                }
+            }
+            published = slow
+            directives.append(.setParameters(slow))
+            return directives
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// Namespace of the LatticaLearning module; see Docs/ARCHITECTURE.md.
-public enum LatticaLearningModule {}

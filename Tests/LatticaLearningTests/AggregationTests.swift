@@ -1,0 +1,108 @@
+import LatticaCore
+import LatticaLearning
+import Testing
+
+@Suite struct AggregationTests {
+    func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-5) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tol * max(1, abs($1)) }
+    }
+
+    @Test func mean_averagesEveryCoordinate() {
+        #expect(Aggregation.aggregate([[1, 2], [3, 4], [5, 9]], rule: .mean) == [3, 5])
+    }
+
+    @Test func median_isTheMiddleValue_forOddAndEvenK_onEveryLanePath() {
+        var rng = SeededRandom(seed: 3)
+        for k in [3, 7, 8] {
+            let n = 21  // two SIMD blocks and a ragged tail
+            let xs = (0..<k).map { _ in (0..<n).map { _ in Float(rng.nextGaussian()) } }
+            let got = Aggregation.aggregate(xs, rule: .median)
+            let want = (0..<n).map { c -> Float in
+                let s = xs.map { $0[c] }.sorted()
+                return k % 2 == 1 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2
+            }
+            #expect(close(got, want), "k = \(k)")
+        }
+    }
+
+    @Test func median_ignoresAMinorityOfHugeOutliers() {
+        let xs: [[Float]] = [[1, 1], [1.1, 0.9], [0.9, 1.1], [1e9, -1e9], [-1e9, 1e9]]
+        #expect(Aggregation.aggregate(xs, rule: .median) == [1, 1])
+    }
+
+    @Test func trimmedMean_dropsTrimValuesOnEachSide() {
+        let xs: [[Float]] = [[1, 10], [2, 20], [3, 30], [100, -1000]]
+        #expect(Aggregation.aggregate(xs, rule: .trimmedMean(trim: 1)) == [2.5, 15])
+    }
+
+    @Test func multiKrum_averagesOnlyTheClusteredInputs() {
+        let good: [[Float]] = [[1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]]
+        let bad: [[Float]] = [[-10, 5, 5], [40, -3, 9]]
+        let got = Aggregation.aggregate(bad + good, rule: .multiKrum(f: 2, m: 3))
+        #expect(got == [1, 0, 0])
+    }
+
+    @Test func krumScores_sumTheNearestSquaredDistances() {
+        // Points on a line at 0, 1, 3: k = 3, f = 0 → 1 neighbour each.
+        let d = Aggregation.squaredDistances([[0], [1], [3]].map { $0 as [Float] }.withBuffers())
+        #expect(Aggregation.krumScores(squaredDistances: d, k: 3, f: 0) == [1, 1, 4])
+    }
+
+    @Test func centeredClip_returnsTheCommonVector_andResistsOutliers() {
+        let same: [[Float]] = Array(repeating: [2, -1, 0.5], count: 6)
+        #expect(close(Aggregation.aggregate(same, rule: .centeredClip(tau: nil, iterations: 20)), [2, -1, 0.5]))
+        var rng = SeededRandom(seed: 9)
+        let honest = (0..<6).map { _ in (0..<50).map { _ in Float(1 + 0.1 * rng.nextGaussian()) } }
+        let byz: [[Float]] = Array(repeating: [Float](repeating: -100, count: 50), count: 2)
+        let out = Aggregation.aggregate(honest + byz, rule: .centeredClip(tau: nil, iterations: 20))
+        let mean = Aggregation.aggregate(honest + byz, rule: .mean)
+        #expect(out.allSatisfy { $0 > 0.3 } && mean.allSatisfy { $0 < -20 })
+    }
+
+    @Test func gram_matchesNaiveDotProducts() {
+        var rng = SeededRandom(seed: 1)
+        let xs = (0..<4).map { _ in (0..<5000).map { _ in Float(rng.nextGaussian()) } }
+        let g = Aggregation.gram(xs.withBuffers())
+        for i in 0..<4 { for j in 0..<4 {
+            let want = zip(xs[i], xs[j]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(abs(g[i * 4 + j] - want) < 1e-6 * max(1, abs(want)) + 1e-2)
+        } }
+    }
+
+    @Test func symmetricEigen_recoversKnownEigenpairs() {
+        // [[2,1],[1,2]]: eigenvalues 3 (1,1)/√2 and 1 (1,−1)/√2.
+        let (values, vectors) = SymmetricEigen.decompose([2, 1, 1, 2], size: 2)
+        #expect(abs(values[0] - 3) < 1e-12 && abs(values[1] - 1) < 1e-12)
+        #expect(abs(abs(vectors[0]) - 0.5.squareRoot()) < 1e-12 && abs(vectors[0] - vectors[2]) < 1e-12)
+    }
+
+    @Test func flag_ofParallelInputs_isTheirDirectionAtTheMedianNorm() {
+        let u: [Float] = [0.6, 0.8, 0]
+        let xs = [1, 2, 3, 4, 5].map { s in u.map { $0 * Float(s) } }
+        for r in [1, 2] {
+            #expect(close(Aggregation.aggregate(xs, rule: .flag(r: r, iterations: 1)), u.map { $0 * 3 }, 1e-4), "r = \(r)")
+        }
+    }
+
+    @Test func flag_withOneDimension_followsTheMajoritySubspace() {
+        let xs: [[Float]] = Array(repeating: [1, 0.05, 0], count: 6) + Array(repeating: [0, 0, -30], count: 2)
+        let out = Aggregation.aggregate(xs, rule: .flag(r: 1, iterations: 3))
+        #expect(out[0] > 0.5 && abs(out[2]) < 0.05, "\(out)")
+    }
+
+    @Test func flagCoefficients_ignoreZeroInputs() {
+        let xs: [[Float]] = [[0, 0], [1, 0], [1, 0]]
+        #expect(close(Aggregation.aggregate(xs, rule: .flag(r: 1, iterations: 1)), [1, 0]))
+    }
+}
+
+extension Array where Element == [Float] {
+    func withBuffers() -> [UnsafeBufferPointer<Float>] {
+        // Test helper: stable copies that live for the test process (never freed; tests are short).
+        map { a in
+            let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: a.count)
+            _ = p.initialize(from: a)
+            return UnsafeBufferPointer(p)
+        }
+    }
+}
