@@ -10,19 +10,19 @@ extension LearningBench {
     ]
 
     /// The Bristle track: 4 classes per node, frozen pretrained hidden layer, 300 iterations.
-    public static func bristleTrack(_ o: Options, digits: Dataset, iterations: Int = 300, emit: (String) -> Void) {
+    public static func bristleTrack(_ o: Options, digits: Dataset, iterations: Int = 300, localSteps: Int = 5, emit: (String) -> Void) {
         let cols: [(String, Attack, Int)] = [("clean", .none, 0), ("label-flip 4", .labelFlip, 4), ("label-flip 8", .labelFlip, 8),
                                             ("noise 4", .gaussian, 4), ("noise 8", .gaussian, 8), ("ALIE 4", .alie, 4), ("ALIE 8", .alie, 8)]
         if !o.json {
             emit("")
-            emit("Bristle track: transfer learning (hidden layer pretrained on 20% and frozen), 16 nodes × 4 classes, \(iterations) iterations, Adam 1e-3; cell = ours (anchor)")
+            emit("Bristle track: transfer learning (hidden layer pretrained on 20% and frozen), 16 nodes × 4 classes, \(iterations) iterations × \(localSteps) local steps, Adam 1e-3; cell = ours (anchor)")
             emit(pad("method", 12) + cols.map { pad($0.0, 18) }.joined())
         }
         for rule in Experiment.BristleRule.allCases {
             var line = pad(rule.rawValue, 12)
             for (ci, (name, attack, count)) in cols.enumerated() {
                 var c = Experiment.BristleConfig()
-                c.rule = rule; c.attack = attack; c.attackers = count; c.iterations = iterations
+                c.rule = rule; c.attack = attack; c.attackers = count; c.iterations = iterations; c.localSteps = localSteps
                 let accs = o.seeds.map { Experiment.runBristle(c, data: digits, seed: $0) }
                 let acc = accs.reduce(0, +) / Double(accs.count) * 100
                 let anchor = bristleAnchors[rule]![ci]

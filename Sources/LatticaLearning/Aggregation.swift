@@ -77,23 +77,14 @@ public enum Aggregation {
         return [Float](unsafeUninitializedCapacity: n) { out, initialized in
             let o = out.baseAddress!
             o.update(repeating: 0, count: n)
-            let block = 1 << 14
+            let block = 1 << 13
             var start = 0
             while start < n {
-                let end = min(n, start + block)
+                let len = min(block, n - start)
                 for (i, x) in inputs.enumerated() where w[i] != 0 {
-                    let wi = w[i], xp = x.baseAddress!
-                    var j = start
-                    let ws = SIMD8<Float>(repeating: wi)
-                    while j + 8 <= end {
-                        let a = UnsafeRawPointer(xp + j).loadUnaligned(as: SIMD8<Float>.self)
-                        let b = UnsafeRawPointer(o + j).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(o + j).storeBytes(of: b + a * ws, as: SIMD8<Float>.self)
-                        j += 8
-                    }
-                    while j < end { o[j] += wi * xp[j]; j += 1 }
+                    Kernels.axpy(n: len, alpha: w[i], x: x.baseAddress! + start, y: o + start)
                 }
-                start = end
+                start += len
             }
             initialized = n
         }
@@ -101,33 +92,23 @@ public enum Aggregation {
 
     // MARK: Gram matrix and distances
 
-    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs.
+    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs: each
+    /// block of 4096 coordinates is gathered into a k×4096 scratch (L2-resident) and multiplied
+    /// by OpenBLAS `cblas_ssyrk`; block results are summed in Double.
     public static func gram(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
         let n = check(inputs), k = inputs.count
         var g = [Double](repeating: 0, count: k * k)
-        let ptrs = inputs.map { $0.baseAddress! }
-        let block = 2048
+        let block = 4096
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: k * block)
+        let part = UnsafeMutablePointer<Float>.allocate(capacity: k * k)
+        defer { scratch.deallocate(); part.deallocate() }
         var start = 0
         while start < n {
-            let end = min(n, start + block)
-            for i in 0..<k {
-                let xi = ptrs[i]
-                for j in i..<k {
-                    let xj = ptrs[j]
-                    var acc = SIMD8<Float>()
-                    var t = start
-                    while t + 8 <= end {
-                        let a = UnsafeRawPointer(xi + t).loadUnaligned(as: SIMD8<Float>.self)
-                        let b = UnsafeRawPointer(xj + t).loadUnaligned(as: SIMD8<Float>.self)
-                        acc += a * b
-                        t += 8
-                    }
-                    var s = Double(acc.sum())
-                    while t < end { s += Double(xi[t]) * Double(xj[t]); t += 1 }
-                    g[i * k + j] += s
-                }
-            }
-            start = end
+            let len = min(block, n - start)
+            for i in 0..<k { (scratch + i * len).update(from: inputs[i].baseAddress! + start, count: len) }
+            Kernels.syrk(n: k, k: len, a: scratch, c: part)
+            for i in 0..<k { for j in i..<k { g[i * k + j] += Double(part[i * k + j]) } }
+            start += len
         }
         for i in 0..<k { for j in 0..<i { g[i * k + j] = g[j * k + i] } }
         return g

@@ -53,11 +53,14 @@ public enum Bristle {
 
     /// Per-class integration of output layers. `layout(c)` gives the parameter indices belonging to
     /// class c (its weight column and bias). W_c = (own_c + Σ_p w_pc·W_p,c) / (1 + Σ_p w_pc).
+    /// `present` are the classes in the local validation set (certainty is measured on them);
+    /// nil = all classes.
     public static func integrate(
-        own: [Float], ownF1: [Double], peers: [[Float]], peerF1: [[Double]], classes: Int, layout: (Int) -> [Int]
+        own: [Float], ownF1: [Double], peers: [[Float]], peerF1: [[Double]], classes: Int, present: [Int]? = nil,
+        layout: (Int) -> [Int]
     ) -> [Float] {
         var out = own
-        let certainties = peerF1.map(certainty)
+        let certainties = peerF1.map { f in certainty(present.map { $0.map { f[$0] } } ?? f) }
         for c in 0..<classes {
             let idx = layout(c)
             var total = 1.0

@@ -11,6 +11,8 @@ extension Experiment {
         public var nodes = 16
         public var attackers = 4
         public var iterations = 300
+        /// Local Adam steps per iteration.
+        public var localSteps = 5
         public var classesPerNode = 4
         public var attack: Attack = .none
         public var rule: BristleRule = .bristle
@@ -58,7 +60,7 @@ extension Experiment {
         let classes = data.classes
         let layout: (Int) -> [Int] = { cl in (0..<c.hidden).map { $0 * classes + cl } + [c.hidden * classes + cl] }
         for _ in 0..<c.iterations {
-            for k in 0..<c.nodes { trainers[k].train(&models[k], steps: 1) }
+            for k in 0..<c.nodes { trainers[k].train(&models[k], steps: c.localSteps) }
             // What every node sends this iteration.
             var sent = models
             if c.attack == .gaussian || c.attack == .alie {
@@ -81,7 +83,8 @@ extension Experiment {
                     func f1(_ m: [Float]) -> [Double] {
                         Bristle.f1PerClass(predicted: head.predict(parameters: m, x: v.features, count: v.count, workspace: &ws), labels: v.labels, classes: classes)
                     }
-                    next[k] = Bristle.integrate(own: models[k], ownF1: f1(models[k]), peers: chosen, peerF1: chosen.map(f1), classes: classes, layout: layout)
+                    next[k] = Bristle.integrate(own: models[k], ownF1: f1(models[k]), peers: chosen, peerF1: chosen.map(f1), classes: classes,
+                                                present: Array(Set(v.labels.map { Int($0) })).sorted(), layout: layout)
                 }
             }
             models = next

@@ -16,6 +16,16 @@ public enum Kernels {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
     }
 
+    /// Upper triangle of C (n×n, row-major) = A·Aᵀ for A (n×k, row-major): `cblas_ssyrk`.
+    public static func syrk(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(k), 0, c, Int32(n))
+    }
+
+    /// y += alpha·x over n floats: `cblas_saxpy`.
+    public static func axpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+    }
+
     /// Σ x_i·y_i accumulated in Double blocks (stable for millions of elements).
     @inlinable
     public static func dot(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) -> Double {

@@ -23,6 +23,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(help: "Where to write the SVG chart of accuracy per round.") var svg = "learning-accuracy.svg"
     @Option(help: "Length of the vectors in the aggregation benchmark.") var vectorLength = 25_000_000
     @Option(help: "Bristle track iterations.") var bristleIterations = 300
+    @Option(help: "Bristle track local Adam steps per iteration.") var bristleLocalSteps = 5
     @Option(help: "DADAO track horizon (time units).") var dadaoHorizon = 3000.0
     @Option(help: "Fashion-MNIST directory (IDX files, optionally .gz).") var fashion = "/usr/share/datasets/fashion-mnist"
     @Option(help: "Reputation: a contribution is far beyond this many median distances.") var farFactor = 1.5
@@ -50,7 +51,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
         let emit: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         let digits = try DataFiles.fixture("digits").scaled(by: 1.0 / 16)
         if o.tracks.contains("table") { LearningBench.mainTable(o, digits: digits, emit: emit) }
-        if o.tracks.contains("bristle") { LearningBench.bristleTrack(o, digits: digits, iterations: bristleIterations, emit: emit) }
+        if o.tracks.contains("bristle") { LearningBench.bristleTrack(o, digits: digits, iterations: bristleIterations, localSteps: bristleLocalSteps, emit: emit) }
         if o.tracks.contains("dadao") { LearningBench.dadaoTrack(o, breastCancer: try DataFiles.fixture("breast_cancer"), horizon: dadaoHorizon, emit: emit) }
         if o.tracks.contains("perf") {
             if !json { emit("") }
