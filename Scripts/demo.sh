@@ -17,6 +17,7 @@ Scripts/setup.sh
 echo "demo: building (release)..."
 swift build -c release --product latticad >/dev/null
 swift build -c release --product lattica >/dev/null
+swift build -c release --product lattica-bench >/dev/null
 bin="$(swift build -c release --show-bin-path)"
 root="$PWD/.lattica-demo"
 rm -rf "$root"; mkdir -p "$root"
@@ -60,6 +61,11 @@ echo "--- DHT: a signed record put on node-2, read on every node"
 for i in $(seq 1 "$nodes"); do printf 'node-%s reads: ' "$i"; "$bin/lattica" --data-dir "$root/node-$i" dht get /lattica/demo/greeting; done
 echo "--- node-1 routing table"
 "$bin/lattica" --data-dir "$root/node-1" dht table
+echo "--- training: 16 simulated nodes learn digits with robust NoLoCo while 4 of them send sign-flipped"
+echo "    updates (the learning layer over the simulator; over these sockets in a later release)"
+"$bin/lattica-bench" learning --tracks table --rounds 20 --seeds 1 --attacks none,sign-flip \
+  --rows "NoLoCo (pairs),centered-clip+reputation" --svg "$root/learning-accuracy.svg" | sed -n '1,20p'
+echo "    accuracy chart: $root/learning-accuracy.svg"
 start=$(date +%s)
 while :; do
   sleep 5
