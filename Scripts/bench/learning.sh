@@ -2,7 +2,7 @@
 # The learning layer's experiments and benchmarks (Docs/LEARNING.md):
 #   - the main table of /work/shared/ALGORITHMS.md (digits, 16 nodes, Dirichlet(0.5), 4 Byzantine,
 #     60 outer rounds, H = 10, 3 seeds) with the anchor numbers beside ours, accuracy per outer
-#     round and an SVG chart (learning-accuracy.svg);
+#     round and an SVG chart (.build/learning-accuracy.svg);
 #   - the Bristle and DADAO tracks beside their anchors;
 #   - trainer samples/s on Fashion-MNIST, ours vs numpy on this machine, and aggregation of
 #     k = 8 vectors of 25 M float32 (Flag, median, CenteredClip, Multi-Krum).

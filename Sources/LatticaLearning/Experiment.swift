@@ -70,6 +70,7 @@ public enum Experiment {
         var ws = MLPWorkspace(arch, maxBatch: 512)
         var perRound: [Double] = []
         var rejected = 0, farByz = 0, farHonest = 0
+        var worst = 0.0
         let members = Array(0..<config.nodes)
         let roundLength = Duration.seconds(60)
 
@@ -110,17 +111,13 @@ public enum Experiment {
                     }
                 }
             }
-            if round == config.rounds - 1 || true {
-                let accs = honest.map { arch.accuracy(parameters: thetas[$0], on: test, workspace: &ws) }
-                perRound.append(accs.reduce(0, +) / Double(accs.count))
-                if round == config.rounds - 1 {
-                    return Outcome(meanAccuracy: perRound.last!, worstAccuracy: accs.min()!, perRound: perRound,
-                                   nodeRounds: config.nodes * config.rounds, rejected: rejected,
-                                   farFromByzantine: farByz, farFromHonest: farHonest)
-                }
-            }
+            let accs = honest.map { arch.accuracy(parameters: thetas[$0], on: test, workspace: &ws) }
+            perRound.append(accs.reduce(0, +) / Double(accs.count))
+            worst = accs.min()!
         }
-        return Outcome(meanAccuracy: 0, worstAccuracy: 0, perRound: perRound, nodeRounds: 0, rejected: rejected, farFromByzantine: farByz, farFromHonest: farHonest)
+        return Outcome(meanAccuracy: perRound.last ?? 0, worstAccuracy: worst, perRound: perRound,
+                       nodeRounds: config.nodes * config.rounds, rejected: rejected,
+                       farFromByzantine: farByz, farFromHonest: farHonest)
     }
 
     /// Per-coordinate mean and standard deviation of equally long vectors.

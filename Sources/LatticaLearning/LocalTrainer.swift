@@ -63,7 +63,9 @@ public struct LocalTrainer: Sendable {
             let i = order[cursor]
             cursor += 1
             batchY[r] = data.labels[i]
-            for c in 0..<d { batchX[r * d + c] = data.features[i * d + c] }
+            batchX.withUnsafeMutableBufferPointer { bx in
+                data.features.withUnsafeBufferPointer { f in (bx.baseAddress! + r * d).update(from: f.baseAddress! + i * d, count: d) }
+            }
         }
         return b
     }

@@ -20,7 +20,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(help: "Parts to run, comma-separated: table,bristle,dadao,perf.") var tracks = "table,bristle,dadao,perf"
     @Option(help: "Only the main-table rows whose name or aggregator is listed (comma-separated).") var rows: String?
     @Option(help: "Only these attacks (none,sign-flip,gaussian,label-flip,ALIE,IPM,free-rider).") var attacks: String?
-    @Option(help: "Where to write the SVG chart of accuracy per round.") var svg = "learning-accuracy.svg"
+    @Option(help: "Where to write the SVG chart of accuracy per round.") var svg = ".build/learning-accuracy.svg"
     @Option(help: "Length of the vectors in the aggregation benchmark.") var vectorLength = 25_000_000
     @Option(help: "Bristle track iterations.") var bristleIterations = 300
     @Option(help: "Bristle track local Adam steps per iteration.") var bristleLocalSteps = 5
