@@ -7,6 +7,8 @@
 # >= 800 MB/s on one stream; connect+Noise+yamux+identify <= 2 ms; idle RSS <= 20 MB;
 # DHT put/get at most half of Lattica's latency. DHT: 20 keys (our per-peer limits: a burst of 20
 # PUTs and 32 records per remote peer).
+# Beside the round trip: the same with the loops' busy polling off, and the floor in plain C (two
+# threads ping-ponging 64 B over loopback TCP, sleeping in epoll / polling it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${RUNS:-3}
@@ -20,6 +22,7 @@ fi
 bin="$(swift build -c release --show-bin-path)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
+gcc -O2 -Wall -pthread -o "$out/tcp_pingpong" Scripts/bench/tcp_pingpong.c
 
 echo "bench: Lattica anchors (3 rounds inside)..." >&2
 .venv/bin/python Scripts/interop/anchors.py --rounds 3 --dht-n 20 2>/dev/null | grep '^ANCHORS ' | sed 's/^ANCHORS //' > "$out/lattica.json"
@@ -28,6 +31,9 @@ for i in $(seq "$runs"); do
   echo "bench: latticad run $i/$runs..." >&2
   "$bin/lattica-bench" wire --dials 200 --round-trips 20000 --requests 50000 --in-flight 1000 --stream-bytes 1073741824 >> "$out/swift.txt"
   "$bin/lattica-bench" wire --dials 0 --round-trips 1 --requests 20000 --in-flight 100 --stream-bytes 1 | grep requests_per_s >> "$out/swift.txt"
+  "$bin/lattica-bench" wire --dials 0 --round-trips 20000 --requests 1 --in-flight 1 --stream-bytes 1 --busy-poll-us 0 \
+    | sed -n 's/^rtt_64B_median_us /rtt_64B_median_us_no_busy_poll /p' >> "$out/swift.txt"
+  "$out/tcp_pingpong" >> "$out/swift.txt"
   "$bin/lattica-bench" dht --keys 20 --lattica >> "$out/swift.txt"
   d="$out/idle$i"; mkdir -p "$d"
   "$bin/latticad" --data-dir "$d" --log-level error & pid=$!
@@ -47,6 +53,9 @@ med = {k: statistics.median(v) for k, v in ours.items()}
 lat = json.load(open(sys.argv[2])) if open(sys.argv[2]).read().strip() else {}
 rows = [  # (label, our metric, scale to display unit, Lattica metric, higher is better, target text)
     ("64 B round trip on an open stream (ms)", "rtt_64B_median_us", 1e-3, "rr_median_ms", False, "<= 0.060"),
+    ("  same, busy polling off (ms)", "rtt_64B_median_us_no_busy_poll", 1e-3, "rr_median_ms", False, ""),
+    ("  floor: C, 2 threads, TCP, sleeping (ms)", "c_tcp_pingpong_blocking_us", 1e-3, None, False, ""),
+    ("  floor: C, 2 threads, TCP, polling (ms)", "c_tcp_pingpong_polling_us", 1e-3, None, False, ""),
     ("requests/s, 100 in flight", "requests_per_s_100_in_flight", 1, "rr_inflight100_req_per_s", True, ""),
     ("requests/s, 1000 in flight", "requests_per_s_1000_in_flight", 1, "rr_inflight1000_req_per_s", True, ">= 50000"),
     ("one stream (MB/s; Lattica: 50 MB RPC stream)", "stream_MBps", 1, "stream_mb_per_s", True, ">= 800"),

@@ -57,7 +57,7 @@ public final class Daemon: @unchecked Sendable {
         self.identity = identity
         self.peerId = PeerId(ed25519PublicKey: identity.publicKey.bytes)
         self.db = db
-        self.loop = EventLoop(name: "latticad")
+        self.loop = EventLoop(name: "latticad", busyPoll: .microseconds(config.busyPollMicros))
         self.metrics = MetricsRegistry.shared
         self.startedAt = .now
     }

@@ -29,6 +29,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var protocolVersion = "/lattica/1.0.0"
     public var maxConnections = 256
     public var idleTimeoutSeconds = 120.0
+    /// `EventLoop.busyPoll` in µs: how long the loop keeps polling after input before it sleeps.
+    public var busyPollMicros = NodeConfig.defaultBusyPollMicros
+    public static let defaultBusyPollMicros = 50
     public var dhtProtocol = "/ipfs/kad/1.0.0"
     /// `server` answers DHT requests and advertises the protocol; `client` only asks.
     public var dhtMode = "server"
@@ -77,6 +80,10 @@ public struct NodeConfig: Sendable, Equatable {
         if var t = try r.table("limits") {
             if let v = try t.int("max_connections", range: 1...100_000) { maxConnections = v }
             if let v = try t.double("idle_timeout_s", range: 1...86_400) { idleTimeoutSeconds = v }
+            try t.finish()
+        }
+        if var t = try r.table("performance") {
+            if let v = try t.int("busy_poll_us", range: 0...10_000) { busyPollMicros = v }
             try t.finish()
         }
         if var t = try r.table("dht") {

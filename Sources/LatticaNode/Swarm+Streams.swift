@@ -139,7 +139,7 @@ extension Swarm {
     func drainPendingOpens(_ c: Conn) {
         while let (proto, kind, then) = c.pendingOpens.first, conns[c.id] != nil {
             guard let r = openStream(on: c, proto, kind: kind) else { return }
-            c.pendingOpens.removeFirst()
+            c.pendingOpens.popFirst()
             then(r)
         }
     }
@@ -324,7 +324,7 @@ extension Swarm {
             s.responseDone = nil
         case .requestIn:
             guard let h = requestHandlers[s.protocolID] else { return }
-            Counter(label: "lattica_requests_served_total", dimensions: [("protocol", s.protocolID)]).increment()
+            servedCounter(s.protocolID).increment()
             h(peer, message) { [weak self, weak c] response in
                 guard let self, let c, c.streams[sid] != nil else { return }
                 switch response {
@@ -337,6 +337,15 @@ extension Swarm {
         default:
             break
         }
+    }
+
+    /// `lattica_requests_served_total` per protocol, made once (the factory takes a lock).
+    /// Only protocols with a registered handler get here, so the table is bounded.
+    func servedCounter(_ proto: String) -> Counter {
+        if let c = servedCounters[proto] { return c }
+        let c = Counter(label: "lattica_requests_served_total", dimensions: [("protocol", proto)])
+        servedCounters[proto] = c
+        return c
     }
 
     // MARK: identify

@@ -53,6 +53,10 @@ final class Swarm: @unchecked Sendable {
     /// Known peer information (connected or recently seen), bounded.
     var peerInfo: [PeerId: PeerInfo] = [:]
     let maxPeerInfo = 10_000
+    var servedCounters: [String: Counter] = [:]
+    /// Connections with output waiting for the end of the loop turn.
+    var dirtyConns: [Conn] = []
+    var dirtySpare: [Conn] = []
     /// Outbound stream opens queued per connection while the muxer is at its limit.
     let maxPendingOpens = 10_000
 
@@ -128,6 +132,9 @@ final class Swarm: @unchecked Sendable {
         nextConnID += 1
         let instance = Connection.Instance(role: role, identity: identity, settings: connectionSettings, rng: rng.fork())
         let c = Conn(id: id, socket: socket, instance: instance, remoteAddr: remoteAddr, openedAt: loop.now)
+        c.writeDone = { [weak self, weak c] e in
+            if let e, let self, let c { self.writeFailed(c, e) }
+        }
         conns[id] = c
         Gauge(label: "lattica_connections").record(conns.count)
         socket.onData = { [weak self] bytes in self?.onSocketData(id, Array(bytes)) }
@@ -144,6 +151,9 @@ final class Swarm: @unchecked Sendable {
         guard let c = conns[id] else { return }
         c.lastActivity = loop.now
         apply(c, c.instance.onBytes(bytes, now: loop.now))
+        // Answer this read at once (window updates must not wait for the rest of the turn's
+        // reads); everything the read produced still goes out in one write.
+        flush(c)
     }
 
     /// Interprets the connection's directives against the socket and the protocol handlers.
@@ -151,7 +161,7 @@ final class Swarm: @unchecked Sendable {
         for d in directives {
             switch d {
             case .send(let bytes):
-                c.socket.write(bytes)
+                queueSend(c, bytes)
             case .established(let peer):
                 established(c, peer)
             case .streamOpened(let sid, let proto, let inbound):
@@ -180,11 +190,56 @@ final class Swarm: @unchecked Sendable {
         scheduleTimer(c)
     }
 
+    // MARK: output coalescing
+
+    /// Bytes for the socket wait in `c.out` until the end of the loop turn, so everything one turn
+    /// produces for a connection (many small Noise frames when many streams are busy) goes out in
+    /// one write. Large output is written at once, without the extra copy.
+    static let flushThreshold = 64 << 10
+
+    func queueSend(_ c: Conn, _ bytes: consuming [UInt8]) {
+        if c.out.isEmpty { c.out = bytes } else { c.out.append(contentsOf: bytes) }
+        if c.out.count >= Self.flushThreshold { flush(c); return }
+        guard !c.flushQueued else { return }
+        c.flushQueued = true
+        dirtyConns.append(c)
+        if dirtyConns.count == 1 { loop.atEndOfTurn { [weak self] in self?.flushDirty() } }
+    }
+
+    func flushDirty() {
+        swap(&dirtyConns, &dirtySpare)
+        for c in dirtySpare {
+            c.flushQueued = false
+            flush(c)
+        }
+        dirtySpare.removeAll(keepingCapacity: true)
+    }
+
+    /// Hands `c.out` to the socket. A write the socket refuses (its queue bound is reached: the
+    /// peer does not read) loses bytes of the encrypted stream, so the connection is closed.
+    func flush(_ c: Conn) {
+        guard !c.out.isEmpty, !c.socket.isClosing else { return }
+        c.out.withUnsafeBytes { c.socket.write($0, completion: c.writeDone) }
+        c.socketWrites &+= 1
+        if c.out.capacity <= Self.flushThreshold { c.out.removeAll(keepingCapacity: true) } else { c.out = [] }
+    }
+
+    func writeFailed(_ c: Conn, _ e: UVError) {
+        guard conns[c.id] != nil else { return }
+        Counter(label: "lattica_connections_failed_total", dimensions: [("reason", "write")]).increment()
+        logger.debug("connection write failed", metadata: ["peer": "\(c.peer?.description ?? "?")", "error": "\(e)"])
+        connectionClosed(c, .local)
+    }
+
     private func scheduleTimer(_ c: Conn) {
         guard conns[c.id] != nil else { return }
-        let deadline = c.instance.nextDeadline
-        let idleAt = c.instance.streamCount == 0 && c.established ? c.lastActivity + settings.idleTimeout : nil
-        let next = [deadline, idleAt].compactMap { $0 }.min()
+        let (deadline, streams) = c.instance.timerState()
+        let idleAt = streams == 0 && c.established ? c.lastActivity + settings.idleTimeout : nil
+        let next = switch (deadline, idleAt) {
+        case (let d?, let i?): min(d, i)
+        case (let d?, nil): d
+        case (nil, let i): i
+        }
         if next == c.timerDeadline { return }
         c.timer?.cancel()
         c.timer = nil
@@ -196,7 +251,7 @@ final class Swarm: @unchecked Sendable {
             c.timer = nil
             c.timerDeadline = nil
             let now = self.loop.now
-            if c.instance.streamCount == 0, c.established, now >= c.lastActivity + self.settings.idleTimeout {
+            if c.instance.timerState().streams == 0, c.established, now >= c.lastActivity + self.settings.idleTimeout {
                 Counter(label: "lattica_connections_closed_total", dimensions: [("reason", "idle")]).increment()
                 self.apply(c, c.instance.close(now: now))
                 return
@@ -247,6 +302,8 @@ final class Swarm: @unchecked Sendable {
         c.timer = nil
         conns.removeValue(forKey: c.id)
         Gauge(label: "lattica_connections").record(conns.count)
+        flush(c)
+        c.writeDone = nil
         c.socket.close()
         let why: String
         switch reason {
@@ -258,8 +315,7 @@ final class Swarm: @unchecked Sendable {
         }
         for w in c.dialWaiters { w(.failure(SwarmError("connection closed before it was established: \(why)"))) }
         c.dialWaiters = []
-        let waiting = c.pendingOpens
-        c.pendingOpens = []
+        let waiting = c.pendingOpens.removeAll()
         for (_, _, then) in waiting { then(nil) }
         for (sid, _) in c.streams { streamGone(c, sid, error: "connection closed") }
         if let p = c.peer, byPeer[p] == c.id {
@@ -332,9 +388,16 @@ final class Conn {
     var dialWaiters: [(Result<PeerId, SwarmError>) -> Void] = []
     var streams: [Connection.StreamID: StreamState] = [:]
     /// Outbound streams waiting for the muxer to accept more (stream limit, ACK backlog).
-    var pendingOpens: [(String, StreamState.Kind, ((Conn, Connection.StreamID, StreamState)?) -> Void)] = []
+    var pendingOpens = FIFO<(String, StreamState.Kind, ((Conn, Connection.StreamID, StreamState)?) -> Void)>()
     var timer: LoopTimer?
     var timerDeadline: Instant?
+    /// Output of this loop turn, not yet handed to the socket (see `Swarm.queueSend`).
+    var out: [UInt8] = []
+    var flushQueued = false
+    /// Writes handed to the socket (tests check that output is coalesced).
+    var socketWrites = 0
+    /// The one write completion of this connection (no closure allocated per write).
+    var writeDone: ((UVError?) -> Void)?
 
     init(id: Swarm.ConnID, socket: TCPSocket, instance: Connection.Instance, remoteAddr: Multiaddr?, openedAt: Instant) {
         self.id = id; self.socket = socket; self.instance = instance; self.remoteAddr = remoteAddr

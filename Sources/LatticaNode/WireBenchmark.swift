@@ -15,6 +15,11 @@ public enum WireBenchmark {
         public var requests = 50_000
         public var inFlight = 1_000
         public var streamBytes = 1 << 30
+        /// Both nodes on one loop thread: measures the stack without the cross-thread wake-ups
+        /// (as `lattica-bench uv` measures raw libuv); metric names get a `_shared_loop` suffix.
+        public var sharedLoop = false
+        /// The loops' busy polling (`EventLoop.busyPoll`); the daemon's default unless set.
+        public var busyPollMicros = NodeConfig.defaultBusyPollMicros
         public init() {}
     }
 
@@ -23,8 +28,11 @@ public enum WireBenchmark {
     static let rr = "/lattica-bench/rr/1.0.0"
 
     public static func run(_ o: Options) async throws -> [(String, Double)] {
-        let (server, client) = (Node(name: "bench-server"), Node(name: "bench-client"))
+        let busyPoll = Duration.microseconds(o.busyPollMicros)
+        let server = Node(loop: EventLoop(name: "bench-server", busyPoll: busyPoll))
+        let client = Node(loop: o.sharedLoop ? server.loop : EventLoop(name: "bench-client", busyPoll: busyPoll))
         defer { server.loop.shutdown(); client.loop.shutdown() }
+        let suffix = o.sharedLoop ? "_shared_loop" : ""
         let addr = try await server.loop.submit { _ in try server.listen() }
         _ = try await client.loop.submit { _ in client.swarm.listenAddrs = [] }
         var out: [(String, Double)] = []
@@ -52,8 +60,8 @@ public enum WireBenchmark {
             // Wait until the server side has dropped the connection too.
             while try await server.loop.submit({ _ in server.swarm.byPeer.count }) > 0 { await Task.yield() }
         }
-        out.append(("connect_established_ms", median(established)))
-        out.append(("connect_identified_ms", median(identified)))
+        out.append(("connect_established_ms\(suffix)", median(established)))
+        out.append(("connect_identified_ms\(suffix)", median(identified)))
 
         // A connection for the rest.
         let _: PeerId = try await client.loop.submitCallback { _, done in client.swarm.dial(addr) { done($0.mapError { $0 }) } }
@@ -78,8 +86,8 @@ public enum WireBenchmark {
             s.onEnd = { e in if samples.count < o.roundTrips { done(.failure(SwarmError(e ?? "ended"))) } }
             s.write(msg)
         }
-        out.append(("rtt_\(o.payload)B_median_us", median(rtts)))
-        out.append(("rtt_\(o.payload)B_p99_us", percentile(rtts, 0.99)))
+        out.append(("rtt_\(o.payload)B_median_us\(suffix)", median(rtts)))
+        out.append(("rtt_\(o.payload)B_p99_us\(suffix)", percentile(rtts, 0.99)))
 
         // 3. Requests with `inFlight` outstanding on one connection (one yamux stream each).
         let rps: Double = try await client.loop.submitCallback { loop, done in
@@ -100,7 +108,7 @@ public enum WireBenchmark {
             }
             for _ in 0..<min(o.inFlight, o.requests) { issue() }
         }
-        out.append(("requests_per_s_\(o.inFlight)_in_flight", rps))
+        out.append(("requests_per_s_\(o.inFlight)_in_flight\(suffix)", rps))
 
         // 4. One stream, `streamBytes`, with back-pressure; the sink acknowledges the end.
         let mbps: Double = try await client.loop.submitCallback { loop, done in
@@ -121,7 +129,7 @@ public enum WireBenchmark {
             s.onEnd = { e in if let e { done(.failure(SwarmError(e))) } }
             pump()
         }
-        out.append(("stream_MBps", mbps))
+        out.append(("stream_MBps\(suffix)", mbps))
         return out
     }
 
@@ -138,8 +146,8 @@ public enum WireBenchmark {
         let swarm: Swarm
         var listener: TCPListener?
 
-        init(name: String) {
-            loop = EventLoop(name: name)
+        init(loop: EventLoop) {
+            self.loop = loop
             var log = Logger(label: "lattica.bench")
             log.logLevel = .error
             swarm = Swarm(loop: loop, identity: .generate(), settings: Swarm.Settings(

@@ -20,6 +20,7 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
             try UVError.check(address.withSockaddr { sa, _ in uv_tcp_bind(tcp, sa, 0) }, "bind \(address)")
             let status = uv_listen(UnsafeMutableRawPointer(tcp).assumingMemoryBound(to: uv_stream_t.self), backlog) { server, status in
                 let listener = LoopHandle.owner(server, as: TCPListener.self)
+                listener.loop.activity &+= 1
                 listener.accept(status: status)
             }
             try UVError.check(status, "listen \(address)")

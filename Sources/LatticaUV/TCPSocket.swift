@@ -88,6 +88,7 @@ public final class TCPSocket: LoopHandle, @unchecked Sendable {
         }, { s, nread, buf in
             let socket = LoopHandle.owner(s, as: TCPSocket.self)
             if nread > 0 {
+                socket.loop.activity &+= 1
                 socket.onData?(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread))
             } else if nread < 0 {
                 socket.isReading = false

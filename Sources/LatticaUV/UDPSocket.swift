@@ -54,6 +54,7 @@ public final class UDPSocket: LoopHandle, @unchecked Sendable {
                 return
             }
             guard let addr, let from = SocketAddress(sockaddr: addr) else { return }  // 0 bytes, no addr: nothing read
+            socket.loop.activity &+= 1
             if flags & UInt32(UV_UDP_PARTIAL.rawValue) != 0 { socket.truncatedDatagrams += 1; return }
             socket.onDatagram?(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread), from)
         })

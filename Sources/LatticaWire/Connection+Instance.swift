@@ -24,6 +24,8 @@ extension Connection {
 
         public let role: Role
         public let settings: Settings
+        /// What inbound streams may negotiate (computed once).
+        let inboundProtocols: [String]
         let identity: Ed25519PrivateKey
         var phase: Phase
         var startedAt: Instant?
@@ -40,6 +42,7 @@ extension Connection {
                     noiseStaticKey: X25519PrivateKey? = nil) {
             self.role = role
             self.settings = settings
+            self.inboundProtocols = Self.inboundProtocols(settings)
             self.identity = identity
             var rng = rng
             let isDialer: Bool
@@ -71,6 +74,12 @@ extension Connection {
             case .open: return yamux.nextDeadline
             default: return startedAt.map { $0 + settings.handshakeTimeout }
             }
+        }
+
+        /// `nextDeadline` and `streamCount` at once. Mutating only so that a shell holding the
+        /// instance in a class property reads it in place (a getter call copies the whole value).
+        public mutating func timerState() -> (deadline: Instant?, streams: Int) {
+            (nextDeadline, streams.count)
         }
 
         /// Starts the connection: the dialer proposes `/noise`, the listener sends its header.
@@ -122,6 +131,7 @@ extension Connection {
         // MARK: internals
 
         mutating func flush() -> [Directive] {
+            sealMuxerOutput()
             var out: [Directive] = []
             if !raw.isEmpty {
                 out.reserveCapacity(events.count + 1)
@@ -137,6 +147,8 @@ extension Connection {
 
         mutating func close(_ reason: CloseReason) {
             guard !isClosed else { return }
+            sealMuxerOutput()  // a GoAway, and what came before it, still goes out
+            guard !isClosed else { return }  // sealing failed and closed it already
             phase = .closed(reason)
             streams = [:]
             events.append(.closed(reason))

@@ -56,7 +56,7 @@ extension Connection.Instance {
     }
 
     /// What inbound streams may negotiate: the settings' protocols, plus ping when answered here.
-    var inboundProtocols: [String] {
+    static func inboundProtocols(_ settings: Connection.Settings) -> [String] {
         settings.answerPings && !settings.protocols.contains(Ping.protocolID)
             ? settings.protocols + [Ping.protocolID] : settings.protocols
     }
@@ -73,16 +73,22 @@ extension Connection.Instance {
 
     // MARK: yamux events
 
-    mutating func absorb(_ ds: [Yamux.Directive], now: Instant) {
-        // Yamux wrote unsealed Noise frames: seal them where they lie (no copy when `raw` is empty).
+    /// Yamux writes unsealed Noise frames and keeps appending to the open one until they are
+    /// taken here, once per call into the connection (`flush`): everything one call produces on
+    /// every stream goes out in as few Noise frames as possible, sealed where they lie (no copy
+    /// when `raw` is empty).
+    mutating func sealMuxerOutput() {
+        guard case .open = phase, transport != nil else { return }
         var framed = yamux.takeNoiseFramedOutput()
-        if !framed.isEmpty, transport != nil, !isClosed {
-            if transport!.sealFrames(&framed) {
-                if raw.isEmpty { raw = framed } else { raw += framed }
-            } else {
-                close(.transportFailed(.nonceExhausted))
-            }
+        guard !framed.isEmpty else { return }
+        if transport!.sealFrames(&framed) {
+            if raw.isEmpty { raw = framed } else { raw += framed }
+        } else {
+            close(.transportFailed(.nonceExhausted))
         }
+    }
+
+    mutating func absorb(_ ds: [Yamux.Directive], now: Instant) {
         for d in ds {
             switch d {
             case .send(let b): sendPlain(b[...])

@@ -92,7 +92,7 @@ public enum Multistream {
         let start = buffer.startIndex + n
         guard buffer[start + length - 1] == 0x0A else { return .failure(.malformedMessage) }
         let body = buffer[start..<(start + length - 1)]
-        guard let text = String(validating: body, as: UTF8.self), !text.contains("\n") else {
+        guard !body.contains(0x0A), let text = String(validating: body, as: UTF8.self) else {
             return .failure(.malformedMessage)
         }
         return .message(text, consumed: n + length)

@@ -23,6 +23,8 @@ extension Yamux {
         /// Sum over streams of `maxReceiveWindow - defaultCredit` (rust-yamux's accumulated windows).
         var extraReceiveWindow = 0
         var totalPending = 0
+        /// Outbound streams the peer has not acknowledged yet (bounded by `maxAckBacklog`).
+        var ackBacklog = 0
         var outbox: Output
         var events: [Directive] = []
         var headerBuffer: [UInt8] = []
@@ -100,11 +102,11 @@ extension Yamux {
         public mutating func openStream(now: Instant) -> (id: StreamID, directives: [Directive])? {
             guard !isClosed, !localGoAway, !remoteGoAway, streams.count < settings.maxStreams else { return nil }
             guard nextOutboundID <= UInt32.max - 2 else { return nil }
-            let backlog = streams.values.reduce(0) { $0 + ($1.awaitingAck ? 1 : 0) }
-            guard backlog < settings.maxAckBacklog else { return nil }
+            guard ackBacklog < settings.maxAckBacklog else { return nil }
             let id = nextOutboundID
             nextOutboundID += 2
             streams[id] = StreamState(outbound: true, sendWindow: Yamux.defaultCredit, now: now)
+            ackBacklog += 1
             metrics.streamsOpenedOutbound += 1
             appendFrame(.windowUpdate, flags: .syn, id: id, length: 0)
             return (id, drain())
@@ -228,6 +230,7 @@ extension Yamux {
 
         mutating func removeStream(_ id: StreamID, now: Instant) {
             guard let s = streams.removeValue(forKey: id) else { return }
+            if s.awaitingAck { ackBacklog -= 1 }
             extraReceiveWindow -= Int(s.maxReceiveWindow - Yamux.defaultCredit)
             totalPending -= s.pendingCount
             closedStreams.insert(id, at: now)

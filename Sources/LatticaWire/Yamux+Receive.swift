@@ -105,7 +105,10 @@ extension Yamux.Instance {
             return skipBody(h, isData: isData)
         }
         guard streams[id] != nil else { return onUnknownStream(h, isData: isData, now: now) }
-        if h.flags.contains(.ack) { streams[id]!.awaitingAck = false }
+        if h.flags.contains(.ack), streams[id]!.awaitingAck {
+            streams[id]!.awaitingAck = false
+            ackBacklog -= 1
+        }
         if isData {
             guard h.length <= streams[id]!.receiveWindow else { return violate(.dataBeyondWindow(id)) }
             streams[id]!.receiveWindow -= h.length

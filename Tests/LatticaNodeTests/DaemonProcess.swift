@@ -68,30 +68,26 @@ final class DaemonProcess: @unchecked Sendable {
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
-        let pending = Mutex(Data())
-        err.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let chunk = h.availableData
-            guard let self else { return }
-            if chunk.isEmpty {
-                h.readabilityHandler = nil
-                self.signal(false)
-                return
-            }
-            let lines = pending.withLock { buffer -> [String] in
-                buffer.append(chunk)
-                var out: [String] = []
-                while let nl = buffer.firstIndex(of: 10) {
-                    out.append(String(decoding: buffer[..<nl], as: UTF8.self))
-                    buffer.removeSubrange(...nl)
-                }
-                return out
-            }
-            for line in lines {
-                self.stderrLines.withLock { $0.append(line) }
-                if line.contains("latticad started") { self.signal(true) }
-            }
-        }
         try process.run()
+        // A plain thread with blocking reads, not `readabilityHandler`: a libdispatch source on a
+        // pipe whose fd is closed while still registered crashes libdispatch's epoll drain
+        // (swift-subprocess#47 shows the same crash).
+        let reader = Thread { [self] in
+            var buffer = Data()
+            while true {
+                let chunk = err.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 10) {
+                    let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                    buffer.removeSubrange(...nl)
+                    stderrLines.withLock { $0.append(line) }
+                    if line.contains("latticad started") { signal(true) }
+                }
+            }
+            signal(false)
+        }
+        reader.start()
         let ok = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let done = startedFlag.withLock { $0 }
             if done { c.resume(returning: true) } else { started.withLock { $0 = c } }

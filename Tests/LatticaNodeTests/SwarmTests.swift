@@ -111,6 +111,33 @@ import Testing
         await a.stop(); await b.stop()
     }
 
+    @Test func manyRequestsIssuedAtOnce_leaveInAFewSocketWrites() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        try await a.loop.submit { _ in a.swarm!.requestHandlers["/test/echo/1.0.0"] = { _, req, respond in respond(req) } }
+        let addrA = a.listenAddrs[0]
+        let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
+        let n = 300  // beyond yamux's ACK backlog (256): some wait in the open queue
+        let (writes, ok): (Int, Int) = try await call(b) { s, done in
+            let conn = s.connection(to: a.peerId)!
+            let before = conn.socketWrites
+            var answered = 0, good = 0
+            for i in 0..<n {
+                s.request(a.peerId, "/test/echo/1.0.0", [UInt8(i % 256)]) { r in
+                    if case .success([UInt8(i % 256)]) = r { good += 1 }
+                    answered += 1
+                    if answered == n { done(.success((conn.socketWrites - before, good))) }
+                }
+            }
+        }
+        #expect(ok == n)
+        // One write for the whole first batch, then a few as answers free stream slots; one write
+        // per request (or per frame) would be hundreds.
+        #expect(writes <= 30, "\(writes) socket writes for \(n) requests")
+        await a.stop(); await b.stop()
+    }
+
     @Test func garbageFromARawSocket_closesThatConnection_only() async throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }

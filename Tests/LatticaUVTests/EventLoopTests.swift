@@ -89,6 +89,51 @@ import Testing
         }
     }
 
+    @Test func endOfTurnJobs_runAfterTheCurrentCallbacks_beforeTheNextIteration() async throws {
+        try await withLoop { loop in
+            let order = Signal<[String]>()
+            try await loop.submit { loop in
+                var log: [String] = []
+                loop.scheduleTimer(after: .zero) { _ in
+                    log.append("timer")
+                    order.fire(log)
+                }
+                loop.atEndOfTurn {
+                    log.append("end 1")
+                    loop.atEndOfTurn { log.append("end 2") }  // queued by an end-of-turn job: same turn
+                }
+                log.append("job")
+            }
+            #expect(await order.wait() == ["job", "end 1", "end 2", "timer"])
+        }
+    }
+
+    @Test func busyPolling_echoesAndShutsDown_andAnIdleLoopSleeps() async throws {
+        let loop = EventLoop(name: "busy", busyPoll: .microseconds(500))
+        let server = try await TCPServer.listen(on: loop, address: .loopback())
+        let client = try await TCPConnection.connect(to: server.localAddress, on: loop)
+        let accepted = try #require(try await server.accept())
+        for i in 0..<200 {
+            try await client.write([UInt8(i & 0xFF)])
+            let got = try #require(try await accepted.read())
+            #expect(got == [UInt8(i & 0xFF)])
+        }
+        // Idle: the loop thread must sleep in epoll, not spin (spinning would use the whole 300 ms).
+        func threadCPU() async throws -> Double {
+            try await loop.submit { _ in
+                var t = timespec()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+                return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+            }
+        }
+        let before = try await threadCPU()
+        try await Task.sleep(for: .milliseconds(300))
+        let used = try await threadCPU() - before
+        #expect(used < 0.05, "idle loop used \(used) s of CPU in 300 ms")
+        await loop.shutdownGracefully()
+        #expect(loop.openHandleCount == 0)
+    }
+
     @Test func shutdown_closesEveryOpenHandle_andRejectsLaterJobs() async throws {
         let loop = EventLoop(name: "shutdown")
         let server = try await TCPServer.listen(on: loop, address: .loopback())

@@ -176,6 +176,29 @@ struct YamuxPair {
         #expect(out.suffix(12) == [0, 1, 0, 8, 0, 0, 0, 19, 0, 0, 0, 0])  // RST for stream 19
     }
 
+    @Test func outboundOpens_stopAtTheAckBacklog_andResumeOnAckOrReset() throws {
+        var s = Yamux.Settings()
+        s.maxAckBacklog = 4
+        var p = YamuxPair(settings: s)
+        func open() -> Yamux.StreamID? {
+            guard let (id, d) = p.a.openStream(now: p.now) else { return nil }
+            p.fromA(d)
+            return id
+        }
+        var ids: [Yamux.StreamID] = []
+        for _ in 0..<4 { ids.append(try #require(open())) }
+        #expect(open() == nil)  // four unacknowledged: the limit
+        // Resetting an unacknowledged stream frees its slot.
+        p.fromA(p.a.reset(stream: ids[0], now: p.now))
+        let fifth = try #require(open())
+        #expect(open() == nil)
+        // The peer acknowledges every open stream: the backlog is empty again.
+        p.pump()
+        #expect(p.eventsB.contains(.opened(fifth)))
+        for _ in 0..<4 { #expect(open() != nil) }
+        #expect(open() == nil)
+    }
+
     @Test func reset_isReportedToThePeer_andLateFramesAreIgnoredWithinGrace() throws {
         var p = YamuxPair()
         let opened = p.a.openStream(now: p.now)
