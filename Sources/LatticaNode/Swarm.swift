@@ -150,9 +150,19 @@ final class Swarm: @unchecked Sendable {
     private func onSocketData(_ id: ConnID, _ bytes: [UInt8]) {
         guard let c = conns[id] else { return }
         c.lastActivity = loop.now
-        apply(c, c.instance.onBytes(bytes, now: loop.now))
-        // Answer this read at once (window updates must not wait for the rest of the turn's
-        // reads); everything the read produced still goes out in one write.
+        var ds = c.instance.onBytes(bytes, now: loop.now)
+        // What the protocol stack answers by itself (stream ACKs, window updates, negotiation)
+        // goes out before the application handles the read: the peer can go on (open the next
+        // streams, send more) while we work, instead of the two sides taking turns. (With one
+        // write per read, 1,000 requests in flight ran at the speed of one thread: ~50k/s.)
+        if case .send(let own)? = ds.first {
+            ds.removeFirst()
+            queueSend(c, own)
+            flush(c)
+        }
+        apply(c, ds)
+        // Then the application's answers to this read, in one write, at once (window updates
+        // must not wait for the rest of the turn's reads).
         flush(c)
     }
 

@@ -29,8 +29,11 @@ public final class EventLoop: @unchecked Sendable {
     /// Spare job array swapped with the queue on each drain, so draining does not allocate.
     private var spare: [@Sendable () -> Void] = []
     /// Scratch buffer every read callback of this loop fills (reads are delivered synchronously,
-    /// so one buffer per loop suffices). 64 KiB: libuv's own suggestion and the largest datagram.
+    /// so one buffer per loop suffices). 256 KiB: several whole 64 KiB Noise frames per read on a
+    /// busy stream (with 64 KiB reads nearly every frame straddled two reads and was copied once
+    /// more to be reassembled); at least the largest datagram.
     let readBuffer: UnsafeMutableRawBufferPointer
+    static let readBufferSize = 256 << 10
     /// Handles owned by this loop that are not yet freed (tests use it to prove nothing leaks).
     let liveHandles = Atomic<Int>(0)
     /// uv_prepare_t and uv_check_t (unreferenced, always started) that run `turnJobs`: the check
@@ -61,7 +64,7 @@ public final class EventLoop: @unchecked Sendable {
         busyPollNanos = UInt64(max(.zero, busyPoll).nanosecondsClamped)
         uvLoop = .allocate(capacity: 1)
         precondition(uv_loop_init(uvLoop) == 0, "uv_loop_init failed")
-        readBuffer = .allocate(byteCount: 65_536, alignment: 16)
+        readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         wakeup = .allocate(byteCount: uv_handle_size(UV_ASYNC), alignment: 16)
         let asyncHandle = wakeup.assumingMemoryBound(to: uv_async_t.self)
         precondition(uv_async_init(uvLoop, asyncHandle) { async in

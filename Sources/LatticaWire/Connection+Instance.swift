@@ -248,7 +248,7 @@ extension Connection {
         /// Encrypts plaintext for the socket.
         mutating func sendPlain(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty, transport != nil else { return }
-            raw.reserveCapacity(raw.count + bytes.count + (bytes.count / Noise.maxPlaintextLength + 1) * (2 + Noise.tagLength))
+            raw.reserve(additional: bytes.count + (bytes.count / Noise.maxPlaintextLength + 1) * (2 + Noise.tagLength))
             if !transport!.encrypt(bytes, into: &raw) { close(.transportFailed(.nonceExhausted)) }
         }
     }

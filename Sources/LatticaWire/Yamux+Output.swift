@@ -16,7 +16,7 @@ extension Yamux {
 
         mutating func reserve(_ plaintext: Int) {
             let overhead = noiseFramed ? (plaintext / Noise.maxPlaintextLength + 2) * (2 + Noise.tagLength) : 0
-            bytes.reserveCapacity(bytes.count + plaintext + overhead)
+            bytes.reserve(additional: plaintext + overhead)
         }
 
         @inline(__always) mutating func append(_ chunk: ArraySlice<UInt8>) {
@@ -38,11 +38,20 @@ extension Yamux {
 
         mutating func appendHeader(_ h: Header) {
             guard noiseFramed else { h.encode(into: &bytes); return }
+            if frameStart >= 0, frameFill + Yamux.headerLength <= Noise.maxPlaintextLength {
+                // Fast path: the header fits in the open Noise frame.
+                h.encode(into: &bytes)
+                frameFill += Yamux.headerLength
+                if frameFill == Noise.maxPlaintextLength { closeFrame() }
+                return
+            }
             let f = h.flags.rawValue, id = h.streamID, n = h.length
             appendByte(h.version); appendByte(h.type)
             appendByte(UInt8(truncatingIfNeeded: f >> 8)); appendByte(UInt8(truncatingIfNeeded: f))
-            for shift in [24, 16, 8, 0] as [UInt32] { appendByte(UInt8(truncatingIfNeeded: id >> shift)) }
-            for shift in [24, 16, 8, 0] as [UInt32] { appendByte(UInt8(truncatingIfNeeded: n >> shift)) }
+            appendByte(UInt8(truncatingIfNeeded: id >> 24)); appendByte(UInt8(truncatingIfNeeded: id >> 16))
+            appendByte(UInt8(truncatingIfNeeded: id >> 8)); appendByte(UInt8(truncatingIfNeeded: id))
+            appendByte(UInt8(truncatingIfNeeded: n >> 24)); appendByte(UInt8(truncatingIfNeeded: n >> 16))
+            appendByte(UInt8(truncatingIfNeeded: n >> 8)); appendByte(UInt8(truncatingIfNeeded: n))
         }
 
         @inline(__always) mutating func appendByte(_ b: UInt8) {
@@ -72,5 +81,15 @@ extension Yamux {
             defer { bytes = [] }
             return bytes
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Makes room for `additional` more bytes, growing geometrically. (`reserveCapacity` grows to
+    /// exactly the amount asked for, so reserving before each of many small appends copies the
+    /// whole buffer every time.)
+    @inline(__always) mutating func reserve(additional: Int) {
+        let needed = count + additional
+        if capacity < needed { reserveCapacity(Swift.max(needed, capacity * 2)) }
     }
 }
