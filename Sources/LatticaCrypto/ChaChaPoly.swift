@@ -114,6 +114,29 @@ public enum ChaChaPoly {
         return mlen
     }
 
+    /// Hot path: verifies `count` bytes at `source` (ciphertext and its 16-byte tag) and decrypts
+    /// them to `destination` (room for `count - 16` bytes; the buffers must not overlap): the copy
+    /// out of a read buffer and the decryption in one pass. Returns the plaintext length; on
+    /// failure throws `authenticationFailed` and `destination` holds zeros.
+    public static func open(
+        key: UnsafeRawBufferPointer, nonce: UInt64, source: UnsafeRawPointer, count: Int,
+        destination: UnsafeMutableRawPointer, ad: UnsafeRawBufferPointer
+    ) throws(CryptoError) -> Int {
+        precondition(key.count == keyLength, "ChaChaPoly: key must be 32 bytes")
+        guard count >= tagLength else { throw .authenticationFailed }
+        Sodium.ensureInitialized()
+        let c = source.assumingMemoryBound(to: UInt8.self)
+        let mlen = count - tagLength
+        let rc = withNoiseNonce(nonce) { n in
+            crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                destination.assumingMemoryBound(to: UInt8.self), nil, c, UInt64(mlen), c + mlen,
+                ad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ad.count), n,
+                key.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        guard rc == 0 else { throw .authenticationFailed }
+        return mlen
+    }
+
     /// The Noise nonce on the stack (no allocation on the hot path): bytes 0..<4 zero,
     /// bytes 4..<12 the counter little-endian; the last 4 bytes of the 16-byte tuple are unused.
     @inline(__always)

@@ -137,7 +137,7 @@ final class Swarm: @unchecked Sendable {
         }
         conns[id] = c
         Gauge(label: "lattica_connections").record(conns.count)
-        socket.onData = { [weak self] bytes in self?.onSocketData(id, Array(bytes)) }
+        socket.onData = { [weak self] bytes in self?.onSocketData(id, bytes) }
         socket.onEnd = { [weak self] _ in
             guard let self, let c = self.conns[id] else { return }
             self.apply(c, c.instance.onEndOfInput(now: self.loop.now))
@@ -147,10 +147,10 @@ final class Swarm: @unchecked Sendable {
         return id
     }
 
-    private func onSocketData(_ id: ConnID, _ bytes: [UInt8]) {
+    private func onSocketData(_ id: ConnID, _ bytes: UnsafeRawBufferPointer) {
         guard let c = conns[id] else { return }
         c.lastActivity = loop.now
-        var ds = c.instance.onBytes(bytes, now: loop.now)
+        var ds = c.instance.onBytes(copying: bytes, now: loop.now)
         // What the protocol stack answers by itself (stream ACKs, window updates, negotiation)
         // goes out before the application handles the read: the peer can go on (open the next
         // streams, send more) while we work, instead of the two sides taking turns. (With one

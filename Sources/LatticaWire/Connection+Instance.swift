@@ -105,6 +105,26 @@ extension Connection {
             return flush()
         }
 
+        /// Raw bytes the caller does not own (a read buffer, valid only during the call). Once the
+        /// secure channel is up they are decrypted straight out of it (`Noise.Transport.decrypt(copying:)`);
+        /// before, they are copied and handled as by `onBytes(_:now:)`.
+        public mutating func onBytes(copying bytes: UnsafeRawBufferPointer, now: Instant) -> [Directive] {
+            switch phase {
+            case .muxerNegotiation, .open:
+                guard var t = transport else { preconditionFailure("Connection: no transport after handshake") }
+                transport = nil
+                let result = t.decrypt(copying: bytes)
+                transport = t
+                switch result {
+                case .failure(let f): close(.transportFailed(f))
+                case .success(let plaintexts): for p in plaintexts where !isClosed { feedPlain(p, now: now) }
+                }
+                return flush()
+            default:
+                return onBytes(Array(bytes), now: now)
+            }
+        }
+
         /// The peer closed its side of the TCP connection.
         public mutating func onEndOfInput(now: Instant) -> [Directive] {
             if !isClosed { close(.remoteClosed) }

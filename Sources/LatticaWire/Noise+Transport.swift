@@ -122,6 +122,79 @@ extension Noise {
             return .success(out)
         }
 
+        /// `decrypt` for bytes the caller does not own (the loop's read buffer): every complete
+        /// frame is decrypted straight out of `chunk` into one new array (the copy and the
+        /// decryption in one pass), the plaintexts packed back to back. Same results as `decrypt`.
+        public mutating func decrypt(copying chunk: UnsafeRawBufferPointer) -> Result<[ArraySlice<UInt8>], Failure> {
+            if let failed { return .failure(failed) }
+            var out: [ArraySlice<UInt8>] = []
+            var offset = 0
+            if !partial.isEmpty {
+                // Complete the carried-over frame first, through `decrypt` (at most one frame per read).
+                let need: Int
+                if partial.count >= 2 {
+                    need = 2 + (Int(partial[0]) << 8 | Int(partial[1])) - partial.count
+                } else if chunk.count >= 1 {
+                    need = 2 + (Int(partial[0]) << 8 | Int(chunk[0])) - partial.count
+                } else {
+                    return .success([])
+                }
+                offset = min(need, chunk.count)
+                switch decrypt(Array(UnsafeRawBufferPointer(rebasing: chunk[0..<offset]))) {
+                case .failure(let f): return .failure(f)
+                case .success(let p): out = p
+                }
+                if !partial.isEmpty { return .success(out) }  // the chunk ended inside that frame
+            }
+            // The complete frames in the rest of the chunk.
+            var end = offset, plain = 0, frames = 0
+            while chunk.count - end >= 2 {
+                let length = Int(chunk[end]) << 8 | Int(chunk[end + 1])
+                guard chunk.count - end - 2 >= length else { break }
+                guard length >= Noise.tagLength else { return fail(.decryptionFailed) }
+                plain += length - Noise.tagLength
+                frames += 1
+                end += 2 + length
+            }
+            if frames > 0 {
+                guard receiveNonce <= UInt64.max - UInt64(frames) else { return fail(.nonceExhausted) }
+                var ok = true
+                let nonce0 = receiveNonce
+                let buffer = [UInt8](unsafeUninitializedCapacity: plain) { dst, initialized in
+                    var at = offset, written = 0, nonce = nonce0
+                    receiveKey.withUnsafeBytes { key in
+                        while at < end {
+                            let length = Int(chunk[at]) << 8 | Int(chunk[at + 1])
+                            do {
+                                written += try ChaChaPoly.open(
+                                    key: key, nonce: nonce, source: chunk.baseAddress! + at + 2, count: length,
+                                    destination: UnsafeMutableRawPointer(dst.baseAddress! + written), ad: UnsafeRawBufferPointer(start: nil, count: 0))
+                            } catch {
+                                ok = false
+                                break
+                            }
+                            nonce += 1
+                            at += 2 + length
+                        }
+                    }
+                    if !ok { dst.initialize(repeating: 0) }
+                    initialized = plain
+                }
+                guard ok else { return fail(.decryptionFailed) }
+                receiveNonce += UInt64(frames)
+                // One slice per frame, as `decrypt` returns them (empty frames are skipped).
+                var at = offset, start = 0
+                while at < end {
+                    let n = (Int(chunk[at]) << 8 | Int(chunk[at + 1])) - Noise.tagLength
+                    if n > 0 { out.append(buffer[start..<(start + n)]) }
+                    start += n
+                    at += 2 + n + Noise.tagLength
+                }
+            }
+            if end < chunk.count { partial = Array(UnsafeRawBufferPointer(rebasing: chunk[end...])) }
+            return .success(out)
+        }
+
         private mutating func fail(_ f: Failure) -> Result<[ArraySlice<UInt8>], Failure> {
             failed = f
             partial = []

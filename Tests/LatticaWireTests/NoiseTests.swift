@@ -167,6 +167,53 @@ extension Noise.Directive {
         #expect(si.transport.failed == .nonceExhausted)
     }
 
+    @Test func decryptCopying_givesTheSamePlaintexts_asDecrypt_forAnySplitAndAnyCorruption() throws {
+        var i = Noise.Handshake(initiator: true, identity: alice)
+        var r = Noise.Handshake(initiator: false, identity: bob)
+        let (a, b) = noiseHandshake(&i, &r)
+        var sender = try #require(a?.session?.transport)
+        let receiver = try #require(b?.session?.transport)
+        var rng = SeededRandom(seed: 0xC0_B1)
+        // Frames of every size class: empty, tiny, and full 65,519-byte ones.
+        var wire: [UInt8] = [], sent: [UInt8] = []
+        for n in [0, 1, 5, 300, 65_519, 65_519, 7, 0, 40_000, 65_519, 2] {
+            let m = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            sent += m
+            #expect(sender.encrypt(m, into: &wire))
+        }
+        for round in 0..<60 {
+            var bytes = wire
+            let corrupt = round % 4 == 3
+            if corrupt { bytes[Int(rng.next() % UInt64(bytes.count))] ^= UInt8.random(in: 1...255, using: &rng) }
+            // The same bytes in the same random chunks, through both entry points.
+            var cuts: [Int] = [0]
+            while cuts.last! < bytes.count { cuts.append(min(bytes.count, cuts.last! + 1 + Int(rng.next() % (round % 2 == 0 ? 9 : 150_000)))) }
+            var viaArray = receiver, viaCopy = receiver
+            var outArray: [UInt8] = [], outCopy: [UInt8] = []
+            var failedArray = false, failedCopy = false
+            for (lo, hi) in zip(cuts, cuts.dropFirst()) {
+                let chunk = Array(bytes[lo..<hi])
+                if !failedArray {
+                    switch viaArray.decrypt(chunk) {
+                    case .success(let ps): for p in ps { outArray += p }
+                    case .failure: failedArray = true
+                    }
+                }
+                if !failedCopy {
+                    switch chunk.withUnsafeBytes({ viaCopy.decrypt(copying: $0) }) {
+                    case .success(let ps): for p in ps { #expect(!p.isEmpty); outCopy += p }
+                    case .failure: failedCopy = true
+                    }
+                }
+                #expect(viaCopy.partial.count <= 2 + 65_535)
+            }
+            #expect(failedArray == failedCopy && outArray == outCopy)
+            if !failedCopy { #expect(viaArray.receiveNonce == viaCopy.receiveNonce) }  // a failed transport is dead
+            if !corrupt { #expect(outCopy == sent && !failedCopy) }
+            // A corrupted length prefix may only shorten the stream; any other flip must fail.
+        }
+    }
+
     @Test func decoders_neverCrash_onRandomMutatedAndTruncatedHandshakeAndTransportBytes() throws {
         var rng = SeededRandom(seed: 0x401_5E)
         // A genuine transcript to mutate.
@@ -213,6 +260,9 @@ extension Noise.Directive {
             let junk = (0..<Int(rng.next() % 2000)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             if case .success(let out) = t.decrypt(junk) { #expect(out.isEmpty) }
             #expect(t.partial.count <= 65537)
+            var c = base
+            if case .success(let out) = junk.withUnsafeBytes({ c.decrypt(copying: $0) }) { #expect(out.isEmpty) }
+            #expect(c.partial.count <= 65537)
         }
     }
 }
