@@ -59,6 +59,7 @@ rows = [  # (label, our metric, scale to display unit, Lattica metric, higher is
     ("requests/s, 100 in flight", "requests_per_s_100_in_flight", 1, "rr_inflight100_req_per_s", True, ""),
     ("requests/s, 1000 in flight", "requests_per_s_1000_in_flight", 1, "rr_inflight1000_req_per_s", True, ">= 50000"),
     ("one stream (MB/s; Lattica: 50 MB RPC stream)", "stream_MBps", 1, "stream_mb_per_s", True, ">= 800"),
+    ("  ceiling: ChaCha20-Poly1305 seal, 1 core (MB/s)", "aead_seal_MBps_one_core", 1, None, True, ""),
     ("connect+Noise+yamux+identify (ms)", "connect_identified_ms", 1, None, False, "<= 2"),
     ("idle RSS (MB; Lattica includes Python)", "idle_rss_mb", 1, "idle_rss_mb", False, "<= 20"),
     ("DHT put, median (ms)", "dht_put_median_ms", 1, "dht_put_median_ms", False, "<= 0.5 x Lattica"),

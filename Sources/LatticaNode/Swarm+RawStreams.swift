@@ -5,7 +5,9 @@ import LatticaWire
 /// (model transfer, benchmarks). Loop thread only.
 ///
 /// Back-pressure: `write` returns how many bytes the stream accepted (yamux window and the
-/// per-stream send bound); when it accepted fewer than offered, wait for `onWritable`.
+/// per-stream send bound); when it accepted fewer than offered, wait for `onWritable`. A bulk
+/// sender writes at most `writableBytes` at a time (and waits for `onWritable` at 0): those bytes
+/// go straight into frames, where anything beyond is first copied into the stream's send queue.
 final class RawStream {
     weak var swarm: Swarm?
     let conn: Conn
@@ -28,6 +30,9 @@ final class RawStream {
         swarm.apply(conn, ds)
         return n
     }
+
+    /// Bytes a `write` sends at once (the peer's window minus what is queued).
+    var writableBytes: Int { conn.streams[id] == nil ? 0 : conn.instance.writableBytes(id) }
 
     func closeWrite() {
         guard let swarm, conn.streams[id] != nil else { return }
