@@ -229,9 +229,16 @@ final class Swarm: @unchecked Sendable {
     /// peer does not read) loses bytes of the encrypted stream, so the connection is closed.
     func flush(_ c: Conn) {
         guard !c.out.isEmpty, !c.socket.isClosing else { return }
-        c.out.withUnsafeBytes { c.socket.write($0, completion: c.writeDone) }
+        // Take the bytes out first: a failing write closes the connection from inside `write`,
+        // and that path flushes (and may refill) `c.out` again.
+        var bytes: [UInt8] = []
+        swap(&bytes, &c.out)
+        bytes.withUnsafeBytes { c.socket.write($0, completion: c.writeDone) }
         c.socketWrites &+= 1
-        if c.out.capacity <= Self.flushThreshold { c.out.removeAll(keepingCapacity: true) } else { c.out = [] }
+        if c.out.isEmpty, bytes.capacity <= Self.flushThreshold {  // reuse the buffer
+            bytes.removeAll(keepingCapacity: true)
+            swap(&bytes, &c.out)
+        }
     }
 
     func writeFailed(_ c: Conn, _ e: UVError) {

@@ -138,6 +138,37 @@ import Testing
         await a.stop(); await b.stop()
     }
 
+    @Test func aPeerThatStopsReading_cannotGrowOurQueues_andItsConnectionIsClosed() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
+        try await b.loop.submit { _ in b.swarm!.handleRawStreams("/test/sink/1.0.0") { s in s.onData = { _ in } } }
+        let addrB = b.listenAddrs[0]
+        let _: PeerId = try await call(a) { s, done in s.dial(addrB) { done($0) } }
+        // b stops reading its socket: nothing it is sent is read, no window update comes back.
+        try await b.loop.submit { _ in b.swarm!.connection(to: a.peerId)!.socket.pauseReading() }
+        let (maxQueued, accepted, closed): (Int, Int, Bool) = try await a.loop.submit { _ in
+            let s = a.swarm!
+            let conn = s.connection(to: b.peerId)!
+            let chunk = [UInt8](repeating: 0xEE, count: 256 << 10)
+            var maxQueued = 0, accepted = 0
+            for _ in 0..<250 {  // 250 streams x 256 KiB of window: far beyond every bound
+                guard let r = s.openRawStream(b.peerId, "/test/sink/1.0.0") else { break }
+                accepted += r.write(chunk)
+                maxQueued = max(maxQueued, conn.socket.isClosing ? 0 : conn.socket.queuedBytes)
+            }
+            return (maxQueued, accepted, s.connection(to: b.peerId) == nil)
+        }
+        #expect(maxQueued <= TCPSettings().maxQueuedBytes)
+        #expect(accepted > 0)
+        // The socket's bound was reached, so part of the encrypted stream could not be queued:
+        // the connection is closed rather than corrupted.
+        #expect(closed)
+        let stillServing = try await a.loop.submit { _ in a.swarm!.conns.count }
+        #expect(stillServing == 0)
+        await a.stop(); await b.stop()
+    }
+
     @Test func garbageFromARawSocket_closesThatConnection_only() async throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }
