@@ -109,6 +109,7 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
+        lattica_set_thread_name(name)  // shows in top -H, perf and gdb
         if busyPollNanos == 0 {
             while uv_run(uvLoop, UV_RUN_DEFAULT) != 0 {}
         } else {
