@@ -99,24 +99,13 @@ public enum ChaChaPoly {
     public static func openInPlace(
         key: UnsafeRawBufferPointer, nonce: UInt64, buffer: UnsafeMutableRawPointer, count: Int, ad: UnsafeRawBufferPointer
     ) throws(CryptoError) -> Int {
-        precondition(key.count == keyLength, "ChaChaPoly: key must be 32 bytes")
-        guard count >= tagLength else { throw .authenticationFailed }
-        Sodium.ensureInitialized()
-        let p = buffer.assumingMemoryBound(to: UInt8.self)
-        let mlen = count - tagLength
-        let rc = withNoiseNonce(nonce) { n in
-            crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-                p, nil, p, UInt64(mlen), p + mlen,
-                ad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ad.count), n,
-                key.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        }
-        guard rc == 0 else { throw .authenticationFailed }
-        return mlen
+        try open(key: key, nonce: nonce, source: buffer, count: count, destination: buffer, ad: ad)
     }
 
     /// Hot path: verifies `count` bytes at `source` (ciphertext and its 16-byte tag) and decrypts
-    /// them to `destination` (room for `count - 16` bytes; the buffers must not overlap): the copy
-    /// out of a read buffer and the decryption in one pass. Returns the plaintext length; on
+    /// them to `destination` (room for `count - 16` bytes; either `source` itself or a buffer that
+    /// does not overlap it, as libsodium allows): out of place, the copy out of a read buffer and
+    /// the decryption in one pass. Returns the plaintext length; on
     /// failure throws `authenticationFailed` and `destination` holds zeros.
     public static func open(
         key: UnsafeRawBufferPointer, nonce: UInt64, source: UnsafeRawPointer, count: Int,

@@ -53,6 +53,7 @@ final class Swarm: @unchecked Sendable {
     /// Known peer information (connected or recently seen), bounded.
     var peerInfo: [PeerId: PeerInfo] = [:]
     let maxPeerInfo = 10_000
+    /// `lattica_requests_served_total` per protocol (see `servedCounter`).
     var servedCounters: [String: Counter] = [:]
     /// Connections with output waiting for the end of the loop turn.
     var dirtyConns: [Conn] = []

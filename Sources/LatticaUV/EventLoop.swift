@@ -61,7 +61,7 @@ public final class EventLoop: @unchecked Sendable {
         _ = EventLoop.ignoreSIGPIPE
         self.name = name
         self.busyPoll = max(.zero, busyPoll)
-        busyPollNanos = UInt64(max(.zero, busyPoll).nanosecondsClamped)
+        busyPollNanos = UInt64(self.busyPoll.nanosecondsClamped)
         uvLoop = .allocate(capacity: 1)
         precondition(uv_loop_init(uvLoop) == 0, "uv_loop_init failed")
         readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
