@@ -55,6 +55,8 @@ let package = Package(
         .target(name: "LatticaDHT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: tensors, trainer, averaging schedules, robust aggregators, attacks.
         .target(name: "LatticaLearning", dependencies: ["LatticaCore", "CBLAS", realModule], swiftSettings: strict),
+        // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
+        .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: virtual clock + simulated network.
         .target(name: "LatticaSimulation", dependencies: ["LatticaCore"], swiftSettings: strict),
         // The libuv shell: loop thread, TCP/UDP, timers, async bridge.
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "LatticaDHTTests", dependencies: ["LatticaDHT", "LatticaSimulation"]),
         .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaData", "LatticaSimulation"]),
         .testTarget(name: "LatticaSimulationTests", dependencies: ["LatticaSimulation"]),
+        .testTarget(name: "LatticaCRDTTests", dependencies: ["LatticaCRDT"]),
         .testTarget(name: "LatticaUVTests", dependencies: ["LatticaUV"]),
         .testTarget(name: "LatticaStoreTests", dependencies: ["LatticaStore"]),
         .testTarget(name: "LatticaNodeTests", dependencies: ["LatticaNode", "LatticaAPI"]),

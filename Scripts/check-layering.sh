@@ -3,7 +3,7 @@
 # Exits non-zero, naming file and line, when one does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pure=(LatticaCore LatticaWire LatticaDHT LatticaLearning LatticaSimulation)
+pure=(LatticaCore LatticaWire LatticaDHT LatticaLearning LatticaSimulation LatticaCRDT)
 forbidden='^[[:space:]]*(@preconcurrency[[:space:]]+|@_implementationOnly[[:space:]]+|(public|internal|package)[[:space:]]+)?import[[:space:]]+(class[[:space:]]+|struct[[:space:]]+|func[[:space:]]+)?(Foundation|FoundationNetworking|Dispatch|Glibc|Musl|Darwin|CLibUV|CSQLite|LatticaUV|LatticaStore|LatticaNode|Network|NIO[A-Za-z]*|Logging)\b'
 status=0
 for t in "${pure[@]}"; do

@@ -1,0 +1,198 @@
+public import LatticaCore
+
+extension CRDT.Instance {
+    public typealias Directive = CRDT.Directive
+
+    /// One frame body from `peer`. Undecodable bytes are counted and reported, never thrown.
+    public mutating func onMessage(_ bytes: ArraySlice<UInt8>, from peer: PeerId, now: Instant, wall: CRDT.WallTime) -> [Directive] {
+        do {
+            let m = try CRDT.Message.decode(bytes, limits: settings.limits)
+            return onMessage(m, from: peer, now: now, wall: wall)
+        } catch {
+            metrics.malformedMessages += 1
+            return [misbehaved(peer, .malformedMessage(error))]
+        }
+    }
+
+    /// A decoded message (the simulator hands messages over without bytes).
+    public mutating func onMessage(_ m: CRDT.Message, from peer: PeerId, now: Instant, wall: CRDT.WallTime) -> [Directive] {
+        metrics.messagesReceived += 1
+        switch m {
+        case .push(let batches):
+            return receive(batches, from: peer, wall: wall, forward: true)
+        case .versions(let theirs, let wantsReply):
+            if connected.contains(peer) { peerVersions[peer] = (theirs, now) }
+            var out: [Directive] = []
+            let (missing, more) = missingBatches(for: theirs)
+            if !missing.isEmpty {
+                metrics.batchesSynced += missing.count
+                out.append(send(.missing(missing, more: more), to: peer))
+            }
+            // Only ask for what they have and we lack: an exchange between nodes in sync is one vector.
+            if wantsReply, theirs.missing(from: versions) > 0 {
+                out.append(send(.versions(versions, wantsReply: false), to: peer))
+            }
+            return out
+        case .missing(let batches, let more):
+            var out = receive(batches, from: peer, wall: wall, forward: false)
+            if more { out.append(send(.versions(versions, wantsReply: false), to: peer)) }
+            return out
+        }
+    }
+
+    /// Batches `theirs` lacks, oldest first per author, authors in canonical order, within the
+    /// per-message bounds; `more` when some did not fit.
+    func missingBatches(for theirs: CRDT.VersionVector) -> ([CRDT.SignedBatch], more: Bool) {
+        var out: [CRDT.SignedBatch] = []
+        var bytes = 16
+        for author in authors {
+            let have = theirs[author]
+            guard versions[author] > have, let log = logs[author] else { continue }
+            let start = log.partitioningIndex { $0.lastSeq > have }
+            for b in log[start...] {
+                let size = b.body.count + b.signature.count + 5
+                if out.count == settings.limits.maxBatchesPerMessage || bytes + size > settings.limits.maxMessageBytes {
+                    return (out, true)
+                }
+                out.append(b)
+                bytes += size
+            }
+        }
+        return (out, false)
+    }
+
+    // MARK: Admission
+
+    mutating func receive(_ batches: [CRDT.SignedBatch], from peer: PeerId, wall: CRDT.WallTime, forward: Bool) -> [Directive] {
+        var out: [Directive] = []
+        var fresh: [CRDT.SignedBatch] = []
+        for b in batches {
+            out += admit(b, from: peer, wall: wall, fresh: &fresh)
+        }
+        guard forward, !fresh.isEmpty else { return out }
+        metrics.batchesPushed += fresh.count
+        for p in randomPeers(settings.forwardFanout, excluding: peer) {
+            out.append(send(.push(fresh), to: p))
+        }
+        return out
+    }
+
+    /// Verifies and applies one batch (or holds it for a gap, or drops it as a duplicate).
+    mutating func admit(_ b: CRDT.SignedBatch, from peer: PeerId, wall: CRDT.WallTime, fresh: inout [CRDT.SignedBatch]) -> [Directive] {
+        let have = versions[b.author]
+        if b.lastSeq <= have { return duplicate(b, from: peer) }
+        if logs[b.author] == nil, authors.count >= settings.limits.maxAuthors { return reject(.tooManyAuthors) }
+        if let reason = validate(b, wall: wall) {
+            var out = reject(reason)
+            // An honest forwarder verifies before it forwards; a clock verdict is ours alone.
+            if reason != .futureClock { out.append(misbehaved(peer, .invalidBatch(reason))) }
+            return out
+        }
+        if b.firstSeq > have + 1 { return hold(b) }
+        var out = apply(b)
+        fresh.append(b)
+        // Held batches that now follow on.
+        while let next = held[b.author]?.removeValue(forKey: versions[b.author] + 1) {
+            heldCount -= 1
+            metrics.batchesReleased += 1
+            out += apply(next)
+            fresh.append(next)
+        }
+        if let rest = held[b.author] {
+            let stale = rest.filter { $0.value.lastSeq <= versions[b.author] }
+            for k in stale.keys { held[b.author]![k] = nil; heldCount -= 1 }
+            if held[b.author]!.isEmpty { held[b.author] = nil }
+        }
+        return out
+    }
+
+    /// Signature, author and per-delta checks (clock bound, namespace rules).
+    func validate(_ b: CRDT.SignedBatch, wall: CRDT.WallTime) -> CRDT.RejectReason? {
+        guard b.deltas.count <= settings.limits.maxDeltasPerBatch else { return .valueTooLarge }
+        if let r = b.verify() { return r }
+        let horizon = wall.milliseconds &+ settings.maxClockSkewMilliseconds
+        var text: String?
+        for d in b.deltas {
+            if d.time.wall > horizon { return .futureClock }
+            let reason = CRDT.Namespace.check(d, author: b.author, authorText: {
+                if let text { return text }
+                let t = b.author.description
+                text = t
+                return t
+            }(), limits: settings.limits)
+            if let reason { return reason }
+        }
+        return nil
+    }
+
+    mutating func reject(_ reason: CRDT.RejectReason) -> [Directive] {
+        metrics.rejected[reason, default: 0] += 1
+        return []
+    }
+
+    mutating func duplicate(_ b: CRDT.SignedBatch, from peer: PeerId) -> [Directive] {
+        metrics.rejected[.replayed, default: 0] += 1
+        var out: [Directive] = []
+        if let log = logs[b.author] {
+            let i = log.partitioningIndex { $0.firstSeq >= b.firstSeq }
+            if i < log.count, log[i].firstSeq == b.firstSeq, log[i].body != b.body, b.verify() == nil {
+                metrics.equivocations += 1
+                out.append(misbehaved(b.author, .equivocation(author: b.author, seq: b.firstSeq)))
+            }
+        }
+        let n = duplicates[peer, default: 0] + 1
+        duplicates[peer] = n
+        if n == settings.maxDuplicatesPerInterval + 1 { out.append(misbehaved(peer, .excessiveDuplicates(n))) }
+        return out
+    }
+
+    mutating func hold(_ b: CRDT.SignedBatch) -> [Directive] {
+        let mine = held[b.author]?.count ?? 0
+        guard heldCount < settings.maxHeldBatches, mine < settings.maxHeldBatchesPerAuthor,
+              held[b.author]?[b.firstSeq] == nil else { return reject(.gapped) }
+        held[b.author, default: [:]][b.firstSeq] = b
+        heldCount += 1
+        metrics.batchesHeld += 1
+        return []
+    }
+
+    // MARK: Applying
+
+    /// Applies the deltas of a verified remote batch not applied yet and logs it. Returns
+    /// `.persist` then `.applied`.
+    mutating func apply(_ b: CRDT.SignedBatch) -> [Directive] {
+        let have = versions[b.author]
+        var touched: [String] = []
+        for d in b.deltas where d.seq > have {
+            if state.apply(d, author: b.author) { metrics.typeConflicts += 1 }
+            clock.observe(d.time)
+            if touched.last != d.path { touched.append(d.path) }
+        }
+        return record(b, touched: touched, local: false)
+    }
+
+    mutating func record(_ b: CRDT.SignedBatch, touched: [String], local: Bool) -> [Directive] {
+        let have = versions[b.author]
+        if logs[b.author] == nil {
+            authors.insert(b.author, at: authors.partitioningIndex { !($0 < b.author) })
+        }
+        logs[b.author, default: []].append(b)
+        versions[b.author] = b.lastSeq
+        let applied = Int(b.lastSeq - max(have, b.firstSeq - 1))
+        if local {
+            metrics.localBatches += 1
+            metrics.localDeltas += applied
+        } else {
+            metrics.batchesApplied += 1
+            metrics.deltasApplied += applied
+        }
+        var paths = touched
+        if paths.count > 1 { paths = Array(Set(paths)).sorted() }
+        let entries = settings.persistMaterialised
+            ? paths.map { CRDT.Persist.Entry(path: $0, encoded: state.encodedEntry($0) ?? []) } : []
+        return [
+            .persist(CRDT.Persist(batch: b, entries: entries)),
+            .applied(CRDT.Applied(author: b.author, seqs: b.seqs, paths: paths, local: local)),
+        ]
+    }
+}

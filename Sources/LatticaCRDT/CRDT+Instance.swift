@@ -1,0 +1,152 @@
+public import LatticaCore
+
+extension CRDT {
+    /// One node's replicated store: the materialised state, the log of signed batches (what
+    /// anti-entropy sends from), the version vector, the hybrid logical clock, connected peers.
+    /// Sans-I/O: every event comes in with `now` (and the wall clock where the HLC needs it),
+    /// every effect goes out as a `Directive`. Network input never throws or traps; bad input
+    /// is counted (`metrics`) and, where no honest peer would send it, reported.
+    public struct Instance: Sendable {
+        public let localPeer: PeerId
+        let localPeerText: String
+        let signer: Signer
+        public var settings: Settings
+        public internal(set) var state = State()
+        public internal(set) var metrics = Metrics()
+        public internal(set) var clock = HybridClock()
+        /// Per author: the highest contiguous sequence number applied.
+        public internal(set) var versions = VersionVector()
+
+        /// Per author, applied batches in seq order (contiguous from 1).
+        var logs: [PeerId: [SignedBatch]] = [:]
+        /// Authors in canonical order (anti-entropy walks them deterministically).
+        var authors: [PeerId] = []
+        /// Verified batches waiting for their author's earlier seqs: author → first seq → batch.
+        var held: [PeerId: [UInt64: SignedBatch]] = [:]
+        var heldCount = 0
+        /// Connected peers in canonical order (random picks replay from the seed).
+        var connected: [PeerId] = []
+        var peerVersions: [PeerId: (versions: VersionVector, at: Instant)] = [:]
+        var duplicates: [PeerId: Int] = [:]
+        var rng: SeededRandom
+
+        /// A node with the local key's signer. `restoring`: the batches it persisted (any order);
+        /// they are verified (unless `verifyRestored` is false) and applied, so the state, the
+        /// version vector, the clock and our own next seq are where they were.
+        public init(signer: Signer, settings: Settings = .init(), seed: UInt64,
+                    restoring persisted: [SignedBatch] = [], verifyRestored: Bool = true) {
+            self.signer = signer
+            self.localPeer = signer.peerId
+            self.localPeerText = signer.peerId.description
+            self.settings = settings
+            self.rng = SeededRandom(seed: seed)
+            let sorted = persisted.sorted { $0.author == $1.author ? $0.firstSeq < $1.firstSeq : $0.author < $1.author }
+            for b in sorted where b.lastSeq > versions[b.author] && b.firstSeq <= versions[b.author] + 1 {
+                if verifyRestored, let reason = b.verify() {
+                    metrics.rejected[reason, default: 0] += 1
+                    continue
+                }
+                _ = apply(b)
+                metrics.restoredBatches += 1
+            }
+        }
+
+        /// Our own next sequence number.
+        public var nextSeq: UInt64 { versions[localPeer] + 1 }
+
+        /// Batches of `author` in the log (for `lattica meta log` and tests).
+        public func batches(of author: PeerId) -> [SignedBatch] { logs[author] ?? [] }
+        public var allBatches: [SignedBatch] { authors.flatMap { logs[$0] ?? [] } }
+        public var connectedPeers: [PeerId] { connected }
+        public var heldBatchCount: Int { heldCount }
+
+        // MARK: Lifecycle and peers
+
+        public mutating func onStart(now: Instant) -> [Directive] {
+            [.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval)]
+        }
+
+        /// A connection to `peer` is up (and it speaks `/lattica/crdt/1.0.0`): start an exchange
+        /// at once, so that a late joiner or a node back from a partition catches up.
+        public mutating func onPeerConnected(_ peer: PeerId, now: Instant) -> [Directive] {
+            guard peer != localPeer, connected.count < settings.maxPeers else { return [] }
+            let i = connected.partitioningIndex { !($0 < peer) }
+            guard i == connected.count || connected[i] != peer else { return [] }
+            connected.insert(peer, at: i)
+            return [send(.versions(versions, wantsReply: true), to: peer)]
+        }
+
+        public mutating func onPeerDisconnected(_ peer: PeerId, now: Instant) -> [Directive] {
+            let i = connected.partitioningIndex { !($0 < peer) }
+            if i < connected.count, connected[i] == peer { connected.remove(at: i) }
+            peerVersions[peer] = nil
+            duplicates[peer] = nil
+            return []
+        }
+
+        public mutating func onTimer(_ timer: TimerID, now: Instant) -> [Directive] {
+            switch timer {
+            case .antiEntropy:
+                duplicates = [:]
+                var out: [Directive] = []
+                for peer in randomPeers(settings.antiEntropyFanout, excluding: nil) {
+                    metrics.antiEntropyExchanges += 1
+                    out.append(send(.versions(versions, wantsReply: true), to: peer))
+                }
+                out.append(.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval))
+                return out
+            }
+        }
+
+        /// Replication state per connected peer, as of its last version vector.
+        public func syncStatus() -> [PeerStatus] {
+            connected.map { p in
+                guard let (theirs, at) = peerVersions[p] else {
+                    return PeerStatus(peer: p, lastSync: nil, theyLack: versions.total, weLack: 0)
+                }
+                return PeerStatus(peer: p, lastSync: at, theyLack: versions.missing(from: theirs), weLack: theirs.missing(from: versions))
+            }
+        }
+
+        // MARK: Helpers
+
+        mutating func send(_ m: Message, to peer: PeerId) -> Directive {
+            metrics.messagesSent += 1
+            return .send(m, to: peer)
+        }
+
+        /// Up to `count` distinct connected peers, drawn with the instance's seeded generator.
+        mutating func randomPeers(_ count: Int, excluding: PeerId?) -> [PeerId] {
+            var pool = connected.filter { $0 != excluding }
+            var out: [PeerId] = []
+            while out.count < count, !pool.isEmpty {
+                out.append(pool.swapAt(Int(rng.next() % UInt64(pool.count))))
+            }
+            return out
+        }
+
+        mutating func misbehaved(_ peer: PeerId, _ why: Misbehavior) -> Directive {
+            metrics.misbehaviors += 1
+            return .peerMisbehaved(peer, why)
+        }
+    }
+}
+
+extension Array {
+    /// Removes the element at `i` in O(1) (the last one takes its place) and returns it.
+    mutating func swapAt(_ i: Int) -> Element {
+        swapAt(i, count - 1)
+        return removeLast()
+    }
+
+    /// The first index whose element satisfies `belongs` (which must be false then true along
+    /// the array): binary search.
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if belongs(self[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+}
