@@ -67,7 +67,7 @@ public struct ControlRequest: Codable, Sendable {
     }
 }
 
-public struct ControlErrorBody: Codable, Sendable, Equatable {
+public struct ControlErrorBody: Error, Codable, Sendable, Equatable {
     /// Machine-readable: `bad_request`, `unknown_method`, `unsupported_version`, `not_found`, `failed`.
     public var code: String
     public var message: String
@@ -91,25 +91,6 @@ public struct ControlResponse<Result: Codable & Sendable>: Codable, Sendable {
     }
 }
 
-/// `status`: who the daemon is and where it listens.
-public struct StatusResult: Codable, Sendable, Equatable {
-    public var peer_id: String
-    public var listen_addrs: [String]
-    public var version: String
-    public var uptime_s: Double
-    public var agent_version: String
-    public var data_dir: String
-    public var metrics_addr: String?
-    public var connected_peers: Int
-
-    public init(peer_id: String, listen_addrs: [String], version: String, uptime_s: Double,
-                agent_version: String, data_dir: String, metrics_addr: String?, connected_peers: Int) {
-        self.peer_id = peer_id; self.listen_addrs = listen_addrs; self.version = version
-        self.uptime_s = uptime_s; self.agent_version = agent_version; self.data_dir = data_dir
-        self.metrics_addr = metrics_addr; self.connected_peers = connected_peers
-    }
-}
-
 public extension JSONEncoder {
     /// The encoder for control API lines: compact, keys sorted (stable output for scripts).
     static var controlAPI: JSONEncoder {
@@ -119,110 +100,3 @@ public extension JSONEncoder {
     }
 }
 
-/// One connected peer in `peers`.
-public struct PeerEntry: Codable, Sendable, Equatable {
-    public var peer_id: String
-    /// The remote address of the connection.
-    public var addr: String
-    /// `inbound` or `outbound`.
-    public var direction: String
-    public var rtt_ms: Double?
-    public var agent: String
-    public var protocol_version: String
-    public var protocols: [String]
-    public var connected_s: Double
-
-    public init(peer_id: String, addr: String, direction: String, rtt_ms: Double?, agent: String,
-                protocol_version: String, protocols: [String], connected_s: Double) {
-        self.peer_id = peer_id; self.addr = addr; self.direction = direction; self.rtt_ms = rtt_ms
-        self.agent = agent; self.protocol_version = protocol_version; self.protocols = protocols; self.connected_s = connected_s
-    }
-}
-
-/// `peers`: the connected peers.
-public struct PeersResult: Codable, Sendable, Equatable {
-    public var peers: [PeerEntry]
-    public init(peers: [PeerEntry]) { self.peers = peers }
-}
-
-/// `connect` (params: `addr`): the peer we are now connected to.
-public struct ConnectResult: Codable, Sendable, Equatable {
-    public var peer_id: String
-    public init(peer_id: String) { self.peer_id = peer_id }
-}
-
-/// `ping` (params: `peer`, `count`): round-trip times in milliseconds.
-public struct PingResult: Codable, Sendable, Equatable {
-    public var peer_id: String
-    public var rtts_ms: [Double]
-    public init(peer_id: String, rtts_ms: [Double]) { self.peer_id = peer_id; self.rtts_ms = rtts_ms }
-}
-
-/// `dht.put` (params: `key`, `value_hex` or `value`, `quorum`): where the record was stored.
-public struct DHTPutResult: Codable, Sendable, Equatable {
-    public var key: String
-    public var stored_on: Int
-    public var quorum: Int
-    public var ms: Double
-    public init(key: String, stored_on: Int, quorum: Int, ms: Double) {
-        self.key = key; self.stored_on = stored_on; self.quorum = quorum; self.ms = ms
-    }
-}
-
-/// `dht.get` (params: `key`, `quorum`): the best record found.
-public struct DHTGetResult: Codable, Sendable, Equatable {
-    public var key: String
-    /// The value as text when it is UTF-8, else nil (see `value_hex`).
-    public var value: String?
-    public var value_hex: String
-    /// How the value was unwrapped: `raw`, or `lattica` (ValueWithTime + bytes pickle, never unpickled otherwise).
-    public var encoding: String
-    public var copies: Int
-    public var ms: Double
-    public init(key: String, value: String?, value_hex: String, encoding: String, copies: Int, ms: Double) {
-        self.key = key; self.value = value; self.value_hex = value_hex; self.encoding = encoding; self.copies = copies; self.ms = ms
-    }
-}
-
-/// `dht.provide` (params: `key`).
-public struct DHTProvideResult: Codable, Sendable, Equatable {
-    public var key: String
-    public var told: Int
-    public init(key: String, told: Int) { self.key = key; self.told = told }
-}
-
-/// `dht.providers` (params: `key`).
-public struct DHTProvidersResult: Codable, Sendable, Equatable {
-    public var key: String
-    public var providers: [DHTPeer]
-    public init(key: String, providers: [DHTPeer]) { self.key = key; self.providers = providers }
-}
-
-public struct DHTPeer: Codable, Sendable, Equatable {
-    public var peer_id: String
-    public var addrs: [String]
-    public init(peer_id: String, addrs: [String]) { self.peer_id = peer_id; self.addrs = addrs }
-}
-
-/// `dht.table`: the routing table.
-public struct DHTTableResult: Codable, Sendable, Equatable {
-    public struct Bucket: Codable, Sendable, Equatable {
-        /// Leading bits shared with our key (higher is closer).
-        public var index: Int
-        public var peers: [BucketPeer]
-        public init(index: Int, peers: [BucketPeer]) { self.index = index; self.peers = peers }
-    }
-    public struct BucketPeer: Codable, Sendable, Equatable {
-        public var peer_id: String
-        public var age_s: Double
-        public var connected: Bool
-        public init(peer_id: String, age_s: Double, connected: Bool) { self.peer_id = peer_id; self.age_s = age_s; self.connected = connected }
-    }
-    public var protocol_id: String
-    public var mode: String
-    public var size: Int
-    public var buckets: [Bucket]
-    public init(protocol_id: String, mode: String, size: Int, buckets: [Bucket]) {
-        self.protocol_id = protocol_id; self.mode = mode; self.size = size; self.buckets = buckets
-    }
-}

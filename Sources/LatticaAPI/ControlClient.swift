@@ -63,6 +63,28 @@ public final class ControlClient {
         return r
     }
 
+    /// Calls a typed method.
+    public func call<M: ControlMethod>(_ m: M.Type, _ params: M.Params) throws(ControlClientError) -> M.Result {
+        let line = try roundTrip(m, params)
+        let resp: ControlResponse<M.Result>
+        do { resp = try JSONDecoder().decode(ControlResponse<M.Result>.self, from: Data(line)) } catch {
+            throw fail("daemon sent a response this client cannot read (\(error))")
+        }
+        if let e = resp.error { throw fail("\(M.name) failed: \(e.message) [\(e.code)]") }
+        guard resp.ok, let r = resp.result else { throw fail("\(M.name): empty response from daemon") }
+        return r
+    }
+
+    /// Calls a typed method and returns the raw response line (for `--json` passthrough).
+    public func roundTrip<M: ControlMethod>(_ m: M.Type, _ params: M.Params) throws(ControlClientError) -> [UInt8] {
+        let req = TypedRequest(v: ControlAPI.version, id: nextId, method: M.name, params: params)
+        nextId += 1
+        guard var bytes = try? JSONEncoder.controlAPI.encode(req) else { throw fail("cannot encode request") }
+        bytes.append(UInt8(ascii: "\n"))
+        try sendAll(Array(bytes))
+        return try readLine()
+    }
+
     /// Sends one request and returns the raw response line (for `--json` passthrough and tests).
     public func roundTrip(_ method: String, params: JSONValue? = nil) throws(ControlClientError) -> [UInt8] {
         let req = ControlRequest(id: nextId, method: method, params: params)
@@ -108,4 +130,11 @@ public final class ControlClient {
     }
 
     private func fail(_ m: String) -> ControlClientError { ControlClientError(socketPath: socketPath, message: m) }
+}
+
+private struct TypedRequest<P: Encodable>: Encodable {
+    var v: Int
+    var id: UInt64
+    var method: String
+    var params: P
 }

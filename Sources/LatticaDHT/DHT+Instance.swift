@@ -83,9 +83,20 @@ extension DHT {
                 // Probe the least-recently-seen peer with a FIND_NODE for ourselves (the spec deprecates PING).
                 return send(Message(type: .findNode, key: localPeer.multihash), to: probe.peer, key: probe.key,
                             addresses: probe.addresses, purpose: .probe, now: now)
+            case .replaced(let gone):
+                metrics.routingTableInsertions += 1
+                return [.routingTableUpdated(added: peer, removed: gone)]
             case .updated, .cached(nil), .isSelf:
                 return []
             }
+        }
+
+        /// The shell's last connection to `peer` closed. Kademlia keeps the entry (the peer is likely
+        /// still there and reachable by address) but marks it, so that it is the first to give way
+        /// to a newcomer when its bucket is full.
+        public mutating func onPeerDisconnected(_ peer: PeerId, now: Instant) -> [Directive] {
+            routingTable.markDisconnected(peer, key: Key(peer: peer))
+            return []
         }
 
         // MARK: Outbound requests

@@ -16,6 +16,10 @@ extension DHT {
             public var lastSeen: Instant
             /// Consecutive failed requests; reset by any success.
             public var failures: Int
+            /// False once the shell told us the last connection to the peer closed; such an entry
+            /// is the first to make room for a newcomer in a full bucket (rust-libp2p's
+            /// `NodeStatus::Disconnected`). Hearing from the peer again sets it.
+            public var connected = true
         }
 
         struct Bucket: Sendable {
@@ -32,6 +36,8 @@ extension DHT {
             /// Bucket full: the newcomer was cached; probe `leastRecentlySeen` (unless `nil`: a probe
             /// is already under way) and call `probeFinished`.
             case cached(probe: Entry?)
+            /// Bucket full, but `removed` was disconnected: the newcomer took its place.
+            case replaced(removed: PeerId)
             case isSelf
         }
 
@@ -71,6 +77,7 @@ extension DHT {
                 var e = buckets[b].entries.remove(at: i)
                 e.lastSeen = now
                 e.failures = 0
+                e.connected = true
                 if !addresses.isEmpty { e.addresses = addresses }
                 buckets[b].entries.append(e)
                 return .updated
@@ -80,6 +87,12 @@ extension DHT {
                 buckets[b].entries.append(e)
                 count += 1
                 return .inserted
+            }
+            if let i = buckets[b].entries.firstIndex(where: { !$0.connected && $0.peer != buckets[b].probing }) {
+                let gone = buckets[b].entries.remove(at: i).peer
+                buckets[b].entries.append(e)
+                buckets[b].replacements.removeAll { $0.peer == peer }
+                return .replaced(removed: gone)
             }
             buckets[b].replacements.removeAll { $0.peer == peer }
             buckets[b].replacements.append(e)
@@ -115,6 +128,13 @@ extension DHT {
                 return evict(peer, bucket: b)
             }
             return (nil, nil)
+        }
+
+        /// The last connection to `peer` closed (it stays, marked, until a newcomer needs its place).
+        public mutating func markDisconnected(_ peer: PeerId, key: Key) {
+            guard let b = bucketIndex(of: key), b < buckets.count,
+                  let i = buckets[b].entries.firstIndex(where: { $0.peer == peer }) else { return }
+            buckets[b].entries[i].connected = false
         }
 
         public mutating func remove(_ peer: PeerId, key: Key) -> Bool {

@@ -9,15 +9,84 @@ import Metrics
 /// requests are tested without a socket. Every request is counted by method and result in
 /// `lattica_control_requests_total`.
 public struct ControlDispatcher: Sendable {
-    public typealias Handler = @Sendable (JSONValue?) async throws -> any Encodable & Sendable
+    /// A registered method: gets the whole request line (its params are decoded by the typed
+    /// wrapper made in `register`), returns the result to encode.
+    typealias Handler = @Sendable (_ line: [UInt8], _ params: JSONValue?) async throws -> any Encodable & Sendable
 
     private var handlers: [String: Handler] = [:]
+    /// The wire names of every method's params fields (for `lattica` help and the control fuzz).
+    public private(set) var fields: [String: [String]] = [:]
 
     public init() {}
 
-    /// Registers `method`; a handler throws `ControlErrorBody` for a clean error answer.
-    public mutating func register(_ method: String, _ handler: @escaping Handler) {
-        handlers[method] = handler
+    /// Registers a typed method. Its params are decoded strictly (unknown fields, wrong types,
+    /// over-long strings and out-of-range numbers are `bad_request` errors naming the field) and
+    /// validated before `body` runs; `body` throws `ControlErrorBody` for a clean error answer.
+    public mutating func register<M: ControlMethod>(_ m: M.Type, _ body: @escaping @Sendable (M.Params) async throws -> M.Result) {
+        precondition(handlers[M.name] == nil, "control method \(M.name) registered twice")
+        fields[M.name] = M.Params.fieldNames
+        handlers[M.name] = { line, raw in
+            let params = try Self.decodeParams(M.Params.self, line: line, raw: raw)
+            return try await body(params)
+        }
+    }
+
+    /// Strict decoding of a method's params; throws `bad_request` naming the field.
+    static func decodeParams<P: ControlParams>(_ p: P.Type, line: [UInt8], raw: JSONValue?) throws(ControlErrorBody) -> P {
+        let fields: [String: JSONValue]
+        switch raw {
+        case nil, .null?: fields = [:]
+        case .object(let o)?: fields = o
+        default: throw .badRequest("'params' must be an object")
+        }
+        let known = Set(P.fieldNames)
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            let list = P.fieldNames.isEmpty ? "none" : P.fieldNames.joined(separator: ", ")
+            throw .badRequest("unknown field '\(unknown.prefix(64))'; fields: \(list)")
+        }
+        for (k, v) in fields {
+            if case .string(let s) = v {
+                let limit = P.maxLengths[k] ?? ControlLimits.maxString
+                if s.utf8.count > limit { throw .badRequest("'\(k)' has \(s.utf8.count) bytes; at most \(limit)") }
+            }
+        }
+        // Integer fields are range-checked on the JSON number itself, before any conversion.
+        for (k, r) in P.ranges {
+            switch fields[k] {
+            case nil, .null?: continue
+            case .number(let d)?:
+                guard d >= Double(r.lowerBound), d <= Double(r.upperBound) else {
+                    let shown = abs(d) < 1e15 && d.rounded() == d ? "\(Int(d))" : "\(d)"
+                    throw ControlErrorBody.outOfRange(k, shown, r)
+                }
+                guard d.rounded() == d else { throw .badRequest("'\(k)' must be an integer in \(r.lowerBound)...\(r.upperBound)") }
+            default: throw .badRequest("'\(k)' must be an integer in \(r.lowerBound)...\(r.upperBound)")
+            }
+        }
+        let params: P
+        do {
+            params = try JSONDecoder().decode(ParamsEnvelope<P>.self, from: Data(line)).params ?? JSONDecoder().decode(P.self, from: Data("{}".utf8))
+        } catch {
+            throw Self.describe(error, P.self)
+        }
+        try params.validate()
+        return params
+    }
+
+    static func describe<P: ControlParams>(_ e: any Error, _ p: P.Type) -> ControlErrorBody {
+        func field(_ path: [any CodingKey]) -> String {
+            path.map(\.stringValue).filter { $0 != "params" }.joined(separator: ".")
+        }
+        let f: String, what: String
+        switch e {
+        case DecodingError.keyNotFound(let k, _): return .badRequest("missing field '\(k.stringValue)'")
+        case DecodingError.valueNotFound(_, let c): f = field(c.codingPath); what = "must not be null"
+        case DecodingError.typeMismatch(let t, let c): f = field(c.codingPath); what = "has the wrong type (expected \(t))"
+        case DecodingError.dataCorrupted(let c): f = field(c.codingPath); what = "is malformed"
+        default: return .badRequest("params: \(e)")
+        }
+        if let r = P.ranges[f] { return .badRequest("'\(f)' must be an integer in \(r.lowerBound)...\(r.upperBound)") }
+        return .badRequest(f.isEmpty ? "params \(what)" : "'\(f)' \(what)")
     }
 
     public var methods: [String] { handlers.keys.sorted() }
@@ -39,7 +108,7 @@ public struct ControlDispatcher: Sendable {
                 code: "unknown_method", message: "unknown method '\(request.method.prefix(64))'; known: \(methods.joined(separator: ", "))"))
         }
         do {
-            let result = try await h(request.params)
+            let result = try await h(Array(line), request.params)
             Counter(label: "lattica_control_requests_total", dimensions: [("method", request.method), ("result", "ok")]).increment()
             return Self.encodeLine(AnyEncodableResponse(id: request.id, result: result))
         } catch let e as ControlErrorBody {
@@ -75,9 +144,11 @@ public struct ControlDispatcher: Sendable {
     }
 }
 
-extension ControlErrorBody: Error {}
+
 
 private struct IdOnly: Decodable { var id: UInt64 }
+
+private struct ParamsEnvelope<P: Decodable>: Decodable { var params: P? }
 
 private struct AnyEncodableResponse: Encodable {
     var id: UInt64

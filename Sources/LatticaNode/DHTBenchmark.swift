@@ -70,7 +70,7 @@ public enum DHTBenchmark {
     static func get(_ d: Daemon, _ key: [UInt8]) async throws -> [UInt8] {
         try await d.onDHT { dht, done in
             dht.query({ $0.getValue(key, now: $1) }) { r, _ in
-                if case .getValue(.success(let f)) = r { done(.success(d.decodeValue(key: key, f.record.value).0)) }
+                if case .getValue(.success(let f)) = r { done(.success(dht.decodeValue(key: key, f.record.value).0)) }
                 else { done(.failure(SwarmError("get: \(r)"))) }
             }
         }

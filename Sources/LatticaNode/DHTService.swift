@@ -8,8 +8,10 @@ import Metrics
 /// The shell around `DHT.Instance`: carries its requests over swarm streams (one request and one
 /// response per stream, uvarint-framed protobuf, as kad-dht specifies), answers inbound requests,
 /// runs its timers on the loop, and feeds it the peers that identify reports. Loop thread only.
-final class DHTService: @unchecked Sendable {
+final class DHTService: NodeService, @unchecked Sendable {
+    static let name = "dht"
     let swarm: Swarm
+    let identity: Ed25519PrivateKey
     let loop: EventLoop
     let logger: Logger
     let protocolID: String
@@ -21,8 +23,25 @@ final class DHTService: @unchecked Sendable {
     private(set) var lastBootstrap: DHT.BootstrapEvent?
     private var published: [DHT.Metrics] = []
 
-    init(swarm: Swarm, settings: DHT.Settings, store: (any DHT.RecordStore)?, logger: Logger) {
+    /// `[dht] protocol, mode` are read by `NodeConfig` (typed fields that predate services).
+    static func validate(section: TableReader) throws(ConfigError) {}
+
+    convenience init(context: ServiceContext) {
+        let config = context.config
+        var ds = config.dhtProtocol == "/lattica/1.0.0" ? DHT.Settings.lattica : DHT.Settings()
+        ds.protocolID = config.dhtProtocol
+        ds.mode = config.dhtMode == "client" ? .client : .server
+        ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
+            ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
+        }
+        let store = PersistentRecordStore(db: context.db, localPeer: context.localPeer, now: context.loop.now)
+        self.init(swarm: context.swarm, identity: context.identity, settings: ds, store: store, logger: context.logger)
+        registerMethods(context)
+    }
+
+    init(swarm: Swarm, identity: Ed25519PrivateKey, settings: DHT.Settings, store: (any DHT.RecordStore)?, logger: Logger) {
         self.swarm = swarm
+        self.identity = identity
         self.loop = swarm.loop
         self.logger = logger
         self.protocolID = settings.protocolID
@@ -33,7 +52,7 @@ final class DHTService: @unchecked Sendable {
         dht = DHT.Instance(localPeer: swarm.localPeer, settings: settings, store: store,
                            validator: DHT.Validator(verify: verify), seed: SecureRandom.uint64())
         if settings.mode == .server {
-            swarm.requestHandlers[protocolID] = { [weak self] peer, bytes, respond in
+            swarm.handleRequests(protocolID) { [weak self] peer, bytes, respond in
                 self?.onInboundRequest(peer, bytes, respond)
             }
         }
@@ -50,10 +69,18 @@ final class DHTService: @unchecked Sendable {
         inbound.removeAll()
     }
 
-    /// identify told us about `peer`: servers of our DHT protocol enter the routing table.
-    func onIdentified(_ peer: PeerId, _ info: PeerInfo) {
-        apply(dht.onPeerConnected(peer, addresses: info.addrs.map(\.bytes),
-                                  isServer: info.protocols.contains(protocolID), now: loop.now))
+    /// identify told us about `peer`: servers of our DHT protocol enter the routing table; a peer
+    /// that left is marked disconnected there (the first to make room for a new one).
+    func onPeerEvent(_ event: PeerEvent) {
+        switch event {
+        case .identified(let peer, let info):
+            apply(dht.onPeerConnected(peer, addresses: info.addrs.map(\.bytes),
+                                      isServer: info.protocols.contains(protocolID), now: loop.now))
+        case .disconnected(let peer):
+            apply(dht.onPeerDisconnected(peer, now: loop.now))
+        case .connected, .addressesChanged:
+            break
+        }
     }
 
     private func onInboundRequest(_ peer: PeerId, _ bytes: [UInt8], _ respond: @escaping ([UInt8]?) -> Void) {

@@ -10,33 +10,22 @@ import LatticaWire
 func wallClockSeconds() -> Double { Date().timeIntervalSince1970 }
 
 extension Daemon {
-    /// Control API methods backed by the swarm.
-    func registerSwarmMethods(_ d: inout ControlDispatcher) {
-        d.register("peers") { [weak self] _ in
+    /// The node's own control methods: `status`, `peers`, `connect`. Services register theirs.
+    func registerNodeMethods(_ d: inout ControlDispatcher) {
+        d.register(Methods.Status.self) { [weak self] _ in
+            guard let self else { throw Self.stopping }
+            return self.status()
+        }
+        d.register(Methods.Peers.self) { [weak self] _ in
             guard let self else { throw Self.stopping }
             return try await self.loop.submit { _ in self.peersSnapshot() }
         }
-        d.register("connect") { [weak self] params in
+        d.register(Methods.Connect.self) { [weak self] p in
             guard let self else { throw Self.stopping }
-            guard let text = params?["addr"]?.stringValue else { throw ControlErrorBody(code: "bad_request", message: "connect needs 'addr'") }
             let addr: Multiaddr
-            do { addr = try Multiaddr(text) } catch { throw ControlErrorBody(code: "bad_request", message: "'\(text)' is not a valid multiaddr (\(error))") }
+            do { addr = try Multiaddr(p.addr) } catch { throw ControlErrorBody.badRequest("'addr' is not a valid multiaddr (\(error))") }
             let peer: PeerId = try await self.onLoop { swarm, done in swarm.dial(addr) { done($0) } }
-            return ConnectResult(peer_id: peer.description)
-        }
-        d.register("ping") { [weak self] params in
-            guard let self else { throw Self.stopping }
-            guard let text = params?["peer"]?.stringValue else { throw ControlErrorBody(code: "bad_request", message: "ping needs 'peer'") }
-            let count = max(1, min(100, Int(params?["count"]?.doubleValue ?? 1)))
-            let peer: PeerId
-            if let ma = try? Multiaddr(text), let p = ma.peerId {
-                peer = try await self.onLoop { swarm, done in swarm.dial(ma) { done($0) } }
-                _ = p
-            } else {
-                do { peer = try PeerId(string: text) } catch { throw ControlErrorBody(code: "bad_request", message: "'\(text)' is neither a peer id nor a multiaddr with /p2p/") }
-            }
-            let rtts: [Duration] = try await self.onLoop { swarm, done in swarm.ping(peer, count: count) { done($0) } }
-            return PingResult(peer_id: peer.description, rtts_ms: rtts.map { $0.secondsDouble * 1000 })
+            return ConnectResult(peerId: peer.description)
         }
     }
 
@@ -63,13 +52,13 @@ extension Daemon {
         for (peer, id) in swarm.byPeer {
             guard let c = swarm.conns[id] else { continue }
             let info = swarm.peerInfo[peer] ?? PeerInfo()
-            out.append(PeerEntry(peer_id: peer.description, addr: c.remoteAddr?.description ?? "",
+            out.append(PeerEntry(peerId: peer.description, addr: c.remoteAddr?.description ?? "",
                                  direction: c.instance.isDialer ? "outbound" : "inbound",
-                                 rtt_ms: (c.instance.rtt ?? info.rtt).map { $0.secondsDouble * 1000 },
-                                 agent: info.agentVersion, protocol_version: info.protocolVersion,
-                                 protocols: info.protocols, connected_s: (now - c.openedAt).secondsDouble))
+                                 rttMs: (c.instance.rtt ?? info.rtt).map { $0.secondsDouble * 1000 },
+                                 agent: info.agentVersion, protocolVersion: info.protocolVersion,
+                                 protocols: info.protocols, connectedSeconds: (now - c.openedAt).secondsDouble))
         }
-        return PeersResult(peers: out.sorted { $0.peer_id < $1.peer_id })
+        return PeersResult(peers: out.sorted { $0.peerId < $1.peerId })
     }
 
     /// Loop thread: dials the bootstrap peers, retrying each with exponential backoff (1 s … 60 s)

@@ -5,7 +5,6 @@ import Glibc
 import LatticaAPI
 import LatticaCore
 import LatticaCrypto
-import LatticaDHT
 import LatticaStore
 import LatticaUV
 import Logging
@@ -41,6 +40,7 @@ public final class Daemon: @unchecked Sendable {
         var listenAddrs: [Multiaddr] = []
         var metricsAddr: String?
         var connectedPeers = 0
+        var services: [String] = []
     }
 
     // Loop-thread state.
@@ -48,10 +48,24 @@ public final class Daemon: @unchecked Sendable {
     var control: ControlServer?
     var metricsServer: MetricsServer?
     var swarm: Swarm?
-    var dht: DHTService?
+    /// The running services, in start order (`NodeServices.all` unless a test adds its own).
+    var services: [any NodeService] = []
+    var contexts: [ServiceContext] = []
+    let serviceTypes: [any NodeService.Type]
 
-    private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database) {
+    /// The running service of type `T`, if any. Loop thread.
+    func service<T: NodeService>(_ t: T.Type) -> T? {
+        loop.assertInLoop()
+        return services.lazy.compactMap { $0 as? T }.first
+    }
+
+    /// The DHT service (tests and benchmarks). Loop thread.
+    var dht: DHTService? { service(DHTService.self) }
+
+    private init(config: NodeConfig, logger: Logger, dataDir: DataDirectory, identity: Ed25519PrivateKey, db: Database,
+                 services: [any NodeService.Type]) {
         self.config = config
+        self.serviceTypes = services
         self.logger = logger
         self.dataDir = dataDir
         self.identity = identity
@@ -65,6 +79,11 @@ public final class Daemon: @unchecked Sendable {
     /// Prepares the data directory and starts listening. Throws a one-line error when something
     /// is wrong (another daemon running, bad key file, port in use, ...), leaving nothing behind.
     public static func start(config: NodeConfig) async throws(DaemonError) -> Daemon {
+        try await start(config: config, services: NodeServices.all)
+    }
+
+    /// Starts with the given services (tests add toy protocols this way).
+    static func start(config: NodeConfig, services: [any NodeService.Type]) async throws(DaemonError) -> Daemon {
         let logger = Logger(label: "lattica.node")
         umask(0o077)  // every file the daemon creates is private to its user
         let dir: DataDirectory
@@ -75,7 +94,7 @@ public final class Daemon: @unchecked Sendable {
         do { db = try NodeDatabase.open(path: dir.databasePath) } catch {
             dir.unlock(); throw DaemonError("database \(dir.databasePath): \(error.message)")
         }
-        let d = Daemon(config: config, logger: logger, dataDir: dir, identity: key, db: db)
+        let d = Daemon(config: config, logger: logger, dataDir: dir, identity: key, db: db, services: services)
         do {
             try await d.loop.submit { _ in try d.startOnLoop() }
         } catch {
@@ -107,31 +126,36 @@ public final class Daemon: @unchecked Sendable {
             maxConnections: config.maxConnections, idleTimeout: .seconds(config.idleTimeoutSeconds)),
             peerStore: PeerStore(db: db), logger: Logger(label: "lattica.swarm"))
         swarm.listenAddrs = addrs.map(\.withoutPeerId)
-        swarm.onPeersChanged = { [weak self, weak swarm] in
+        swarm.observe { [weak self, weak swarm] e in
             guard let self, let swarm else { return }
-            let n = swarm.byPeer.count
-            self.state.withLock { $0.connectedPeers = n }
+            switch e {
+            case .connected, .disconnected:
+                let n = swarm.byPeer.count
+                self.state.withLock { $0.connectedPeers = n }
+            case .identified, .addressesChanged: break
+            }
         }
         self.swarm = swarm
-        var ds = config.dhtProtocol == "/lattica/1.0.0" ? DHT.Settings.lattica : DHT.Settings()
-        ds.protocolID = config.dhtProtocol
-        ds.mode = config.dhtMode == "client" ? .client : .server
-        ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
-            ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
+        var dispatcher = ControlDispatcher()
+        registerNodeMethods(&dispatcher)
+        for t in serviceTypes {
+            let ctx = ServiceContext(name: t.name, loop: loop, swarm: swarm, identity: identity, config: config, db: db, dispatcher: dispatcher)
+            let service = try t.init(context: ctx)
+            dispatcher = ctx.dispatcher
+            services.append(service)
+            contexts.append(ctx)
+            swarm.observe { [weak service] e in service?.onPeerEvent(e) }
         }
-        let store = PersistentRecordStore(db: db, localPeer: peerId, now: loop.now)
-        let dht = DHTService(swarm: swarm, settings: ds, store: store, logger: Logger(label: "lattica.dht"))
-        swarm.onIdentified = { [weak dht] p, info in dht?.onIdentified(p, info) }
-        self.dht = dht
-        control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: makeDispatcher(), logger: logger)
+        control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: dispatcher, logger: logger)
         var metricsAddr: String?
         if let m = config.metricsAddr, let hp = HostPort(m) {
             let server = try MetricsServer(loop: loop, host: hp.host, port: hp.port, registry: metrics)
             metricsServer = server
             metricsAddr = server.localAddress.description
         }
-        state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr }
-        dht.start()
+        let names = services.map { type(of: $0).name }
+        state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr; $0.services = names }
+        for s in services { s.start() }
     }
 
     private func accepted(_ r: Result<TCPSocket, UVError>) {
@@ -150,20 +174,9 @@ public final class Daemon: @unchecked Sendable {
     func status() -> StatusResult {
         let s = state.withLock { $0 }
         let up = ContinuousClock.now - startedAt
-        return StatusResult(peer_id: peerId.description, listen_addrs: s.listenAddrs.map(\.description),
-                            version: LatticaVersion.string, uptime_s: up.secondsDouble, agent_version: config.agentVersion,
-                            data_dir: config.dataDir, metrics_addr: s.metricsAddr, connected_peers: s.connectedPeers)
-    }
-
-    func makeDispatcher() -> ControlDispatcher {
-        var d = ControlDispatcher()
-        d.register("status") { [weak self] _ in
-            guard let self else { throw ControlErrorBody(code: "failed", message: "daemon is stopping") }
-            return self.status()
-        }
-        registerSwarmMethods(&d)
-        registerDHTMethods(&d)
-        return d
+        return StatusResult(peerId: peerId.description, listenAddrs: s.listenAddrs.map(\.description),
+                            version: LatticaVersion.string, uptimeSeconds: up.secondsDouble, agentVersion: config.agentVersion,
+                            dataDir: config.dataDir, metricsAddr: s.metricsAddr, connectedPeers: s.connectedPeers, services: s.services)
     }
 
     /// Waits for SIGINT or SIGTERM, then stops.
@@ -207,8 +220,10 @@ public final class Daemon: @unchecked Sendable {
         _ = try? await loop.submit { [self] _ in
             for l in listeners { l.close() }
             listeners.removeAll()
-            dht?.stop()
-            dht = nil
+            for s in services.reversed() { s.stop() }
+            for c in contexts { c.cancelTimers() }
+            services.removeAll()
+            contexts.removeAll()
             swarm?.closeAll()
             swarm = nil
             control?.close()

@@ -35,6 +35,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var dhtProtocol = "/ipfs/kad/1.0.0"
     /// `server` answers DHT requests and advertises the protocol; `client` only asks.
     public var dhtMode = "server"
+    /// Config sections of services (`[echo]`, …), validated by their service when read. (The
+    /// `[identify]` and `[dht]` options predate services and stay typed fields above.)
+    public var sections: [String: [String: TOML.Value]] = [:]
 
     public init(dataDir: String) { self.dataDir = dataDir }
 
@@ -93,6 +96,13 @@ public struct NodeConfig: Sendable, Equatable {
                 dhtMode = v
             }
             try t.finish()
+        }
+        // Every other table is a service's own section, checked by that service.
+        for key in root.keys.sorted() where !r.used.contains(key) {
+            guard let service = NodeServices.service(named: key), case .table(let t)? = root[key] else { continue }
+            _ = r.get(key)
+            try service.validate(section: TableReader(table: t, prefix: key + ".", source: source))
+            sections[key] = t
         }
         try r.finish()
         try validate(source: source)
@@ -196,6 +206,12 @@ struct TableReader {
         }
         guard range.contains(d) else { throw err(key, "must be in \(range.lowerBound)...\(range.upperBound), got \(d)") }
         return d
+    }
+
+    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let v = get(key) else { return nil }
+        guard case .bool(let b) = v else { throw err(key, "must be true or false, not \(v.typeName)") }
+        return b
     }
 
     mutating func table(_ key: String) throws(ConfigError) -> TableReader? {

@@ -1,104 +1,157 @@
 import LatticaCore
-import LatticaStore
 import LatticaUV
 import LatticaWire
 import Metrics
 
-/// The state of one stream on a connection. Loop thread only.
-final class StreamState {
-    enum Kind { case identifyOut, identifyIn, identifyPushIn, pingOut, requestOut, requestIn, oneWay, raw, refused }
+/// One open stream as the handler that owns it sees it. The swarm owns connections and streams;
+/// the state of a stream's protocol lives in its `handler`, which belongs to the service that
+/// opened or accepted the stream. Loop thread only.
+final class SwarmStream {
+    weak var swarm: Swarm?
+    let conn: Conn
+    let id: Connection.StreamID
+    let peer: PeerId
+    let protocolID: String
+    let isInbound: Bool
+    var handler: (any StreamHandler)?
 
-    let kind: Kind
-    var protocolID: String
-    var buffer: [UInt8] = []
-    var identify = Identify.Reader()
-    var ping: Ping.Instance?
-    var pingRemaining = 0
-    var rtts: [Duration] = []
-    var pingDone: ((Result<[Duration], SwarmError>) -> Void)?
-    var responseDone: ((Result<[UInt8], SwarmError>) -> Void)?
-    var timer: LoopTimer?
-    /// When a waiting request fails with `timeoutMessage` (checked by the swarm's sweep).
-    var deadline: Instant?
-    var timeoutMessage = ""
-    var answered = false
-    var raw: RawStream?
+    init(swarm: Swarm, conn: Conn, id: Connection.StreamID, peer: PeerId, protocolID: String, isInbound: Bool) {
+        self.swarm = swarm; self.conn = conn; self.id = id; self.peer = peer; self.protocolID = protocolID; self.isInbound = isInbound
+    }
 
-    init(kind: Kind, protocolID: String) { self.kind = kind; self.protocolID = protocolID }
+    /// The stream still exists on its connection.
+    var isOpen: Bool { conn.streams[id] === self }
+    /// The connection's remote address (the address the peer is observed at, for identify).
+    var remoteAddr: Multiaddr? { conn.remoteAddr }
 
-    /// Completes whatever waits on this stream with `error` (once).
-    func fail(_ error: String) {
-        timer?.cancel()
-        timer = nil
-        deadline = nil
-        pingDone?(.failure(SwarmError(error)))
-        pingDone = nil
-        responseDone?(.failure(SwarmError(error)))
-        responseDone = nil
-        let r = raw
-        raw = nil
-        r?.onEnd?(error)
+    /// Writes what the stream accepts now (the peer's window and the send bound); returns how many
+    /// bytes that was. When fewer than offered, wait for `onWritable`.
+    @discardableResult
+    func write(_ bytes: some Collection<UInt8>) -> Int {
+        guard let swarm, isOpen else { return 0 }
+        swarm.loop.assertInLoop()
+        let (n, ds) = conn.instance.write(stream: id, bytes: bytes, now: swarm.loop.now)
+        swarm.apply(conn, ds)
+        return n
+    }
+
+    /// Writes a whole message (queued beyond the window) and optionally closes our side.
+    func send(_ bytes: [UInt8], close: Bool) {
+        guard let swarm, isOpen else { return }
+        swarm.write(conn, id, bytes, close: close)
+    }
+
+    /// Bytes a `write` sends at once (the peer's window minus what is queued).
+    var writableBytes: Int { isOpen ? conn.instance.writableBytes(id) : 0 }
+
+    func closeWrite() {
+        guard let swarm, isOpen else { return }
+        swarm.apply(conn, conn.instance.closeWrite(stream: id, now: swarm.loop.now))
+    }
+
+    func reset() {
+        guard let swarm, isOpen else { return }
+        swarm.apply(conn, conn.instance.reset(stream: id, now: swarm.loop.now))
     }
 }
 
-/// Request/response framing of our application protocols: one request and one response per
-/// stream, each an unsigned varint length followed by that many bytes (Docs/WIRE.md).
-enum LengthPrefixed {
-    /// The message once complete; nil while incomplete; throws when malformed or over `limit`.
-    static func decode(_ buffer: [UInt8], limit: Int) throws(SwarmError) -> [UInt8]? {
-        let header: (value: UInt64, length: Int)?
-        do { header = try Varint.decode(buffer[...]) } catch { throw SwarmError("malformed length prefix") }
-        guard let (n, len) = header else { return nil }
-        guard n <= UInt64(limit) else { throw SwarmError("message of \(n) bytes exceeds the limit of \(limit)") }
-        guard buffer.count >= len + Int(n) else { return nil }
-        guard buffer.count == len + Int(n) else { throw SwarmError("trailing bytes after the message") }
-        return Array(buffer[len...])
-    }
-
-    static func encode(_ m: [UInt8]) -> [UInt8] {
-        var out = Varint.encoded(UInt64(m.count))
-        out += m
-        return out
-    }
+/// The per-stream state of a protocol: gets the stream's events. Loop thread only.
+protocol StreamHandler: AnyObject {
+    func onData(_ s: SwarmStream, _ bytes: ArraySlice<UInt8>)
+    /// The peer closed its side (we may still write).
+    func onFinished(_ s: SwarmStream)
+    /// The stream is gone (called once): `error` nil when it closed cleanly both ways.
+    func onClosed(_ s: SwarmStream, error: String?)
+    func onWritable(_ s: SwarmStream)
 }
+
+extension StreamHandler {
+    func onFinished(_ s: SwarmStream) {}
+    func onWritable(_ s: SwarmStream) {}
+}
+
+/// A handler that waits for an answer until a deadline; the swarm's once-a-second sweep fails it.
+protocol DeadlineHandler: StreamHandler {
+    var deadline: Instant? { get set }
+    func timedOut(_ s: SwarmStream)
+}
+
+/// Accepts an inbound stream of a registered protocol and returns its handler; nil refuses it.
+typealias InboundStreamFactory = (SwarmStream) -> (any StreamHandler)?
 
 extension Swarm {
-    // MARK: opening streams
+    // MARK: registration
 
-    /// Opens an outbound stream for `proto` on the connection to `peer`; nil when not connected or
-    /// when the muxer refuses a new stream right now (stream limit, ACK backlog).
-    func openStream(_ peer: PeerId, _ proto: String, kind: StreamState.Kind) -> (Conn, Connection.StreamID, StreamState)? {
-        guard let c = connection(to: peer), c.established, !c.goingAway else { return nil }
-        return openStream(on: c, proto, kind: kind)
+    /// Routes inbound streams of `proto` to `factory` (one registration per protocol id).
+    func handle(_ proto: String, _ factory: @escaping InboundStreamFactory) {
+        precondition(inbound[proto] == nil, "protocol \(proto) registered twice")
+        inbound[proto] = factory
     }
 
-    func openStream(on c: Conn, _ proto: String, kind: StreamState.Kind) -> (Conn, Connection.StreamID, StreamState)? {
-        guard let (sid, ds) = c.instance.openStream(protocols: [proto], now: loop.now) else { return nil }
-        let s = StreamState(kind: kind, protocolID: proto)
+    /// Advertises `proto` in identify and multistream although the connection stack answers it
+    /// itself (ping is echoed inside `Connection.Instance`).
+    func advertise(_ proto: String) { builtIn.insert(proto) }
+
+    // MARK: opening streams
+
+    /// Opens an outbound stream for `proto` owned by `handler`; nil when not connected or when the
+    /// muxer refuses a new stream right now (stream limit, ACK backlog).
+    func openStream(_ peer: PeerId, _ proto: String, handler: any StreamHandler) -> SwarmStream? {
+        guard let c = connection(to: peer), c.established, !c.goingAway else { return nil }
+        return openStream(on: c, proto, handler: handler)
+    }
+
+    func openStream(on c: Conn, _ proto: String, handler: any StreamHandler) -> SwarmStream? {
+        loop.assertInLoop()
+        guard let peer = c.peer, let (sid, ds) = c.instance.openStream(protocols: [proto], now: loop.now) else { return nil }
+        let s = SwarmStream(swarm: self, conn: c, id: sid, peer: peer, protocolID: proto, isInbound: false)
+        s.handler = handler
         c.streams[sid] = s
         apply(c, ds)
-        return c.streams[sid] == nil ? nil : (c, sid, s)
+        return s.isOpen ? s : nil
     }
 
     /// Like `openStream`, but waits in a bounded per-connection queue while the muxer is at its
     /// stream limit. `then(nil)` (failure) never runs before this call returns, so a caller that
     /// retries on failure cannot recurse.
-    func openStreamQueued(_ peer: PeerId, _ proto: String, kind: StreamState.Kind,
-                          then: @escaping ((Conn, Connection.StreamID, StreamState)?) -> Void) {
+    func openStreamQueued(_ peer: PeerId, _ proto: String, handler: any StreamHandler, then: @escaping (SwarmStream?) -> Void) {
         guard let c = connection(to: peer), c.established, !c.goingAway else {
             later { then(nil) }
             return
         }
-        if c.pendingOpens.isEmpty, let r = openStream(on: c, proto, kind: kind) {
-            then(r)  // success runs at once (it only writes); failures are deferred below
+        if c.pendingOpens.isEmpty, let s = openStream(on: c, proto, handler: handler) {
+            then(s)  // success runs at once (it only writes); failures are deferred below
             return
         }
         guard c.pendingOpens.count < maxPendingOpens else {
             later { then(nil) }
             return
         }
-        c.pendingOpens.append((proto, kind, then))
+        c.pendingOpens.append(PendingOpen(proto: proto, handler: handler, then: then))
     }
+
+    /// Opens queued streams while the muxer accepts them (after a stream ended or opened).
+    func drainPendingOpens(_ c: Conn) {
+        while let p = c.pendingOpens.first, conns[c.id] != nil {
+            guard let s = openStream(on: c, p.proto, handler: p.handler) else { return }
+            c.pendingOpens.popFirst()
+            p.then(s)
+        }
+    }
+
+    /// Runs `f` on the loop thread after the current callback (breaks synchronous re-entrance).
+    func later(_ f: @escaping () -> Void) {
+        let box = LoopBound(f, loop: loop)
+        loop.execute { box.value() }
+    }
+
+    func write(_ c: Conn, _ sid: Connection.StreamID, _ bytes: [UInt8], close: Bool) {
+        let (_, ds) = c.instance.write(stream: sid, bytes: bytes, now: loop.now)
+        apply(c, ds)
+        if close { apply(c, c.instance.closeWrite(stream: sid, now: loop.now)) }
+    }
+
+    // MARK: deadlines
 
     /// Starts the once-a-second sweep that fails overdue requests, if it is not running.
     func ensureDeadlineSweep() {
@@ -113,11 +166,12 @@ extension Swarm {
         let now = loop.now
         var waiting = 0
         for c in Array(conns.values) {
-            for (sid, s) in c.streams {
-                guard let d = s.deadline else { continue }
+            for s in Array(c.streams.values) {
+                guard let h = s.handler as? any DeadlineHandler, let d = h.deadline else { continue }
                 if d <= now {
-                    s.fail(s.timeoutMessage)
-                    apply(c, c.instance.reset(stream: sid, now: now))
+                    h.deadline = nil
+                    h.timedOut(s)
+                    s.reset()
                 } else {
                     waiting += 1
                 }
@@ -129,268 +183,53 @@ extension Swarm {
         }
     }
 
-    /// Runs `f` on the loop thread after the current callback (breaks synchronous re-entrance).
-    func later(_ f: @escaping () -> Void) {
-        let box = LoopBound(f)
-        loop.execute { box.value() }
-    }
-
-    /// Opens queued streams while the muxer accepts them (after a stream ended or opened).
-    func drainPendingOpens(_ c: Conn) {
-        while let (proto, kind, then) = c.pendingOpens.first, conns[c.id] != nil {
-            guard let r = openStream(on: c, proto, kind: kind) else { return }
-            c.pendingOpens.popFirst()
-            then(r)
-        }
-    }
-
-    func openIdentify(_ c: Conn) {
-        guard let p = c.peer else { return }
-        _ = openStream(p, Identify.protocolID, kind: .identifyOut)
-    }
-
-    func write(_ c: Conn, _ sid: Connection.StreamID, _ bytes: [UInt8], close: Bool) {
-        let (_, ds) = c.instance.write(stream: sid, bytes: bytes, now: loop.now)
-        apply(c, ds)
-        if close { apply(c, c.instance.closeWrite(stream: sid, now: loop.now)) }
-    }
-
-    /// Sends `request` on a new `proto` stream to a connected peer; completes with the response.
-    func request(_ peer: PeerId, _ proto: String, _ request: [UInt8], timeout: Duration = .seconds(30),
-                 completion: @escaping (Result<[UInt8], SwarmError>) -> Void) {
-        openStreamQueued(peer, proto, kind: .requestOut) { [weak self] opened in
-            guard let self else { return }
-            guard let (c, sid, s) = opened else {
-                completion(.failure(SwarmError("not connected to \(peer), or too many streams queued"))); return
-            }
-            s.responseDone = completion
-            // No timer per request: one sweep per swarm fails the overdue ones (see sweepDeadlines).
-            s.deadline = self.loop.now + timeout
-            s.timeoutMessage = "request timed out after \(timeout)"
-            self.ensureDeadlineSweep()
-            self.write(c, sid, LengthPrefixed.encode(request), close: true)
-        }
-    }
-
-    /// Sends one framed message on a new stream and closes it; no response is read.
-    func sendOneWay(_ peer: PeerId, _ proto: String, _ message: [UInt8], completion: @escaping (Bool) -> Void) {
-        openStreamQueued(peer, proto, kind: .oneWay) { [weak self] opened in
-            guard let self, let (c, sid, _) = opened else { completion(false); return }
-            self.write(c, sid, LengthPrefixed.encode(message), close: true)
-            completion(true)
-        }
-    }
-
-    /// Pings `peer` `count` times on one stream; completes with the round-trip times.
-    func ping(_ peer: PeerId, count: Int, completion: @escaping (Result<[Duration], SwarmError>) -> Void) {
-        openStreamQueued(peer, Ping.protocolID, kind: .pingOut) { [weak self] opened in
-            guard let self else { return }
-            guard let (c, sid, s) = opened else { completion(.failure(SwarmError("not connected to \(peer)"))); return }
-            s.ping = Ping.Instance(rng: self.rng.fork())
-            s.pingRemaining = count
-            s.pingDone = completion
-            s.timer = self.loop.scheduleTimer(after: .seconds(10) * max(1, count)) { [weak self, weak c, weak s] _ in
-                guard let self, let c, let s else { return }
-                s.fail("ping timed out")
-                self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
-            }
-            self.sendNextPing(c, sid, s)
-        }
-    }
-
-    private func sendNextPing(_ c: Conn, _ sid: Connection.StreamID, _ s: StreamState) {
-        guard s.pingRemaining > 0, let payload = s.ping?.ping(now: loop.now) else { return }
-        s.pingRemaining -= 1
-        write(c, sid, payload, close: false)
-    }
-
     // MARK: stream events from the connection
 
-    func streamOpened(_ c: Conn, _ sid: Connection.StreamID, _ proto: String, inbound: Bool) {
-        guard inbound else {  // outbound streams were registered when opened; the ACK may free a slot
+    func streamOpened(_ c: Conn, _ sid: Connection.StreamID, _ proto: String, inbound isInbound: Bool) {
+        guard isInbound else {  // outbound streams were registered when opened; the ACK may free a slot
             if !c.pendingOpens.isEmpty { drainPendingOpens(c) }
             return
         }
         guard let peer = c.peer else { return }
-        switch proto {
-        case Identify.protocolID:
-            c.streams[sid] = StreamState(kind: .identifyIn, protocolID: proto)
-            write(c, sid, ourIdentify(for: c).framed(), close: true)
-        case Identify.pushProtocolID:
-            c.streams[sid] = StreamState(kind: .identifyPushIn, protocolID: proto)
-        case _ where requestHandlers[proto] != nil:
-            c.streams[sid] = StreamState(kind: .requestIn, protocolID: proto)
-        case _ where rawHandlers[proto] != nil:
-            let s = StreamState(kind: .raw, protocolID: proto)
-            let r = RawStream(swarm: self, conn: c, id: sid, peer: peer, protocolID: proto)
-            s.raw = r
-            c.streams[sid] = s
-            rawHandlers[proto]?(r)
-        default:
-            _ = peer
-            c.streams[sid] = StreamState(kind: .refused, protocolID: proto)
-            apply(c, c.instance.reset(stream: sid, now: loop.now))
+        let s = SwarmStream(swarm: self, conn: c, id: sid, peer: peer, protocolID: proto, isInbound: true)
+        c.streams[sid] = s
+        guard let factory = inbound[proto], let h = factory(s) else {
+            Counter(label: "lattica_streams_refused_total").increment()
+            s.reset()
+            return
         }
+        if s.isOpen { s.handler = h }
     }
 
     func streamData(_ c: Conn, _ sid: Connection.StreamID, _ bytes: ArraySlice<UInt8>) {
         defer { apply(c, c.instance.consumed(stream: sid, count: bytes.count, now: loop.now)) }
-        guard let s = c.streams[sid], let peer = c.peer else { return }
+        guard let s = c.streams[sid] else { return }
         c.lastActivity = loop.now
-        switch s.kind {
-        case .identifyOut, .identifyPushIn:
-            if let r = s.identify.onBytes(bytes) { identified(c, peer, r, sid) }
-        case .pingOut:
-            for e in s.ping?.onBytes(bytes, now: loop.now) ?? [] {
-                switch e {
-                case .rtt(let d):
-                    s.rtts.append(d)
-                    updateInfo(peer) { $0.rtt = d }
-                    if s.pingRemaining > 0 { sendNextPing(c, sid, s) } else {
-                        s.timer?.cancel()
-                        s.pingDone?(.success(s.rtts))
-                        s.pingDone = nil
-                        apply(c, c.instance.closeWrite(stream: sid, now: loop.now))
-                    }
-                case .mismatch:
-                    Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", "ping"), ("reason", "mismatch")]).increment()
-                    s.fail("ping echo did not match")
-                    apply(c, c.instance.reset(stream: sid, now: loop.now))
-                }
-            }
-        case .requestOut, .requestIn:
-            s.buffer.append(contentsOf: bytes)
-            complete(c, sid, s, peer, finished: false)
-        case .raw:
-            s.raw?.onData?(bytes)
-        case .identifyIn, .oneWay, .refused:
-            break
-        }
+        s.handler?.onData(s, bytes)
     }
 
     func streamFinished(_ c: Conn, _ sid: Connection.StreamID) {
-        guard let s = c.streams[sid], let peer = c.peer else { return }
-        switch s.kind {
-        case .identifyOut, .identifyPushIn:
-            if let r = s.identify.onFinished() { identified(c, peer, r, sid) }
-        case .requestOut, .requestIn:
-            complete(c, sid, s, peer, finished: true)
-        case .pingOut:
-            s.fail("peer closed the ping stream")
-        case .raw:
-            s.raw?.onEnd?(nil)
-        case .identifyIn, .oneWay, .refused:
-            break
-        }
+        guard let s = c.streams[sid] else { return }
+        s.handler?.onFinished(s)
     }
 
     func streamGone(_ c: Conn, _ sid: Connection.StreamID, error: String?) {
         guard let s = c.streams.removeValue(forKey: sid) else { return }
         defer { if !c.pendingOpens.isEmpty { drainPendingOpens(c) } }
-        if s.kind == .raw, error == nil {
-            s.raw = nil  // finished cleanly both ways; onEnd(nil) already ran
-        }
-        s.fail(error ?? "stream closed before an answer")
+        let h = s.handler
+        s.handler = nil
+        h?.onClosed(s, error: error)
     }
 
     func streamWritable(_ c: Conn, _ sid: Connection.StreamID) {
-        c.streams[sid]?.raw?.onWritable?()
-    }
-
-    private func complete(_ c: Conn, _ sid: Connection.StreamID, _ s: StreamState, _ peer: PeerId, finished: Bool) {
-        guard !s.answered else { return }
-        let message: [UInt8]?
-        do { message = try LengthPrefixed.decode(s.buffer, limit: settings.maxRequestBytes) } catch {
-            Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", s.protocolID), ("reason", "framing")]).increment()
-            s.answered = true
-            s.fail("\(error)")
-            apply(c, c.instance.reset(stream: sid, now: loop.now))
-            return
-        }
-        guard let message else {
-            if finished {
-                s.answered = true
-                s.fail("stream ended before a whole message arrived")
-                apply(c, c.instance.reset(stream: sid, now: loop.now))
-            }
-            return
-        }
-        s.answered = true
-        s.buffer = []
-        switch s.kind {
-        case .requestOut:
-            s.deadline = nil
-            s.responseDone?(.success(message))
-            s.responseDone = nil
-        case .requestIn:
-            guard let h = requestHandlers[s.protocolID] else { return }
-            servedCounter(s.protocolID).increment()
-            h(peer, message) { [weak self, weak c] response in
-                guard let self, let c, c.streams[sid] != nil else { return }
-                switch response {
-                case .some(let r) where r.isEmpty:  // no answer (one-way protocols): just close our side
-                    self.apply(c, c.instance.closeWrite(stream: sid, now: self.loop.now))
-                case .some(let r): self.write(c, sid, LengthPrefixed.encode(r), close: true)
-                case .none: self.apply(c, c.instance.reset(stream: sid, now: self.loop.now))
-                }
-            }
-        default:
-            break
-        }
-    }
-
-    /// `lattica_requests_served_total` per protocol, made once (the factory takes a lock).
-    /// Only protocols with a registered handler get here, so the table is bounded.
-    func servedCounter(_ proto: String) -> Counter {
-        if let c = servedCounters[proto] { return c }
-        let c = Counter(label: "lattica_requests_served_total", dimensions: [("protocol", proto)])
-        servedCounters[proto] = c
-        return c
-    }
-
-    // MARK: identify
-
-    func ourIdentify(for c: Conn) -> Identify.Message {
-        Identify.Message(protocolVersion: settings.protocolVersion, agentVersion: settings.agentVersion,
-                         publicKey: identity.publicKey.protobuf.encoded(), listenAddrs: listenAddrs,
-                         observedAddr: c.remoteAddr, protocols: supportedProtocols)
-    }
-
-    private func identified(_ c: Conn, _ peer: PeerId, _ r: Result<Identify.Message, Identify.DecodeError>, _ sid: Connection.StreamID) {
-        switch r {
-        case .failure(let e):
-            Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", "identify"), ("reason", "decode")]).increment()
-            logger.debug("bad identify", metadata: ["peer": "\(peer)", "error": "\(e)"])
-            apply(c, c.instance.reset(stream: sid, now: loop.now))
-        case .success(let m):
-            if let claimed = m.peerId, claimed != peer {
-                Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", "identify"), ("reason", "wrong_key")]).increment()
-                apply(c, c.instance.close(now: loop.now))
-                return
-            }
-            updateInfo(peer) { info in
-                info.protocols = m.protocols
-                info.agentVersion = m.agentVersion ?? ""
-                info.protocolVersion = m.protocolVersion ?? ""
-                info.observedAddr = m.observedAddr
-                var addrs = m.listenAddrs
-                for a in info.addrs where !addrs.contains(a) { addrs.append(a) }
-                info.addrs = Array(addrs.prefix(32))
-                info.lastSeen = loop.now
-            }
-            if let info = peerInfo[peer] {
-                try? peerStore?.upsert(PeerRecord(
-                    peerId: peer.description, addrs: info.addrs.map(\.bytes), protocols: info.protocols, agent: info.agentVersion,
-                    rttMicros: info.rtt.map { $0.nanosecondsClamped / 1000 }, lastSeen: Int64(wallClockSeconds()), failures: 0))
-                onIdentified?(peer, info)
-            }
-            onPeersChanged?()
-        }
+        guard let s = c.streams[sid] else { return }
+        s.handler?.onWritable(s)
     }
 }
 
-/// A value that only the loop thread touches, carried through `EventLoop.execute`.
-struct LoopBound<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// An outbound stream open waiting for the muxer.
+struct PendingOpen {
+    var proto: String
+    var handler: any StreamHandler
+    var then: (SwarmStream?) -> Void
 }

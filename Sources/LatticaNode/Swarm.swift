@@ -40,28 +40,22 @@ final class Swarm: @unchecked Sendable {
     var byPeer: [PeerId: ConnID] = [:]
     var nextConnID = 1
     var listenAddrs: [Multiaddr] = []
-    /// Handlers of application protocols (request/response).
-    var requestHandlers: [String: RequestHandler] = [:]
-    var rawHandlers: [String: RawStreamHandler] = [:]
+    /// Inbound stream routing: protocol id → the factory of the service that registered it.
+    var inbound: [String: InboundStreamFactory] = [:]
+    /// Protocols the connection stack answers itself but that are advertised (ping).
+    var builtIn: Set<String> = []
     /// The repeating timer that fails overdue requests (running only while some wait).
     var deadlineSweep: LoopTimer?
-    /// Called when the set of connected peers changes (the daemon publishes a snapshot).
-    var onPeersChanged: (() -> Void)?
-    /// Called when a peer is identified (the DHT learns its addresses and protocols).
-    var onIdentified: ((PeerId, PeerInfo) -> Void)?
-    var onDisconnected: ((PeerId) -> Void)?
+    /// Everyone who hears peer events (every service, the daemon's snapshot), in order.
+    private var observers: [(PeerEvent) -> Void] = []
     /// Known peer information (connected or recently seen), bounded.
     var peerInfo: [PeerId: PeerInfo] = [:]
     let maxPeerInfo = 10_000
-    /// `lattica_requests_served_total` per protocol (see `servedCounter`).
-    var servedCounters: [String: Counter] = [:]
     /// Connections with output waiting for the end of the loop turn.
     var dirtyConns: [Conn] = []
     var dirtySpare: [Conn] = []
     /// Outbound stream opens queued per connection while the muxer is at its limit.
     let maxPendingOpens = 10_000
-
-    typealias RequestHandler = (_ from: PeerId, _ request: [UInt8], _ respond: @escaping ([UInt8]?) -> Void) -> Void
 
     init(loop: EventLoop, identity: Ed25519PrivateKey, settings: Settings, peerStore: PeerStore?, logger: Logger) {
         self.loop = loop
@@ -73,9 +67,14 @@ final class Swarm: @unchecked Sendable {
         self.rng = SeededRandom(seed: SecureRandom.uint64())
     }
 
-    /// Protocols offered on inbound streams (multistream-select listener side).
-    var supportedProtocols: [String] {
-        [Identify.protocolID, Identify.pushProtocolID, Ping.protocolID] + (Array(requestHandlers.keys) + Array(rawHandlers.keys)).sorted()
+    /// Protocols offered on inbound streams (multistream-select listener side) and in identify.
+    var supportedProtocols: [String] { builtIn.union(inbound.keys).sorted() }
+
+    /// Adds a listener for peer events; every listener hears every event.
+    func observe(_ listener: @escaping (PeerEvent) -> Void) { observers.append(listener) }
+
+    func emit(_ e: PeerEvent) {
+        for o in observers { o(e) }
     }
 
     var connectionSettings: Connection.Settings {
@@ -307,8 +306,7 @@ final class Swarm: @unchecked Sendable {
         }
         for w in c.dialWaiters { w(.success(peer)) }
         c.dialWaiters = []
-        openIdentify(c)
-        onPeersChanged?()
+        emit(.connected(peer, ConnectedPeer(remoteAddr: c.remoteAddr, isDialer: c.instance.isDialer)))
     }
 
     static func dialerPeer(_ c: Conn, local: PeerId) -> [UInt8] {
@@ -334,13 +332,12 @@ final class Swarm: @unchecked Sendable {
         for w in c.dialWaiters { w(.failure(SwarmError("connection closed before it was established: \(why)"))) }
         c.dialWaiters = []
         let waiting = c.pendingOpens.removeAll()
-        for (_, _, then) in waiting { then(nil) }
-        for (sid, _) in c.streams { streamGone(c, sid, error: "connection closed") }
+        for p in waiting { p.then(nil) }
+        for sid in Array(c.streams.keys) { streamGone(c, sid, error: "connection closed") }
         if let p = c.peer, byPeer[p] == c.id {
             byPeer.removeValue(forKey: p)
             updateInfo(p) { $0.lastSeen = self.loop.now }
-            onDisconnected?(p)
-            onPeersChanged?()
+            emit(.disconnected(p))
         }
     }
 
@@ -358,7 +355,13 @@ final class Swarm: @unchecked Sendable {
     }
 
     func noteFailure(_ p: PeerId) {
-        try? peerStore?.recordFailure(p.description)
+        do { try peerStore?.recordFailure(p.description) } catch { persistFailed("record_failure", error) }
+    }
+
+    /// A peer-store write failed: counted and logged, never swallowed.
+    func persistFailed(_ what: String, _ e: any Error) {
+        Counter(label: "lattica_persist_failures_total", dimensions: [("store", "peers"), ("op", what)]).increment()
+        logger.warning("peer store write failed", metadata: ["op": "\(what)", "error": "\(e)"])
     }
 
     /// Closes every connection (shutdown).
@@ -404,9 +407,9 @@ final class Conn {
     var established = false
     var goingAway = false
     var dialWaiters: [(Result<PeerId, SwarmError>) -> Void] = []
-    var streams: [Connection.StreamID: StreamState] = [:]
+    var streams: [Connection.StreamID: SwarmStream] = [:]
     /// Outbound streams waiting for the muxer to accept more (stream limit, ACK backlog).
-    var pendingOpens = FIFO<(String, StreamState.Kind, ((Conn, Connection.StreamID, StreamState)?) -> Void)>()
+    var pendingOpens = FIFO<PendingOpen>()
     var timer: LoopTimer?
     var timerDeadline: Instant?
     /// Output of this loop turn, not yet handed to the socket (see `Swarm.queueSend`).

@@ -43,8 +43,8 @@ public enum WireBenchmark {
             let (e, i): (Double, Double) = try await client.loop.submitCallback { loop, done in
                 let t0 = loop.now
                 var tEst: Double?
-                client.swarm.onIdentified = { _, _ in
-                    client.swarm.onIdentified = nil
+                client.onIdentified = {
+                    client.onIdentified = nil
                     let tId = (loop.now - t0).secondsDouble * 1000
                     client.swarm.disconnect(server.swarm.localPeer)
                     done(.success((tEst ?? tId, tId)))
@@ -168,7 +168,9 @@ public enum WireBenchmark {
     final class Node: @unchecked Sendable {
         let loop: EventLoop
         let swarm: Swarm
+        let identify: IdentifyService
         var listener: TCPListener?
+        var onIdentified: (() -> Void)?
 
         init(loop: EventLoop) {
             self.loop = loop
@@ -177,7 +179,14 @@ public enum WireBenchmark {
             swarm = Swarm(loop: loop, identity: .generate(), settings: Swarm.Settings(
                 protocolVersion: "/lattica/1.0.0", agentVersion: "lattica-bench", maxConnections: 10_000,
                 idleTimeout: .seconds(3600)), peerStore: nil, logger: log)
-            swarm.requestHandlers[WireBenchmark.rr] = { _, req, respond in respond(req) }
+            identify = IdentifyService(swarm: swarm, logger: log)
+            swarm.advertise(Ping.protocolID)
+            swarm.observe { [weak self] e in
+                guard let self else { return }
+                self.identify.onPeerEvent(e)
+                if case .identified = e { self.onIdentified?() }
+            }
+            swarm.handleRequests(WireBenchmark.rr) { _, req, respond in respond(req) }
             swarm.handleRawStreams(WireBenchmark.echo) { s in
                 s.onData = { b in s.write(b) }
                 s.onEnd = { _ in s.closeWrite() }

@@ -26,9 +26,8 @@ struct DHTCommand: ParsableCommand {
             } else {
                 bytes = Array(value.utf8)
             }
-            let params: JSONValue = .object(["key": .string(key), "value_hex": .string(hex(bytes)), "quorum": .number(Double(quorum))])
-            guard let r = try global.call("dht.put", params: params, as: DHTPutResult.self) else { return }
-            print("stored '\(r.key)' on \(r.stored_on) peer\(r.stored_on == 1 ? "" : "s") (quorum \(r.quorum)) in \(formatMillis(r.ms))")
+            guard let r = try global.call(Methods.DHTPut.self, .init(key: key, valueHex: hex(bytes), quorum: quorum)) else { return }
+            print("stored '\(r.key)' on \(r.storedOn) peer\(r.storedOn == 1 ? "" : "s") (quorum \(r.quorum)) in \(formatMillis(r.ms))")
         }
     }
 
@@ -39,9 +38,8 @@ struct DHTCommand: ParsableCommand {
         @Option(help: "Valid copies wanted before answering.") var quorum = 1
 
         func run() throws {
-            let params: JSONValue = .object(["key": .string(key), "quorum": .number(Double(quorum))])
-            guard let r = try global.call("dht.get", params: params, as: DHTGetResult.self) else { return }
-            print(r.value ?? "0x" + r.value_hex)
+            guard let r = try global.call(Methods.DHTGet.self, .init(key: key, quorum: quorum)) else { return }
+            print(r.value ?? "0x" + r.valueHex)
         }
     }
 
@@ -51,7 +49,7 @@ struct DHTCommand: ParsableCommand {
         @Argument var key: String
 
         func run() throws {
-            guard let r = try global.call("dht.provide", params: .object(["key": .string(key)]), as: DHTProvideResult.self) else { return }
+            guard let r = try global.call(Methods.DHTProvide.self, .init(key: key)) else { return }
             print("announced '\(r.key)' to \(r.told) peer\(r.told == 1 ? "" : "s")")
         }
     }
@@ -62,9 +60,9 @@ struct DHTCommand: ParsableCommand {
         @Argument var key: String
 
         func run() throws {
-            guard let r = try global.call("dht.providers", params: .object(["key": .string(key)]), as: DHTProvidersResult.self) else { return }
+            guard let r = try global.call(Methods.DHTProviders.self, .init(key: key)) else { return }
             if r.providers.isEmpty { print("no providers of '\(r.key)'"); return }
-            for p in r.providers { print(p.peer_id + (p.addrs.isEmpty ? "" : "  " + p.addrs.joined(separator: " "))) }
+            for p in r.providers { print(p.peerId + (p.addrs.isEmpty ? "" : "  " + p.addrs.joined(separator: " "))) }
         }
     }
 
@@ -73,11 +71,11 @@ struct DHTCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            guard let r = try global.call("dht.table", as: DHTTableResult.self) else { return }
-            print("\(r.protocol_id) (\(r.mode) mode): \(r.size) peer\(r.size == 1 ? "" : "s") in \(r.buckets.count) bucket\(r.buckets.count == 1 ? "" : "s")")
+            guard let r = try global.call(Methods.DHTTable.self, NoParams()) else { return }
+            print("\(r.protocolId) (\(r.mode) mode): \(r.size) peer\(r.size == 1 ? "" : "s") in \(r.buckets.count) bucket\(r.buckets.count == 1 ? "" : "s")")
             var rows = [["BUCKET", "PEER", "AGE", "CONNECTED"]]
             for b in r.buckets {
-                for p in b.peers { rows.append([String(b.index), p.peer_id, formatDuration(p.age_s), p.connected ? "yes" : "no"]) }
+                for p in b.peers { rows.append([String(b.index), p.peerId, formatDuration(p.ageSeconds), p.connected ? "yes" : "no"]) }
             }
             if rows.count > 1 { printTable(rows) }
         }

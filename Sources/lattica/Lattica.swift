@@ -37,12 +37,13 @@ struct GlobalOptions: ParsableArguments {
         do { return try ControlClient(socketPath: socketPath) } catch { fail(error) }
     }
 
-    /// Calls `method`; with `--json` prints the result object as the daemon sent it.
-    func call<R: Codable & Sendable>(_ method: String, params: JSONValue? = nil, as type: R.Type) throws -> R? {
+    /// Calls `m`; with `--json` prints the result object as the daemon sent it (and returns nil).
+    func call<M: ControlMethod>(_ m: M.Type, _ params: M.Params) throws -> M.Result? {
+        let method = M.name
         let c = try client()
         do {
             if json {
-                let line = try c.roundTrip(method, params: params)
+                let line = try c.roundTrip(m, params)
                 let env = try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(line))
                 if let e = env?.error { fail(ControlClientError(socketPath: socketPath, message: "\(method) failed: \(e.message) [\(e.code)]")) }
                 guard let result = env?.result, let out = try? JSONEncoder.controlAPI.encode(result) else {
@@ -51,7 +52,7 @@ struct GlobalOptions: ParsableArguments {
                 print(String(decoding: out, as: UTF8.self))
                 return nil
             }
-            return try c.call(method, params: params, as: type)
+            return try c.call(m, params)
         } catch { fail(error) }
     }
 }

@@ -11,18 +11,18 @@ struct Peers: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        guard let r = try global.call("peers", as: PeersResult.self) else { return }
+        guard let r = try global.call(Methods.Peers.self, NoParams()) else { return }
         if r.peers.isEmpty { print("no peers connected"); return }
         let header = ["PEER", "ADDRESS", "DIR", "RTT", "AGENT", "UP"]
         var rows = r.peers.map { p in
-            [p.peer_id, p.addr, p.direction == "inbound" ? "in" : "out",
-             p.rtt_ms.map { formatMillis($0) } ?? "-", p.agent.isEmpty ? "-" : p.agent, formatDuration(p.connected_s)]
+            [p.peerId, p.addr, p.direction == "inbound" ? "in" : "out",
+             p.rttMs.map { formatMillis($0) } ?? "-", p.agent.isEmpty ? "-" : p.agent, formatDuration(p.connectedSeconds)]
         }
         rows.insert(header, at: 0)
         printTable(rows)
         if verbose {
             for p in r.peers {
-                print("\n\(p.peer_id) (\(p.protocol_version.isEmpty ? "no protocol version" : p.protocol_version))")
+                print("\n\(p.peerId) (\(p.protocolVersion.isEmpty ? "no protocol version" : p.protocolVersion))")
                 for proto in p.protocols { print("  " + proto) }
             }
         }
@@ -39,8 +39,8 @@ struct Connect: ParsableCommand {
     var addr: String
 
     func run() throws {
-        guard let r = try global.call("connect", params: .object(["addr": .string(addr)]), as: ConnectResult.self) else { return }
-        print("connected to \(r.peer_id)")
+        guard let r = try global.call(Methods.Connect.self, .init(addr: addr)) else { return }
+        print("connected to \(r.peerId)")
     }
 }
 
@@ -57,9 +57,9 @@ struct Ping: ParsableCommand {
 
     func run() throws {
         guard (1...100).contains(count) else { throw ValidationError("--count must be between 1 and 100") }
-        guard let r = try global.call("ping", params: .object(["peer": .string(peer), "count": .number(Double(count))]), as: PingResult.self) else { return }
-        for (i, ms) in r.rtts_ms.enumerated() { print("pong from \(r.peer_id): seq=\(i + 1) time=\(formatMillis(ms))") }
-        let sorted = r.rtts_ms.sorted()
+        guard let r = try global.call(Methods.Ping.self, .init(peer: peer, count: count)) else { return }
+        for (i, ms) in r.rttsMs.enumerated() { print("pong from \(r.peerId): seq=\(i + 1) time=\(formatMillis(ms))") }
+        let sorted = r.rttsMs.sorted()
         if !sorted.isEmpty {
             print("rtt min/median/max = \(formatMillis(sorted.first!))/\(formatMillis(sorted[sorted.count / 2]))/\(formatMillis(sorted.last!))")
         }

@@ -7,17 +7,17 @@ struct Status: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        guard let s = try global.call("status", as: StatusResult.self) else { return }
+        guard let s = try global.call(Methods.Status.self, NoParams()) else { return }
         var rows: [(String, String)] = [
-            ("peer id", s.peer_id),
-            ("version", "\(s.version) (\(s.agent_version))"),
-            ("uptime", formatDuration(s.uptime_s)),
-            ("data dir", s.data_dir),
-            ("peers", String(s.connected_peers)),
+            ("peer id", s.peerId),
+            ("version", "\(s.version) (\(s.agentVersion))"),
+            ("uptime", formatDuration(s.uptimeSeconds)),
+            ("data dir", s.dataDir),
+            ("peers", String(s.connectedPeers)),
         ]
-        if let m = s.metrics_addr { rows.append(("metrics", "http://\(m)/metrics")) }
-        for (i, a) in s.listen_addrs.enumerated() { rows.append((i == 0 ? "listening" : "", a)) }
-        if s.listen_addrs.isEmpty { rows.append(("listening", "(nothing)")) }
+        if let m = s.metricsAddr { rows.append(("metrics", "http://\(m)/metrics")) }
+        for (i, a) in s.listenAddrs.enumerated() { rows.append((i == 0 ? "listening" : "", a)) }
+        if s.listenAddrs.isEmpty { rows.append(("listening", "(nothing)")) }
         printRows(rows)
     }
 }

@@ -1,3 +1,4 @@
+import LatticaCore
 import Testing
 @testable import LatticaCrypto
 
@@ -57,8 +58,8 @@ import Testing
 
     @Test(arguments: [0, 1, 15, 16, 17, 63, 64, 1000, 65536])
     func inPlace_agreesWithArrayVariants(length: Int) throws {
-        var rng = SystemRandomNumberGenerator()
-        let key = SecureRandom.bytes(32)
+        var rng = SeededRandom(seed: 0xC4AC4A + UInt64(length))  // fixed: a failure replays
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let ad = (0..<(length % 7)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let plain = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let counter = UInt64.random(in: 0...UInt64.max, using: &rng)

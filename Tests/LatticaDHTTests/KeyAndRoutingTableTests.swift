@@ -60,17 +60,23 @@ import Testing
         #expect(!table.closest(to: someone.1, count: 20, excluding: someone.0).contains { $0.peer == someone.0 })
     }
 
-    @Test func fullBucket_cachesNewcomer_andReplacesLeastRecentlySeenOnlyIfItsProbeFails() {
-        let local = DHT.Key.zero
-        var table = DHT.RoutingTable(localKey: local, k: 3, replacementCacheSize: 2)
-        // All in bucket 0 (first bit set).
+    /// `n` peers whose keys fall in bucket 0 of the zero key (first bit set).
+    func farHalfPeers(_ n: Int, seed: UInt64) -> [(PeerId, DHT.Key)] {
         var peers: [(PeerId, DHT.Key)] = []
-        var rng = SeededRandom(seed: 5)
-        while peers.count < 6 {
+        var rng = SeededRandom(seed: seed)
+        while peers.count < n {
             let p = KadSim.makePeer(&rng)
             let k = DHT.Key(peer: p)
             if k.bit(0) { peers.append((p, k)) }
         }
+        return peers
+    }
+
+    @Test func fullBucket_cachesNewcomer_andReplacesLeastRecentlySeenOnlyIfItsProbeFails() {
+        let local = DHT.Key.zero
+        var table = DHT.RoutingTable(localKey: local, k: 3, replacementCacheSize: 2)
+        // All in bucket 0 (first bit set).
+        let peers = farHalfPeers(6, seed: 5)
         for i in 0..<3 { #expect(table.insertOrUpdate(peers[i].0, key: peers[i].1, addresses: [], now: Instant(nanoseconds: Int64(i))) == .inserted) }
         guard case .cached(let probe?) = table.insertOrUpdate(peers[3].0, key: peers[3].1, addresses: [], now: Instant(nanoseconds: 10)) else {
             Issue.record("expected a probe"); return
@@ -90,6 +96,24 @@ import Testing
         #expect(r.removed == peers[1].0)
         #expect(r.added == peers[5].0)
         #expect(table.count == 3)
+    }
+
+    @Test func disconnectedEntry_givesWayToANewcomer_inAFullBucket_withoutAProbe() {
+        var table = DHT.RoutingTable(localKey: .zero, k: 2, replacementCacheSize: 2)
+        let peers = farHalfPeers(4, seed: 6)
+        for i in 0..<2 { #expect(table.insertOrUpdate(peers[i].0, key: peers[i].1, addresses: [], now: .zero) == .inserted) }
+        table.markDisconnected(peers[1].0, key: peers[1].1)
+        #expect(table.entry(for: peers[1].0, key: peers[1].1)?.connected == false)
+        #expect(table.insertOrUpdate(peers[2].0, key: peers[2].1, addresses: [], now: .zero) == .replaced(removed: peers[1].0))
+        #expect(!table.contains(peers[1].0, key: peers[1].1) && table.contains(peers[2].0, key: peers[2].1) && table.count == 2)
+        // With every entry connected, the old rule holds: cache the newcomer and probe.
+        guard case .cached(probe: _?) = table.insertOrUpdate(peers[3].0, key: peers[3].1, addresses: [], now: .zero) else {
+            Issue.record("expected a probe"); return
+        }
+        // Hearing from a disconnected peer again marks it connected.
+        table.markDisconnected(peers[0].0, key: peers[0].1)
+        #expect(table.insertOrUpdate(peers[0].0, key: peers[0].1, addresses: [], now: .zero) == .updated)
+        #expect(table.entry(for: peers[0].0, key: peers[0].1)?.connected == true)
     }
 
     @Test func failingPeer_staysWithoutReplacement_untilMaxFailures() {

@@ -1,5 +1,6 @@
 import Foundation
 import LatticaAPI
+import LatticaCore
 import Testing
 @testable import LatticaNode
 
@@ -125,28 +126,59 @@ import Testing
         try c2.sendAll([UInt8](repeating: UInt8(ascii: "a"), count: ControlAPI.maxLineBytes + 10))
         let reply = try JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(try c2.readLine()))
         #expect(reply.error?.code == "bad_request")
-        let s = try c.call("status", as: StatusResult.self)
-        #expect(s.peer_id.hasPrefix("12D3KooW"))
+        let s = try c.call(Methods.Status.self, NoParams())
+        #expect(s.peerId.hasPrefix("12D3KooW"))
         #expect(d.stop().status == 0)
+    }
+}
+
+/// A typed method for dispatcher tests: echoes its one optional integer.
+enum TestEcho: ControlMethod {
+    static let name = "echo"
+    typealias Result = Params
+    struct Params: ControlParams, Equatable {
+        var a: Int?
+        enum CodingKeys: String, CodingKey, CaseIterable { case a }
+        static let ranges = ["a": 0...1000]
+        func validate() throws(ControlErrorBody) { try check("a", a) }
     }
 }
 
 @Suite struct ControlDispatcherTests {
     @Test func dispatcher_answersEveryMalformedInput_withAnErrorLine() async {
         var d = ControlDispatcher()
-        d.register("echo") { p in p ?? .null }
-        var rng = SystemRandomNumberGenerator()
+        d.register(TestEcho.self) { p in p }
+        let seed = testSeed(0xD15_7A7C)
+        var rng = SeededRandom(seed: seed)
         for i in 0..<2_000 {
             var bytes = Array(#"{"v":1,"id":9,"method":"echo","params":{"a":[1,2,"x"]}}"#.utf8)
             for _ in 0..<(1 + i % 5) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
             let out = await d.handle(line: bytes)
-            #expect(out.last == UInt8(ascii: "\n"))
-            #expect(out.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil)
-            #expect((try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(out.dropLast()))) != nil)
+            #expect(out.last == UInt8(ascii: "\n"), "seed \(seed)")
+            #expect(out.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil, "seed \(seed)")
+            #expect((try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(out.dropLast()))) != nil, "seed \(seed)")
         }
         let ok = await d.handle(line: Array(#"{"v":1,"id":9,"method":"echo","params":{"a":1}}"#.utf8))
         let r = try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(ok.dropLast()))
         #expect(r?.ok == true && r?.result == .object(["a": .number(1)]) && r?.id == 9)
+    }
+
+    @Test func typedParams_nameTheFieldAndTheRange_beforeAnyConversion() async {
+        var d = ControlDispatcher()
+        d.register(TestEcho.self) { p in p }
+        func error(_ params: String) async -> String? {
+            let out = await d.handle(line: Array(#"{"v":1,"id":1,"method":"echo","params":"#.utf8) + Array(params.utf8) + [UInt8(ascii: "}")])
+            return (try? JSONDecoder().decode(ControlResponse<JSONValue>.self, from: Data(out.dropLast())))?.error?.message
+        }
+        #expect(await error(#"{"a":9223372036854775807}"#) == "'a' is 9.223372036854776e+18; allowed: 0...1000")
+        #expect(await error(#"{"a":1001}"#) == "'a' is 1001; allowed: 0...1000")
+        #expect(await error(#"{"a":1e300}"#) == "'a' is 1e+300; allowed: 0...1000")
+        #expect(await error(#"{"a":-1}"#) == "'a' is -1; allowed: 0...1000")
+        #expect(await error(#"{"a":1.5}"#) == "'a' must be an integer in 0...1000")
+        #expect(await error(#"{"a":"7"}"#) == "'a' must be an integer in 0...1000")
+        #expect(await error(#"{"b":1}"#) == "unknown field 'b'; fields: a")
+        #expect(await error(#"[1]"#) == "'params' must be an object")
+        #expect(await error(#"{"a":1}"#) == nil)
     }
 }
 

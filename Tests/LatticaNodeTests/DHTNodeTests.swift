@@ -63,12 +63,11 @@ import Testing
         }
         #expect(stored >= 3)
         for d in nodes where d !== nodes[3] {
-            let rec: DHT.FoundRecord = try await d.onDHT { dht, done in
+            let (value, enc): ([UInt8], String) = try await d.onDHT { dht, done in
                 dht.query({ $0.getValue(key, now: $1) }) { r, _ in
-                    if case .getValue(.success(let f)) = r { done(.success(f)) } else { done(.failure(SwarmError("\(r)"))) }
+                    if case .getValue(.success(let f)) = r { done(.success(dht.decodeValue(key: key, f.record.value))) } else { done(.failure(SwarmError("\(r)"))) }
                 }
             }
-            let (value, enc) = d.decodeValue(key: key, rec.record.value)
             #expect(value == Array("payload-1".utf8) && enc == "signed")
         }
         for d in nodes { await d.stop() }

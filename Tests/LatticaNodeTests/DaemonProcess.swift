@@ -1,4 +1,7 @@
 import Foundation
+import LatticaAPI
+import LatticaCore
+@testable import LatticaNode
 import Synchronization
 
 /// Where the built `latticad` and `lattica` are: `$LATTICA_BIN_DIR` (set by Scripts/test.sh), else
@@ -125,3 +128,30 @@ struct DaemonStartError: Error, CustomStringConvertible {
     var status: Int32
     var description: String { "latticad exited with \(status) before it was ready:\n\(log)" }
 }
+
+extension Daemon {
+    /// Pings `peer` through the ping service.
+    func pingPeer(_ peer: PeerId, count: Int) async throws -> [Duration] {
+        try await onLoop { [self] _, done in
+            guard let ping = service(PingService.self) else { done(.failure(SwarmError("no ping service"))); return }
+            ping.ping(peer, count: count) { done($0) }
+        }
+    }
+}
+
+/// The seed of a seeded fuzz or property test: `$LATTICA_TEST_SEED` when set (to replay a failure),
+/// else `fallback`. Tests print it in every failure message.
+func testSeed(_ fallback: UInt64) -> UInt64 {
+    ProcessInfo.processInfo.environment["LATTICA_TEST_SEED"].flatMap { UInt64($0) } ?? fallback
+}
+
+/// Runs blocking work (a `ControlClient` call) on its own thread, so that it never holds one of
+/// the few cooperative threads the daemon's control handlers need.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        Thread { c.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Tests hand one client to one thread at a time (through `blocking`).
+extension ControlClient: @unchecked Sendable {}

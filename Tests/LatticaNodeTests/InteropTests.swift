@@ -19,7 +19,7 @@ import Testing
     }
 
     func ping(_ d: Daemon, _ p: PeerId, _ n: Int) async throws -> [Duration] {
-        try await d.onLoop { s, done in s.ping(p, count: n) { done($0) } }
+        try await d.pingPeer(p, count: n)
     }
 
     /// Waits (bounded) until identify from `p` has arrived: identify is the first stream of a
@@ -95,7 +95,7 @@ import Testing
         #expect(seen != nil, "\(peers)")
         #expect((seen?["agent_version"] as? String)?.hasPrefix("lattica-swift/") == true)
         let snapshot = try await d.loop.submit { _ in d.peersSnapshot() }
-        #expect(snapshot.peers.contains { $0.peer_id == lat.peerId && $0.agent.hasPrefix("rust-libp2p") })
+        #expect(snapshot.peers.contains { $0.peerId == lat.peerId && $0.agent.hasPrefix("rust-libp2p") })
 
         // We dial a second Lattica node.
         let lat2 = try InteropPeer(.lattica)
@@ -136,7 +136,7 @@ import Testing
         #expect(put["ok"] as? Bool == true, "\(put)")
         let got: (value: [UInt8], encoding: String) = try await d.onDHT { dht, done in
             dht.query({ $0.getValue(Array("from-lattica".utf8), now: $1) }) { r, _ in
-                if case .getValue(.success(let f)) = r { done(.success(d.decodeValue(key: Array("from-lattica".utf8), f.record.value))) }
+                if case .getValue(.success(let f)) = r { done(.success(dht.decodeValue(key: Array("from-lattica".utf8), f.record.value))) }
                 else { done(.failure(SwarmError("\(r)"))) }
             }
         }

@@ -25,17 +25,17 @@ import Testing
         let addrA = a.listenAddrs[0]
         let got: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
         #expect(got == a.peerId)
-        let rtts: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 3) { done($0) } }
+        let rtts: [Duration] = try await b.pingPeer(a.peerId, count: 3)
         #expect(rtts.count == 3 && rtts.allSatisfy { $0 > .zero && $0 < .seconds(1) })
         // Identify arrives asynchronously after the connection: wait for it through ping's stream
         // ordering (identify is opened first, so it has been answered once ping completed).
         let peersB = try await b.loop.submit { _ in b.peersSnapshot() }
         let entry = try #require(peersB.peers.first)
-        #expect(entry.peer_id == a.peerId.description && entry.direction == "outbound")
-        #expect(entry.agent.hasPrefix("lattica-swift/") && entry.protocol_version == "/lattica/1.0.0")
+        #expect(entry.peerId == a.peerId.description && entry.direction == "outbound")
+        #expect(entry.agent.hasPrefix("lattica-swift/") && entry.protocolVersion == "/lattica/1.0.0")
         #expect(entry.protocols.contains("/ipfs/ping/1.0.0"))
         let peersA = try await a.loop.submit { _ in a.peersSnapshot() }
-        #expect(peersA.peers.map(\.peer_id) == [b.peerId.description])
+        #expect(peersA.peers.map(\.peerId) == [b.peerId.description])
         #expect(peersA.peers.first?.direction == "inbound")
         await a.stop(); await b.stop()
     }
@@ -65,13 +65,13 @@ import Testing
             let (pa, pb) = try await (x, y)
             #expect(pa == b.peerId && pb == a.peerId)
             // Round trips on the surviving connection settle both sides.
-            let _: [Duration] = try await call(a) { s, done in s.ping(b.peerId, count: 1) { done($0) } }
-            let _: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+            let _: [Duration] = try await a.pingPeer(b.peerId, count: 1)
+            let _: [Duration] = try await b.pingPeer(a.peerId, count: 1)
             let na = try await a.loop.submit { _ in a.swarm!.conns.values.filter { $0.established }.count }
             let nb = try await b.loop.submit { _ in b.swarm!.conns.values.filter { $0.established }.count }
             #expect(na == 1 && nb == 1)
             try await a.loop.submit { _ in a.swarm!.disconnect(b.peerId) }
-            let _: [Duration]? = try? await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+            let _: [Duration]? = try? await b.pingPeer(a.peerId, count: 1)
         }
         await a.stop(); await b.stop()
     }
@@ -81,7 +81,7 @@ import Testing
         defer { tmp.cleanup() }
         let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
         try await a.loop.submit { _ in
-            a.swarm!.requestHandlers["/test/echo/1.0.0"] = { _, req, respond in respond(Array(req.reversed())) }
+            a.swarm!.handleRequests("/test/echo/1.0.0") { _, req, respond in respond(Array(req.reversed())) }
         }
         let addrA = a.listenAddrs[0]
         let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
@@ -106,7 +106,7 @@ import Testing
         await #expect(throws: (any Error).self) {
             let _: [UInt8] = try await call(b) { s, done in s.request(a.peerId, "/test/echo/1.0.0", big) { done($0) } }
         }
-        let still: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+        let still: [Duration] = try await b.pingPeer(a.peerId, count: 1)
         #expect(still.count == 1)
         await a.stop(); await b.stop()
     }
@@ -115,7 +115,7 @@ import Testing
         let tmp = TempDir()
         defer { tmp.cleanup() }
         let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
-        try await a.loop.submit { _ in a.swarm!.requestHandlers["/test/echo/1.0.0"] = { _, req, respond in respond(req) } }
+        try await a.loop.submit { _ in a.swarm!.handleRequests("/test/echo/1.0.0") { _, req, respond in respond(req) } }
         let addrA = a.listenAddrs[0]
         let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
         let n = 300  // beyond yamux's ACK backlog (256): some wait in the open queue
@@ -212,7 +212,7 @@ import Testing
         defer { tmp.cleanup() }
         let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b")
         try await a.loop.submit { _ in
-            a.swarm!.requestHandlers["/test/silent/1.0.0"] = { _, _, _ in }  // never responds
+            a.swarm!.handleRequests("/test/silent/1.0.0") { _, _, _ in }  // never responds
         }
         let addrA = a.listenAddrs[0]
         let _: PeerId = try await call(b) { s, done in s.dial(addrA) { done($0) } }
@@ -224,7 +224,7 @@ import Testing
             #expect("\(error)".contains("timed out"))
         }
         #expect(ContinuousClock.now - t0 < .seconds(10))
-        let rtts: [Duration] = try await call(b) { s, done in s.ping(a.peerId, count: 1) { done($0) } }
+        let rtts: [Duration] = try await b.pingPeer(a.peerId, count: 1)
         #expect(rtts.count == 1)
         await a.stop(); await b.stop()
     }
