@@ -130,7 +130,9 @@ final class Swarm: @unchecked Sendable {
     func addConnection(socket: TCPSocket, role: Connection.Role, remoteAddr: Multiaddr?) -> ConnID {
         let id = nextConnID
         nextConnID += 1
-        let instance = Connection.Instance(role: role, identity: identity, settings: connectionSettings, rng: rng.fork())
+        // Key material is an input of the handshake: fresh from libsodium for every connection.
+        let keys = Noise.Keys(staticKey: .generate(), ephemeralKey: .generate())
+        let instance = Connection.Instance(role: role, identity: identity, settings: connectionSettings, rng: rng.fork(), noiseKeys: keys)
         let c = Conn(id: id, socket: socket, instance: instance, remoteAddr: remoteAddr, openedAt: loop.now)
         c.writeDone = { [weak self, weak c] e in
             if let e, let self, let c { self.writeFailed(c, e) }

@@ -38,8 +38,9 @@ extension Connection {
         var raw: [UInt8] = []
         var events: [Directive] = []
 
-        public init(role: Role, identity: Ed25519PrivateKey, settings: Settings, rng: SeededRandom,
-                    noiseStaticKey: X25519PrivateKey? = nil) {
+        /// `noiseKeys`: the Noise handshake's key material, an input like time: the shell draws it
+        /// from libsodium per connection; a simulation derives it from its seed.
+        public init(role: Role, identity: Ed25519PrivateKey, settings: Settings, rng: SeededRandom, noiseKeys: Noise.Keys) {
             self.role = role
             self.settings = settings
             self.inboundProtocols = Self.inboundProtocols(settings)
@@ -53,9 +54,9 @@ extension Connection {
                 phase = .securityNegotiation(Multistream.Instance(listening: [Noise.protocolID], settings: settings.multistream))
             }
             yamux = Yamux.Instance(role: isDialer ? .client : .server, settings: settings.yamux, rng: rng.fork(), noiseFramed: true)
-            pendingStaticKey = noiseStaticKey
+            pendingKeys = noiseKeys
         }
-        var pendingStaticKey: X25519PrivateKey?
+        var pendingKeys: Noise.Keys?
 
         public var isDialer: Bool { if case .dialer = role { true } else { false } }
         public var isEstablished: Bool { if case .open = phase { true } else { false } }
@@ -207,8 +208,8 @@ extension Connection {
                     var expected: PeerId?
                     if case .dialer(let p) = role { expected = p }
                     var hs = Noise.Handshake(initiator: isDialer, identity: identity, expectedPeer: expected,
-                                             settings: settings.noise, staticKey: pendingStaticKey)
-                    pendingStaticKey = nil
+                                             settings: settings.noise, keys: pendingKeys!)
+                    pendingKeys = nil
                     let first = hs.start()
                     phase = .handshake(hs)
                     handleHandshake(first, now: now)

@@ -42,16 +42,16 @@ extension Noise {
         var payloadOverride: [UInt8]?
 
         /// - Parameters:
-        ///   - staticKey: the Noise static key; a fresh one per handshake when nil.
-        ///   - ephemeralKey: for known-answer tests only; fresh from libsodium when nil.
+        ///   - keys: the handshake's key material (static and ephemeral X25519 keys), drawn by the
+        ///     shell (fresh from libsodium per connection) or from a seeded generator in a
+        ///     simulation, so that a simulated run replays bit for bit.
         public init(initiator: Bool, identity: Ed25519PrivateKey, expectedPeer: PeerId? = nil,
-                    settings: Settings = Settings(), staticKey: X25519PrivateKey? = nil,
-                    ephemeralKey: X25519PrivateKey? = nil) {
+                    settings: Settings = Settings(), keys: Noise.Keys) {
             self.isInitiator = initiator
             self.expectedPeer = initiator ? expectedPeer : nil
             self.identity = identity
             self.settings = settings
-            self.xx = XXHandshake(initiator: initiator, staticKey: staticKey ?? .generate(), ephemeral: ephemeralKey)
+            self.xx = XXHandshake(initiator: initiator, staticKey: keys.staticKey, ephemeral: keys.ephemeralKey)
         }
 
         /// Initiator: message 1 (`e`, empty payload). Responder: nothing.

@@ -72,12 +72,13 @@ extension Noise {
         let initiator: Bool
         var symmetric: SymmetricState
         let s: X25519PrivateKey
-        var e: X25519PrivateKey?
+        /// Our ephemeral key: key material is an input (drawn by the shell), never drawn here.
+        let e: X25519PrivateKey
         var re: [UInt8]?
         var rs: [UInt8]?
         var messageIndex = 0
 
-        init(initiator: Bool, staticKey: X25519PrivateKey, ephemeral: X25519PrivateKey? = nil, prologue: [UInt8] = []) {
+        init(initiator: Bool, staticKey: X25519PrivateKey, ephemeral: X25519PrivateKey, prologue: [UInt8] = []) {
             self.initiator = initiator
             self.s = staticKey
             self.e = ephemeral
@@ -91,12 +92,7 @@ extension Noise {
             do { return try key.sharedSecret(with: pub) } catch { throw .weakKey }
         }
 
-        private mutating func ephemeral() -> X25519PrivateKey {
-            if let e { return e }
-            let k = X25519PrivateKey.generate()
-            e = k
-            return k
-        }
+        private func ephemeral() -> X25519PrivateKey { e }
 
         mutating func writeMessage(payload: some Collection<UInt8>) throws(Failure) -> [UInt8] {
             precondition(isMyTurn, "Noise XX: writeMessage out of turn")

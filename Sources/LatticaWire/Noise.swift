@@ -114,3 +114,32 @@ public enum Noise {
         }
     }
 }
+
+extension Noise {
+    /// The X25519 key material of one handshake. It is an input of the handshake, never drawn by
+    /// it: the libuv shell draws fresh keys from libsodium for each connection
+    /// (`X25519PrivateKey.generate()`), a simulation derives them from its seed (`seeded`).
+    public struct Keys: Sendable {
+        public var staticKey: X25519PrivateKey
+        public var ephemeralKey: X25519PrivateKey
+
+        public init(staticKey: X25519PrivateKey, ephemeralKey: X25519PrivateKey) {
+            self.staticKey = staticKey
+            self.ephemeralKey = ephemeralKey
+        }
+
+        /// Keys from a seeded generator: deterministic, for simulations and tests only.
+        public static func seeded(_ rng: inout SeededRandom) -> Keys {
+            func key() -> X25519PrivateKey {
+                var b = [UInt8](repeating: 0, count: 32)
+                for i in stride(from: 0, to: 32, by: 8) {
+                    var v = rng.next()
+                    for j in 0..<8 { b[i + j] = UInt8(truncatingIfNeeded: v); v >>= 8 }
+                }
+                // Any 32 bytes are a valid X25519 scalar (clamped by the scalar multiplication).
+                return try! X25519PrivateKey(bytes: b)
+            }
+            return Keys(staticKey: key(), ephemeralKey: key())
+        }
+    }
+}

@@ -23,8 +23,8 @@ struct ConnectionPair {
     init(protocols: [String] = ["/echo/1.0.0", "/sink/1.0.0"], expected: PeerId? = PeerId(ed25519PublicKey: keyB.publicKey.bytes),
          settings: Connection.Settings? = nil) {
         let s = settings ?? Connection.Settings(protocols: protocols)
-        a = Connection.Instance(role: .dialer(expectedPeer: expected), identity: Self.keyA, settings: s, rng: SeededRandom(seed: 1))
-        b = Connection.Instance(role: .listener, identity: Self.keyB, settings: s, rng: SeededRandom(seed: 2))
+        a = Connection.Instance(role: .dialer(expectedPeer: expected), identity: Self.keyA, settings: s, rng: SeededRandom(seed: 1), noiseKeys: testKeys(1))
+        b = Connection.Instance(role: .listener, identity: Self.keyB, settings: s, rng: SeededRandom(seed: 2), noiseKeys: testKeys(2))
     }
 
     mutating func fromA(_ ds: [Connection.Directive]) {
@@ -201,7 +201,7 @@ struct ConnectionPair {
             } else {
                 input = (0..<Int(rng.next() % 500)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             }
-            var b = Connection.Instance(role: .listener, identity: ConnectionPair.keyB, settings: .init(protocols: ["/x"]), rng: SeededRandom(seed: UInt64(round)))
+            var b = Connection.Instance(role: .listener, identity: ConnectionPair.keyB, settings: .init(protocols: ["/x"]), rng: SeededRandom(seed: UInt64(round)), noiseKeys: testKeys(UInt64(round)))
             _ = b.start(now: .zero)
             for c in input.chunked(by: 1 + Int(rng.next() % 200)) { _ = b.onBytes(Array(c), now: .zero) }
             if b.isClosed { closed += 1 }

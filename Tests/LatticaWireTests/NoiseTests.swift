@@ -91,8 +91,8 @@ extension Noise.Directive {
     }
 
     @Test func libp2pHandshake_authenticatesBothIdentities_andTransportsWorkBothWays() throws {
-        var i = Noise.Handshake(initiator: true, identity: alice, expectedPeer: bob.publicKey.peerId)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, expectedPeer: bob.publicKey.peerId, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         let (a, b) = noiseHandshake(&i, &r)
         var si = try #require(a?.session)
         var sr = try #require(b?.session)
@@ -117,8 +117,8 @@ extension Noise.Directive {
 
     @Test func dialer_rejectsTheResponder_whenItIsNotThePeerItDialled() {
         let carol = Ed25519PrivateKey.generate()
-        var i = Noise.Handshake(initiator: true, identity: alice, expectedPeer: carol.publicKey.peerId)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, expectedPeer: carol.publicKey.peerId, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         let (a, b) = noiseHandshake(&i, &r)
         #expect(a?.failure == .peerMismatch(expected: carol.publicKey.peerId, actual: bob.publicKey.peerId))
         #expect(b == nil || b?.session == nil)   // the responder never completes: message 3 was not sent
@@ -126,8 +126,8 @@ extension Noise.Directive {
 
     @Test func tamperedHandshakeMessages_failAuthentication() {
         for (index, position) in [(1, 40), (1, 100), (2, 10), (2, 70)] {
-            var i = Noise.Handshake(initiator: true, identity: alice)
-            var r = Noise.Handshake(initiator: false, identity: bob)
+            var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+            var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
             let (a, b) = noiseHandshake(&i, &r) { k, bytes in if k == index { bytes[position] ^= 0x01 } }
             let failure = index == 1 ? a?.failure : b?.failure
             #expect(failure == .decryptionFailed, "message \(index) byte \(position)")
@@ -135,8 +135,8 @@ extension Noise.Directive {
     }
 
     @Test func payloadSigned_overAnotherStaticKey_isRejected() {
-        var i = Noise.Handshake(initiator: true, identity: alice)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         r.payloadOverride = Noise.Payload.signed(identity: bob, staticPublicKey: X25519PrivateKey.generate().publicKey).encoded()
         let (a, _) = noiseHandshake(&i, &r)
         #expect(a?.failure == .badSignature)
@@ -151,8 +151,8 @@ extension Noise.Directive {
     }
 
     @Test func transport_rejectsTamperedFrames_andRefusesToReuseNonces() throws {
-        var i = Noise.Handshake(initiator: true, identity: alice)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         let (a, b) = noiseHandshake(&i, &r)
         var si = try #require(a?.session), sr = try #require(b?.session)
         var wire: [UInt8] = []
@@ -168,8 +168,8 @@ extension Noise.Directive {
     }
 
     @Test func decryptCopying_givesTheSamePlaintexts_asDecrypt_forAnySplitAndAnyCorruption() throws {
-        var i = Noise.Handshake(initiator: true, identity: alice)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         let (a, b) = noiseHandshake(&i, &r)
         var sender = try #require(a?.session?.transport)
         let receiver = try #require(b?.session?.transport)
@@ -218,8 +218,8 @@ extension Noise.Directive {
         var rng = SeededRandom(seed: 0x401_5E)
         // A genuine transcript to mutate.
         var transcript: [[UInt8]] = []
-        var i0 = Noise.Handshake(initiator: true, identity: alice)
-        var r0 = Noise.Handshake(initiator: false, identity: bob)
+        var i0 = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+        var r0 = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         _ = noiseHandshake(&i0, &r0) { _, b in transcript.append(b) }
         #expect(transcript.count == 3)
         var failures = 0
@@ -232,12 +232,12 @@ extension Noise.Directive {
                 input[Int(rng.next() % UInt64(input.count))] ^= UInt8.random(in: 1...255, using: &rng)
             default: input = Array(transcript[0].prefix(Int(rng.next() % UInt64(transcript[0].count))))
             }
-            var r = Noise.Handshake(initiator: false, identity: bob)
+            var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
             for chunk in input.chunked(by: 1 + Int(rng.next() % 64)) {
                 for d in r.onBytes(chunk) { if d.failure != nil { failures += 1 } }
                 #expect(r.buffer.count <= 2 + 65535)
             }
-            var i = Noise.Handshake(initiator: true, identity: alice)
+            var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
             _ = i.start()
             var m2 = transcript[1]
             if round % 2 == 0 { m2[2 + Int(rng.next() % UInt64(m2.count - 2))] ^= 0x10 } else { m2 = Array(m2.prefix(Int(rng.next() % UInt64(m2.count)))) }
@@ -251,8 +251,8 @@ extension Noise.Directive {
         // Transport decoder on random frames.
         var (a, b) = noiseHandshake(&i0, &r0)
         _ = (a, b)
-        var i = Noise.Handshake(initiator: true, identity: alice)
-        var r = Noise.Handshake(initiator: false, identity: bob)
+        var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
+        var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         (a, b) = noiseHandshake(&i, &r)
         let base = try #require(b?.session?.transport)
         for _ in 0..<1000 {
@@ -269,4 +269,10 @@ extension Noise.Directive {
 
 extension Ed25519PublicKey {
     var peerId: PeerId { PeerId(ed25519PublicKey: bytes) }
+}
+
+/// Noise key material from a seed (tests replay bit for bit).
+func testKeys(_ seed: UInt64) -> Noise.Keys {
+    var r = SeededRandom(seed: 0x4E01_5E00 ^ seed)
+    return .seeded(&r)
 }
