@@ -61,9 +61,10 @@ extension DHT.Instance {
 
     /// Expiry and republishing.
     mutating func maintenance(now: Instant) -> [DHT.Directive] {
-        _ = store.removeExpired(now: now)
+        let expired = store.removeExpired(now: now)
         writeTokens = writeTokens.filter { (now - $0.value.at) < .seconds(600) }
         var out: [DHT.Directive] = [.scheduleTimer(.maintenance, at: now + settings.maintenanceInterval)]
+        if expired > 0 { out.append(.persist(.removeExpired(now: now))) }
         for r in store.localRecords() {
             let last = lastPublished[r.record.key] ?? .zero
             if now - last >= settings.recordRepublishInterval {

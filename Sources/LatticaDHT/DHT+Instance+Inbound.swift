@@ -77,7 +77,7 @@ extension DHT.Instance {
                 return [.resetInbound(inbound, from: peer)]
             }
             metrics.recordsStored += 1
-            return [.respond(m, to: peer, inbound: inbound)]
+            return [.persist(.putRecord(stored)), .respond(m, to: peer, inbound: inbound)]
 
         case .addProvider:
             guard !m.key.isEmpty else { return reject(.malformedMessage("ADD_PROVIDER without key")) }
@@ -88,7 +88,10 @@ extension DHT.Instance {
                 // Only the sender may announce itself (kad-dht spec).
                 guard p.id == peer else { mismatched = true; continue }
                 let rec = DHT.ProviderRecord(key: m.key, provider: p.info, expires: now + settings.providerTTL, isLocal: false)
-                if store.addProvider(rec, now: now) == nil { metrics.providersStored += 1 }
+                if store.addProvider(rec, now: now) == nil {
+                    metrics.providersStored += 1
+                    out.append(.persist(.putProvider(rec)))
+                }
             }
             if mismatched { out += misbehaved(peer, .providerMismatch) }
             return out  // ADD_PROVIDER has no response; the shell closes the stream.

@@ -57,17 +57,21 @@ extension DHT.Instance {
             _ = reject
             return (id, [.queryFinished(id, .putValue(.failure(.quorumFailed(success: 0, quorum: quorum))), stats)])
         }
-        _ = store.put(DHT.StoredRecord(record: record, storedBy: localPeer, expires: now + settings.recordTTL, isLocal: true), now: now)
+        let local = DHT.StoredRecord(record: record, storedBy: localPeer, expires: now + settings.recordTTL, isLocal: true)
+        let persist: [DHT.Directive] = store.put(local, now: now) == nil ? [.persist(.putRecord(local))] : []
         lastPublished[key] = now
-        return startQuery(.putValue(record, quorum: max(1, quorum)), key: key, now: now)
+        let (id, ds) = startQuery(.putValue(record, quorum: max(1, quorum)), key: key, now: now)
+        return (id, persist + ds)
     }
 
     /// Announces us as a provider of `key` to the k closest peers (ADD_PROVIDER).
     public mutating func provide(_ key: [UInt8], addresses: [[UInt8]] = [], quorum: Int = 1, now: Instant) -> (DHT.QueryID, [DHT.Directive]) {
-        _ = store.addProvider(DHT.ProviderRecord(key: key, provider: DHT.PeerInfo(id: localPeer, addresses: addresses),
-                                                 expires: now + settings.providerTTL, isLocal: true), now: now)
+        let local = DHT.ProviderRecord(key: key, provider: DHT.PeerInfo(id: localPeer, addresses: addresses),
+                                       expires: now + settings.providerTTL, isLocal: true)
+        let persist: [DHT.Directive] = store.addProvider(local, now: now) == nil ? [.persist(.putProvider(local))] : []
         lastProvided[key] = now
-        return startQuery(.addProvider(quorum: max(1, quorum)), key: key, now: now)
+        let (id, ds) = startQuery(.addProvider(quorum: max(1, quorum)), key: key, now: now)
+        return (id, persist + ds)
     }
 
     /// GET_PROVIDERS: finishes early once `wanted` distinct providers are known.

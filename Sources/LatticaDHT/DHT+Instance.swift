@@ -9,7 +9,9 @@ extension DHT {
         public let localKey: Key
         public var settings: Settings
         public internal(set) var routingTable: RoutingTable
-        public var store: any RecordStore
+        /// The records and providers, in memory. The instance persists nothing: every change is also
+        /// a `.persist` directive, and the shell restores a store with `init(…, store:)`.
+        public internal(set) var store: MemoryRecordStore
         public var validator: Validator
         public internal(set) var metrics = Metrics()
 
@@ -37,7 +39,7 @@ extension DHT {
             var purpose: Purpose
         }
 
-        public init(localPeer: PeerId, settings: Settings = .init(), store: (any RecordStore)? = nil,
+        public init(localPeer: PeerId, settings: Settings = .init(), store: MemoryRecordStore? = nil,
                     validator: Validator = Validator(verify: nil), seed: UInt64) {
             self.localPeer = localPeer
             self.localKey = Key(peer: localPeer)

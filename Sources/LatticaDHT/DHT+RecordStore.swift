@@ -34,6 +34,17 @@ extension DHT {
         case keyMismatch
     }
 
+    /// A change of the record store, for the shell to persist (`Directive.persist`). Applied in
+    /// order to a copy of the store (or to SQLite) it yields the instance's store.
+    public enum StoreChange: Hashable, Sendable {
+        /// Store or replace the record under its key.
+        case putRecord(StoredRecord)
+        /// Store or replace `provider` for its key.
+        case putProvider(ProviderRecord)
+        /// Drop every record and provider that expires at or before `now`.
+        case removeExpired(now: Instant)
+    }
+
     public struct StoreLimits: Hashable, Sendable {
         /// rust-libp2p MemoryStore defaults: 1024 records, 65 KiB values, 20 providers per key.
         public var maxRecords = 1024

@@ -130,5 +130,8 @@ public enum DHT {
         case peerMisbehaved(PeerId, Misbehavior)
         case routingTableUpdated(added: PeerId?, removed: PeerId?)
         case bootstrap(BootstrapEvent)
+        /// The record store changed: the shell persists the change (the instance keeps the store
+        /// in memory and never writes a file itself).
+        case persist(StoreChange)
     }
 }

@@ -22,6 +22,8 @@ final class DHTService: NodeService, @unchecked Sendable {
     private var waiters: [DHT.QueryID: (DHT.QueryResult, DHT.QueryStats) -> Void] = [:]
     private(set) var lastBootstrap: DHT.BootstrapEvent?
     private var published: [DHT.Metrics] = []
+    /// Where store changes go (nil: in memory only, as in benchmarks).
+    var persistence: DHTRecordPersistence?
 
     /// `[dht] protocol, mode` are read by `NodeConfig` (typed fields that predate services).
     static func validate(section: TableReader) throws(ConfigError) {}
@@ -34,12 +36,18 @@ final class DHTService: NodeService, @unchecked Sendable {
         ds.bootstrapPeers = config.bootstrap.compactMap { try? Multiaddr($0) }.compactMap { ma in
             ma.peerId.map { DHT.PeerInfo(id: $0, addresses: [ma.withoutPeerId.bytes]) }
         }
-        let store = PersistentRecordStore(db: context.db, localPeer: context.localPeer, now: context.loop.now)
+        let persistence = DHTRecordPersistence(db: context.db, now: context.loop.now)
+        var store: DHT.MemoryRecordStore?
+        do { store = try persistence.load(localPeer: context.localPeer, now: context.loop.now) } catch {
+            Counter(label: "lattica_persist_failures_total", dimensions: [("store", "dht"), ("op", "load")]).increment()
+            context.logger.error("cannot load the DHT records; starting with none", metadata: ["error": "\(error)"])
+        }
         self.init(swarm: context.swarm, identity: context.identity, settings: ds, store: store, logger: context.logger)
+        self.persistence = persistence
         registerMethods(context)
     }
 
-    init(swarm: Swarm, identity: Ed25519PrivateKey, settings: DHT.Settings, store: (any DHT.RecordStore)?, logger: Logger) {
+    init(swarm: Swarm, identity: Ed25519PrivateKey, settings: DHT.Settings, store: DHT.MemoryRecordStore?, logger: Logger) {
         self.swarm = swarm
         self.identity = identity
         self.loop = swarm.loop
@@ -95,6 +103,7 @@ final class DHTService: NodeService, @unchecked Sendable {
     /// Starts a query; `done` runs on the loop thread when it finishes.
     func query(_ start: (inout DHT.Instance, Instant) -> (DHT.QueryID, [DHT.Directive]),
                done: @escaping (DHT.QueryResult, DHT.QueryStats) -> Void) {
+        loop.assertInLoop()
         let (q, ds) = start(&dht, loop.now)
         waiters[q] = done
         apply(ds)
@@ -125,6 +134,12 @@ final class DHTService: NodeService, @unchecked Sendable {
                 logger.debug("DHT peer misbehaved", metadata: ["peer": "\(p)", "reason": "\(why)"])
             case .routingTableUpdated:
                 Gauge(label: "lattica_dht_routing_table_peers").record(dht.routingTable.count)
+            case .persist(let change):
+                guard let persistence else { break }
+                do { try persistence.apply(change) } catch {
+                    Counter(label: "lattica_persist_failures_total", dimensions: [("store", "dht"), ("op", Self.op(change))]).increment()
+                    logger.warning("DHT store write failed", metadata: ["op": "\(Self.op(change))", "error": "\(error)"])
+                }
             case .bootstrap(let ev):
                 lastBootstrap = ev
                 switch ev {
@@ -136,6 +151,14 @@ final class DHTService: NodeService, @unchecked Sendable {
                         "attempt": "\(attempt)", "retry_in_s": "\(Int((retryAt - loop.now).secondsDouble))"])
                 }
             }
+        }
+    }
+
+    static func op(_ c: DHT.StoreChange) -> String {
+        switch c {
+        case .putRecord: "put_record"
+        case .putProvider: "put_provider"
+        case .removeExpired: "remove_expired"
         }
     }
 

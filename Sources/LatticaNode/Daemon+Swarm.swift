@@ -45,21 +45,7 @@ extension Daemon {
     }
 
     /// Loop thread.
-    func peersSnapshot() -> PeersResult {
-        guard let swarm else { return PeersResult(peers: []) }
-        let now = loop.now
-        var out: [PeerEntry] = []
-        for (peer, id) in swarm.byPeer {
-            guard let c = swarm.conns[id] else { continue }
-            let info = swarm.peerInfo[peer] ?? PeerInfo()
-            out.append(PeerEntry(peerId: peer.description, addr: c.remoteAddr?.description ?? "",
-                                 direction: c.instance.isDialer ? "outbound" : "inbound",
-                                 rttMs: (c.instance.rtt ?? info.rtt).map { $0.secondsDouble * 1000 },
-                                 agent: info.agentVersion, protocolVersion: info.protocolVersion,
-                                 protocols: info.protocols, connectedSeconds: (now - c.openedAt).secondsDouble))
-        }
-        return PeersResult(peers: out.sorted { $0.peerId < $1.peerId })
-    }
+    func peersSnapshot() -> PeersResult { swarm?.peerEntries() ?? PeersResult(peers: []) }
 
     /// Loop thread: dials the bootstrap peers, retrying each with exponential backoff (1 s … 60 s)
     /// until connected; logs clearly when none is reachable.

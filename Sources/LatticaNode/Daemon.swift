@@ -130,7 +130,7 @@ public final class Daemon: @unchecked Sendable {
             guard let self, let swarm else { return }
             switch e {
             case .connected, .disconnected:
-                let n = swarm.byPeer.count
+                let n = swarm.connectedPeerCount
                 self.state.withLock { $0.connectedPeers = n }
             case .identified, .addressesChanged: break
             }

@@ -116,6 +116,7 @@ final class ServiceContext: @unchecked Sendable {
     /// A repeating or one-shot timer, cancelled when the daemon stops.
     @discardableResult
     func timer(after delay: Duration, repeating: Duration? = nil, _ fire: @escaping (LoopTimer) -> Void) -> LoopTimer {
+        loop.assertInLoop()
         let oneShot = repeating == nil
         let t = loop.scheduleTimer(after: delay, repeating: repeating) { [weak self] t in
             if oneShot { self?.timers.removeValue(forKey: ObjectIdentifier(t)) }

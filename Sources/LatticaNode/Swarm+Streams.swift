@@ -14,6 +14,10 @@ final class SwarmStream {
     let protocolID: String
     let isInbound: Bool
     var handler: (any StreamHandler)?
+    /// What `send` could not write yet (beyond the peer's window and the send bound), written as
+    /// the window opens; then our side closes if `send` asked for it. At most one message.
+    private var backlog: ArraySlice<UInt8> = []
+    private var closeAfterBacklog = false
 
     init(swarm: Swarm, conn: Conn, id: Connection.StreamID, peer: PeerId, protocolID: String, isInbound: Bool) {
         self.swarm = swarm; self.conn = conn; self.id = id; self.peer = peer; self.protocolID = protocolID; self.isInbound = isInbound
@@ -35,10 +39,30 @@ final class SwarmStream {
         return n
     }
 
-    /// Writes a whole message (queued beyond the window) and optionally closes our side.
+    /// Writes a whole message and optionally closes our side. What the window does not take now
+    /// waits here and goes out as the peer reads (`flushBacklog`), so no byte is lost.
     func send(_ bytes: [UInt8], close: Bool) {
-        guard let swarm, isOpen else { return }
-        swarm.write(conn, id, bytes, close: close)
+        guard isOpen else { return }
+        if backlog.isEmpty {
+            let n = write(bytes)
+            if n < bytes.count { backlog = bytes[n...] }
+        } else {
+            backlog.append(contentsOf: bytes)
+        }
+        if close {
+            if backlog.isEmpty { closeWrite() } else { closeAfterBacklog = true }
+        }
+    }
+
+    /// The window opened: writes what `send` left. Returns true when nothing is left.
+    func flushBacklog() -> Bool {
+        guard !backlog.isEmpty else { return true }
+        let n = write(backlog)
+        backlog = backlog.dropFirst(n)
+        guard backlog.isEmpty else { return false }
+        backlog = []
+        if closeAfterBacklog { closeAfterBacklog = false; closeWrite() }
+        return true
     }
 
     /// Bytes a `write` sends at once (the peer's window minus what is queued).
@@ -84,6 +108,7 @@ extension Swarm {
 
     /// Routes inbound streams of `proto` to `factory` (one registration per protocol id).
     func handle(_ proto: String, _ factory: @escaping InboundStreamFactory) {
+        loop.assertInLoop()
         precondition(inbound[proto] == nil, "protocol \(proto) registered twice")
         inbound[proto] = factory
     }
@@ -115,6 +140,7 @@ extension Swarm {
     /// stream limit. `then(nil)` (failure) never runs before this call returns, so a caller that
     /// retries on failure cannot recurse.
     func openStreamQueued(_ peer: PeerId, _ proto: String, handler: any StreamHandler, then: @escaping (SwarmStream?) -> Void) {
+        loop.assertInLoop()
         guard let c = connection(to: peer), c.established, !c.goingAway else {
             later { then(nil) }
             return
@@ -222,7 +248,7 @@ extension Swarm {
     }
 
     func streamWritable(_ c: Conn, _ sid: Connection.StreamID) {
-        guard let s = c.streams[sid] else { return }
+        guard let s = c.streams[sid], s.flushBacklog() else { return }
         s.handler?.onWritable(s)
     }
 }

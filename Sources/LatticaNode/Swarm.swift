@@ -1,3 +1,4 @@
+import LatticaAPI
 import LatticaCore
 import LatticaCrypto
 import LatticaStore
@@ -16,7 +17,7 @@ public struct SwarmError: Error, CustomStringConvertible, Sendable, Equatable {
 /// The connection manager: drives one `LatticaWire.Connection.Instance` per TCP connection on the
 /// loop thread, keeps at most one connection per peer (simultaneous dials are resolved the same way
 /// on both sides), runs identify and ping, routes streams to protocol handlers, and keeps the peer
-/// store. Loop thread only.
+/// store. Loop thread only: its entry points assert it (`EventLoop.assertInLoop`, debug builds).
 final class Swarm: @unchecked Sendable {
     struct Settings {
         var protocolVersion: String
@@ -87,6 +88,7 @@ final class Swarm: @unchecked Sendable {
 
     /// Takes over an accepted socket.
     func adoptInbound(_ socket: TCPSocket) {
+        loop.assertInLoop()
         guard conns.count < settings.maxConnections else {
             Counter(label: "lattica_connections_refused_total", dimensions: [("reason", "limit")]).increment()
             socket.close()
@@ -99,6 +101,7 @@ final class Swarm: @unchecked Sendable {
     /// Dials `addr` (`…/p2p/<id>` checks the identity). Completes with the remote peer once the
     /// secure channel and muxer are up, or an error. Reuses an existing connection to the peer.
     func dial(_ addr: Multiaddr, completion: @escaping (Result<PeerId, SwarmError>) -> Void) {
+        loop.assertInLoop()
         let expected = addr.peerId
         if let p = expected, let id = byPeer[p], let c = conns[id], c.established {
             completion(.success(p)); return
@@ -368,6 +371,7 @@ final class Swarm: @unchecked Sendable {
 
     /// Closes every connection (shutdown).
     func closeAll() {
+        loop.assertInLoop()
         deadlineSweep?.cancel()
         deadlineSweep = nil
         for c in Array(conns.values) { apply(c, c.instance.close(now: loop.now)) }
@@ -376,9 +380,30 @@ final class Swarm: @unchecked Sendable {
 
     /// Closes the connection to `peer`, if any.
     func disconnect(_ peer: PeerId) {
+        loop.assertInLoop()
         guard let id = byPeer[peer], let c = conns[id] else { return }
         apply(c, c.instance.close(now: loop.now))
     }
+
+    /// The connected peers, as `peers` shows them. Loop thread.
+    func peerEntries() -> PeersResult {
+        let swarm = self
+        let now = loop.now
+        var out: [PeerEntry] = []
+        for (peer, id) in swarm.byPeer {
+            guard let c = swarm.conns[id] else { continue }
+            let info = swarm.peerInfo[peer] ?? PeerInfo()
+            out.append(PeerEntry(peerId: peer.description, addr: c.remoteAddr?.description ?? "",
+                                 direction: c.instance.isDialer ? "outbound" : "inbound",
+                                 rttMs: (c.instance.rtt ?? info.rtt).map { $0.secondsDouble * 1000 },
+                                 agent: info.agentVersion, protocolVersion: info.protocolVersion,
+                                 protocols: info.protocols, connectedSeconds: (now - c.openedAt).secondsDouble))
+        }
+        return PeersResult(peers: out.sorted { $0.peerId < $1.peerId })
+    }
+
+    /// Peers with an established connection.
+    var connectedPeerCount: Int { byPeer.count }
 
     func connection(to peer: PeerId) -> Conn? {
         byPeer[peer].flatMap { conns[$0] }

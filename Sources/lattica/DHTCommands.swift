@@ -21,7 +21,8 @@ struct DHTCommand: ParsableCommand {
             if value.hasPrefix("@") {
                 let path = String(value.dropFirst())
                 guard let d = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
-                guard d.count <= 65_536 else { throw ValidationError("\(path) has \(d.count) bytes; a record value holds at most 65536") }
+                let limit = Methods.DHTPut.Params.maxValueBytes
+                guard d.count <= limit else { throw ValidationError("\(path) has \(d.count) bytes; a record value holds at most \(limit)") }
                 bytes = Array(d)
             } else {
                 bytes = Array(value.utf8)

@@ -14,6 +14,8 @@ import Testing
         var resets = 0
         var events: [DHT.BootstrapEvent] = []
         var timers: [(DHT.TimerID, Instant)] = []
+        /// The store as the shell would persist it: every `.persist` change, applied in order.
+        var persisted = DHT.MemoryRecordStore(localPeer: PeerId(ed25519PublicKey: [UInt8](repeating: 0, count: 32)))
 
         init(peers: Int, settings: DHT.Settings = .init(), verify: DHT.VerifyEd25519? = nil) {
             var r = SeededRandom(seed: 40)
@@ -38,6 +40,9 @@ import Testing
                 case .bootstrap(let e): events.append(e)
                 case .scheduleTimer(let t, let at): timers.append((t, at))
                 case .routingTableUpdated: break
+                case .persist(.putRecord(let r)): _ = persisted.put(r, now: .zero)
+                case .persist(.putProvider(let p)): _ = persisted.addProvider(p, now: .zero)
+                case .persist(.removeExpired(let now)): _ = persisted.removeExpired(now: now)
                 }
             }
             return sends
@@ -106,6 +111,9 @@ import Testing
         let old = DHT.SignedValue.make(key: key, payload: [1], seq: 1, author: sk.publicKey.bytes, sign: { sk.sign($0) })
         f.inbound(DHT.Message(type: .putValue, key: key, record: DHT.Record(key: key, value: old.encoded())), from: f.others[2])
         #expect(f.node.store.get(key, now: .zero)?.record.value == good.encoded())
+        // What the instance stored, and only that, went to the shell to persist.
+        #expect(f.persisted.get(key, now: .zero)?.record.value == good.encoded())
+        #expect(f.persisted.recordCount == f.node.store.recordCount)
     }
 
     @Test func floodOfPutsFromOnePeer_isCappedByRateAndPerPeerLimits() {

@@ -119,7 +119,7 @@ struct KadSim {
                 results[i, default: [:]][q] = (r, s)
             case .peerMisbehaved(let p, let why):
                 misbehaviorReports.append((i, p, why))
-            case .routingTableUpdated:
+            case .routingTableUpdated, .persist:  // the simulated nodes keep their store in memory
                 break
             case .bootstrap(let e):
                 bootstrapEvents.append((i, e))

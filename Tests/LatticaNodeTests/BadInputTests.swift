@@ -198,8 +198,10 @@ enum TestEcho: ControlMethod {
 }
 
 @Suite struct LayeringTests {
-    @Test func pureTargets_importNoIO() throws {
-        let root = #filePath.components(separatedBy: "/Tests/")[0]
+    static let root = #filePath.components(separatedBy: "/Tests/")[0]
+
+    /// Runs check-layering.sh with `root` as the project; returns (status, stderr).
+    static func check(root: String) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [root + "/Scripts/check-layering.sh"]
@@ -209,6 +211,29 @@ enum TestEcho: ControlMethod {
         try p.run()
         let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(msg)")
+        return (p.terminationStatus, msg)
+    }
+
+    @Test func pureTargets_importNoIO() throws {
+        let (status, msg) = try Self.check(root: Self.root)
+        #expect(status == 0, "\(msg)")
+    }
+
+    @Test(arguments: ["import FoundationEssentials", "public import CSodium", "@preconcurrency import struct Foundation.Data",
+                      "internal import Dispatch", "import CSQLite", "import LatticaUV"])
+    func theCheck_catches(_ line: String) throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: tmp.path + "/Scripts", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Self.root + "/Scripts/check-layering.sh", toPath: tmp.path + "/Scripts/check-layering.sh")
+        for c in ["CSodium", "CSQLite", "CBLAS"] {
+            try fm.createDirectory(atPath: tmp.path + "/Sources/" + c, withIntermediateDirectories: true)
+            try Data("module \(c) {}".utf8).write(to: URL(fileURLWithPath: tmp.path + "/Sources/\(c)/module.modulemap"))
+        }
+        try fm.createDirectory(atPath: tmp.path + "/Sources/LatticaCore", withIntermediateDirectories: true)
+        try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: tmp.path + "/Sources/LatticaCore/Probe.swift"))
+        let (status, msg) = try Self.check(root: tmp.path)
+        #expect(status != 0 && msg.contains("Probe.swift:1"), "\(line): \(msg)")
     }
 }

@@ -96,7 +96,7 @@ import Testing
     }
 }
 
-@Suite struct PersistentRecordStoreTests {
+@Suite struct DHTRecordPersistenceTests {
     @Test func records_andProviders_surviveARestart_andExpiredOnesDoNot() throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }
@@ -105,18 +105,18 @@ import Testing
         let t0 = Instant(nanoseconds: 5_000_000_000)
         do {
             let db = try NodeDatabase.open(path: tmp.path + "/db.sqlite3")
-            var s = PersistentRecordStore(db: db, localPeer: me, now: t0)
-            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [1], value: [9, 9]), storedBy: other, expires: t0 + .seconds(3600), isLocal: false), now: t0) == nil)
-            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [2], value: [7]), storedBy: me, expires: t0 + .seconds(3600), isLocal: true), now: t0) == nil)
-            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [3], value: [5]), storedBy: other, expires: t0 + .milliseconds(1), isLocal: false), now: t0) == nil)
-            #expect(s.addProvider(DHT.ProviderRecord(key: [4], provider: DHT.PeerInfo(id: other, addresses: [[4, 127, 0, 0, 1]]), expires: t0 + .seconds(60), isLocal: false), now: t0) == nil)
-            // Over the per-value limit: rejected in memory and never written.
-            #expect(s.put(DHT.StoredRecord(record: DHT.Record(key: [5], value: [UInt8](repeating: 0, count: 70_000)), storedBy: other, expires: t0 + .seconds(60), isLocal: false), now: t0) != nil)
+            let p = DHTRecordPersistence(db: db, now: t0)
+            try p.apply(.putRecord(DHT.StoredRecord(record: DHT.Record(key: [1], value: [9, 9]), storedBy: other, expires: t0 + .seconds(3600), isLocal: false)))
+            try p.apply(.putRecord(DHT.StoredRecord(record: DHT.Record(key: [2], value: [7]), storedBy: me, expires: t0 + .seconds(3600), isLocal: true)))
+            try p.apply(.putRecord(DHT.StoredRecord(record: DHT.Record(key: [3], value: [5]), storedBy: other, expires: t0 + .milliseconds(1), isLocal: false)))
+            try p.apply(.putProvider(DHT.ProviderRecord(key: [4], provider: DHT.PeerInfo(id: other, addresses: [[4, 127, 0, 0, 1]]), expires: t0 + .seconds(60), isLocal: false)))
+            // Over the per-value limit: written by a (buggy) writer, but never loaded.
+            try p.apply(.putRecord(DHT.StoredRecord(record: DHT.Record(key: [5], value: [UInt8](repeating: 0, count: 70_000)), storedBy: other, expires: t0 + .seconds(60), isLocal: false)))
         }
         // "Restart": a new store over the same file, with a different monotonic clock origin.
         let t1 = Instant(nanoseconds: 1_000_000)
         let db = try NodeDatabase.open(path: tmp.path + "/db.sqlite3")
-        let s = PersistentRecordStore(db: db, localPeer: me, now: t1)
+        let s = try DHTRecordPersistence(db: db, now: t1).load(localPeer: me, now: t1)
         #expect(s.get([1], now: t1)?.record.value == [9, 9])
         #expect(s.get([1], now: t1)?.storedBy == other)
         #expect(s.localRecords().map(\.record.key) == [[2]])
@@ -124,5 +124,17 @@ import Testing
         #expect(s.get([5], now: t1) == nil)
         #expect(s.providers(for: [4], now: t1).map(\.provider.id) == [other])
         #expect(s.providers(for: [4], now: t1).first?.provider.addresses == [[4, 127, 0, 0, 1]])
+    }
+
+    @Test func aFailedWrite_throws_insteadOfBeingSwallowed() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let db = try NodeDatabase.open(path: tmp.path + "/db.sqlite3")
+        try db.execute("DROP TABLE dht_records")
+        let p = DHTRecordPersistence(db: db, now: .zero)
+        let me = PeerId(ed25519PublicKey: [UInt8](repeating: 1, count: 32))
+        #expect(throws: StoreError.self) {
+            try p.apply(.putRecord(DHT.StoredRecord(record: DHT.Record(key: [1], value: [1]), storedBy: me, expires: .zero + .seconds(9), isLocal: true)))
+        }
     }
 }

@@ -72,7 +72,9 @@ final class EchoService: NodeService, @unchecked Sendable {
             var count: Int?
             enum CodingKeys: String, CodingKey, CaseIterable { case peer, payload, count }
             static let ranges = ["count": 1...1000]
-            func validate() throws(ControlErrorBody) { try require("peer", peer); try check("count", count) }
+            static let maxLengths = ["payload": 4 << 20]
+            /// Non-empty: an empty response means "no answer" in the request framing.
+            func validate() throws(ControlErrorBody) { try require("peer", peer); try require("payload", payload); try check("count", count) }
         }
     }
 
