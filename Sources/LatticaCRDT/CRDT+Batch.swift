@@ -101,5 +101,9 @@ extension CRDT {
         case versions(VersionVector, wantsReply: Bool)
         /// What the receiver lacked, in answer to `versions`; `more`: there is more, ask again.
         case missing([SignedBatch], more: Bool)
+        /// SHA-256 of the sender's encoded version vector: the cheap opening of an anti-entropy
+        /// exchange. Equal to the receiver's: in sync (answered with a summary if `wantsReply`);
+        /// different: the receiver answers with its `versions(wantsReply: true)`.
+        case summary(digest: [UInt8], wantsReply: Bool)
     }
 }

@@ -1,4 +1,5 @@
 public import LatticaCore
+import LatticaCrypto
 
 extension CRDT {
     /// Per-author maximum contiguous sequence number: what a node has applied (anti-entropy
@@ -27,6 +28,13 @@ extension CRDT {
         /// Deltas covered here but not in `other`.
         public func missing(from other: VersionVector) -> UInt64 {
             seqs.reduce(0) { $0 &+ ($1.value > other[$1.key] ? $1.value - other[$1.key] : 0) }
+        }
+
+        /// SHA-256 of the canonical encoding (the `summary` message).
+        public var digest: [UInt8] {
+            var w = ByteWriter()
+            encode(into: &w)
+            return SHA256.hash(w.bytes)
         }
 
         public func encode(into w: inout ByteWriter) {

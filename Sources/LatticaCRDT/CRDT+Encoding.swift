@@ -87,6 +87,10 @@ extension CRDT.Message {
             w.u8(3)
             w.u8(more ? 1 : 0)
             Self.encode(batches, into: &w)
+        case .summary(let digest, let wantsReply):
+            w.u8(4)
+            w.u8(wantsReply ? 1 : 0)
+            w.raw(digest)
         }
         return w.bytes
     }
@@ -108,12 +112,14 @@ extension CRDT.Message {
         let message: CRDT.Message
         switch tag {
         case 1: message = .push(try batches(&r, limits: limits))
-        case 2, 3:
+        case 2, 3, 4:
             let flag = try r.u8()
             guard flag <= 1 else { throw .badValue("flag \(flag)") }
-            message = tag == 2
-                ? .versions(try CRDT.VersionVector(from: &r, maxAuthors: limits.maxAuthors), wantsReply: flag == 1)
-                : .missing(try batches(&r, limits: limits), more: flag == 1)
+            switch tag {
+            case 2: message = .versions(try CRDT.VersionVector(from: &r, maxAuthors: limits.maxAuthors), wantsReply: flag == 1)
+            case 3: message = .missing(try batches(&r, limits: limits), more: flag == 1)
+            default: message = .summary(digest: Array(try r.raw(32)), wantsReply: flag == 1)
+            }
         default: throw .badTag(tag)
         }
         try r.expectEnd()

@@ -37,6 +37,13 @@ extension CRDT.Instance {
             var out = receive(batches, from: peer, wall: wall, forward: false)
             if more { out.append(send(.versions(versions, wantsReply: false), to: peer)) }
             return out
+        case .summary(let digest, let wantsReply):
+            if digest == versionsDigest {
+                if connected.contains(peer) { peerVersions[peer] = (versions, now) }
+                return wantsReply ? [send(.summary(digest: digest, wantsReply: false), to: peer)] : []
+            }
+            // Different (or our state moved on meanwhile): the full exchange.
+            return wantsReply ? [send(.versions(versions, wantsReply: true), to: peer)] : []
         }
     }
 
@@ -178,6 +185,7 @@ extension CRDT.Instance {
         }
         logs[b.author, default: []].append(b)
         versions[b.author] = b.lastSeq
+        digestCache = nil
         let applied = Int(b.lastSeq - max(have, b.firstSeq - 1))
         if local {
             metrics.localBatches += 1

@@ -28,6 +28,7 @@ extension CRDT {
         var connected: [PeerId] = []
         var peerVersions: [PeerId: (versions: VersionVector, at: Instant)] = [:]
         var duplicates: [PeerId: Int] = [:]
+        var digestCache: [UInt8]?
         var rng: SeededRandom
 
         /// A node with the local key's signer. `restoring`: the batches it persisted (any order);
@@ -48,6 +49,16 @@ extension CRDT {
                 }
                 _ = apply(b)
                 metrics.restoredBatches += 1
+            }
+        }
+
+        /// SHA-256 of our encoded version vector (cached until the vector changes).
+        var versionsDigest: [UInt8] {
+            mutating get {
+                if let d = digestCache { return d }
+                let d = versions.digest
+                digestCache = d
+                return d
             }
         }
 
@@ -89,9 +100,10 @@ extension CRDT {
             case .antiEntropy:
                 duplicates = [:]
                 var out: [Directive] = []
+                let digest = versionsDigest
                 for peer in randomPeers(settings.antiEntropyFanout, excluding: nil) {
                     metrics.antiEntropyExchanges += 1
-                    out.append(send(.versions(versions, wantsReply: true), to: peer))
+                    out.append(send(.summary(digest: digest, wantsReply: true), to: peer))
                 }
                 out.append(.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval))
                 return out

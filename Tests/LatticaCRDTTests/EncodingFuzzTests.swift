@@ -23,6 +23,8 @@ import Testing
         messages.append(.versions(CRDT.VersionVector(), wantsReply: false))
         messages.append(.missing(Array(nodes[1].allBatches.prefix(5)), more: true))
         messages.append(.missing([], more: false))
+        messages.append(.summary(digest: nodes[0].versions.digest, wantsReply: true))
+        messages.append(.summary(digest: CRDT.VersionVector().digest, wantsReply: false))
         return messages
     }
 
