@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "LatticaNode",
             dependencies: [
-                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaUV", "LatticaStore",
+                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaUV", "LatticaStore",
                 "LatticaAPI", logging, metrics, prometheus,
             ],
             swiftSettings: strict

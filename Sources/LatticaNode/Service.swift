@@ -48,6 +48,7 @@ enum NodeServices {
         IdentifyService.self,
         PingService.self,
         DHTService.self,
+        CRDTService.self,
         EchoService.self,
     ]
 

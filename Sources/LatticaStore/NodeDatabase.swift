@@ -40,6 +40,21 @@ public enum NodeDatabase {
             PRIMARY KEY (key, provider)
         ) STRICT;
         """,
+        // v3: the CRDT store (Docs/CRDT.md): every applied signed batch as received, and the
+        // materialised entry of each path; written in one transaction per batch.
+        """
+        CREATE TABLE crdt_batches (
+            author     BLOB NOT NULL,           -- peer id multihash
+            first_seq  INTEGER NOT NULL,
+            last_seq   INTEGER NOT NULL,
+            body       BLOB NOT NULL,           -- the signed batch, byte for byte (Docs/CRDT.md)
+            PRIMARY KEY (author, first_seq)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE crdt_entries (
+            path       TEXT PRIMARY KEY,
+            encoded    BLOB NOT NULL            -- State.encodedEntry(path)
+        ) STRICT, WITHOUT ROWID;
+        """,
     ]
 
     /// Opens the node database at `path`, migrating it to the current schema.

@@ -1,0 +1,219 @@
+import FoundationEssentials
+import LatticaAPI
+import LatticaCore
+import LatticaCRDT
+import LatticaCrypto
+import LatticaStore
+import LatticaUV
+import Logging
+import Metrics
+
+/// The replicated metadata store (`/lattica/crdt/1.0.0`, Docs/CRDT.md): the shell around
+/// `CRDT.Instance`. It carries the instance's messages over one-way swarm streams (one framed
+/// message per stream), persists each applied batch and the entries it touched in one SQLite
+/// transaction before anything is acknowledged or sent, runs the anti-entropy timer, and
+/// restores the store from its batches at start (verifying every signature again).
+///
+/// Config `[crdt]`: `anti_entropy_interval_s` (default 2), `fanout` (peers per round, default 1),
+/// `max_clock_skew_s` (default 60). Loop thread only.
+final class CRDTService: NodeService, @unchecked Sendable {
+    static let name = "crdt"
+
+    let swarm: Swarm
+    let loop: EventLoop
+    let logger: Logger
+    let persistence: CRDTPersistence
+    var crdt: CRDT.Instance
+    private var timers: [CRDT.TimerID: LoopTimer] = [:]
+    /// The newest applied deltas (author, seq, time, path, op), for `meta.log`; bounded.
+    private(set) var recent: [MetaLogResult.Entry] = []
+    static let maxRecent = 10_000
+    private var published = CRDT.Metrics()
+
+    static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
+
+    static func settings(_ section: TableReader) throws(ConfigError) -> CRDT.Settings {
+        var r = section, s = CRDT.Settings()
+        if let v = try r.double("anti_entropy_interval_s", range: 0.05...3600) { s.antiEntropyInterval = .milliseconds(Int64(v * 1000)) }
+        if let v = try r.int("fanout", range: 1...64) { s.antiEntropyFanout = v }
+        if let v = try r.double("max_clock_skew_s", range: 0.5...86_400) { s.maxClockSkewMilliseconds = UInt64(v * 1000) }
+        try r.finish()
+        return s
+    }
+
+    init(context: ServiceContext) throws(DaemonError) {
+        swarm = context.swarm
+        loop = context.loop
+        logger = context.logger
+        let settings: CRDT.Settings
+        do { settings = try Self.settings(context.section) } catch { throw DaemonError(error.description) }
+        persistence = CRDTPersistence(db: context.db)
+        let batches: [CRDT.SignedBatch]
+        do { batches = try persistence.load(limits: settings.limits) } catch {
+            throw DaemonError("cannot read the CRDT store in \(context.db.path): \(error)")
+        }
+        crdt = CRDT.Instance(signer: CRDT.Signer(key: context.identity), settings: settings,
+                             seed: SecureRandom.uint64(), restoring: batches)
+        if crdt.metrics.restoredBatches < batches.count {
+            logger.warning("CRDT batches failed verification at restore and were skipped", metadata: [
+                "restored": "\(crdt.metrics.restoredBatches)", "stored": "\(batches.count)"])
+        }
+        swarm.handleRequests(CRDT.protocolID, maxBytes: settings.limits.maxMessageBytes) { [weak self] peer, bytes, respond in
+            respond([])  // one-way: close our side, no answer
+            self?.onMessage(bytes, from: peer)
+        }
+        registerMethods(context)
+    }
+
+    func start() {
+        apply(crdt.onStart(now: loop.now))
+        publishMetrics()
+    }
+
+    func stop() {
+        for t in timers.values { t.cancel() }
+        timers.removeAll()
+    }
+
+    func onPeerEvent(_ event: PeerEvent) {
+        switch event {
+        case .identified(let peer, let info) where info.protocols.contains(CRDT.protocolID):
+            apply(crdt.onPeerConnected(peer, now: loop.now))
+        case .disconnected(let peer):
+            apply(crdt.onPeerDisconnected(peer, now: loop.now))
+        default:
+            break
+        }
+    }
+
+    static var wall: CRDT.WallTime { CRDT.WallTime(milliseconds: UInt64(max(0, wallClockSeconds() * 1000))) }
+
+    func onMessage(_ bytes: [UInt8], from peer: PeerId) {
+        apply(crdt.onMessage(bytes[...], from: peer, now: loop.now, wall: Self.wall))
+    }
+
+    /// Local writes: applied, signed and persisted when this returns without throwing.
+    func write(_ writes: [CRDT.Write]) throws(CRDT.WriteError) -> (seq: UInt64, failed: Bool) {
+        let before = persistFailures
+        let ds = try crdt.onLocalWrite(writes, now: loop.now, wall: Self.wall)
+        apply(ds)
+        return (crdt.nextSeq - 1, persistFailures != before)
+    }
+
+    private(set) var persistFailures = 0
+
+    func apply(_ directives: [CRDT.Directive]) {
+        for d in directives {
+            switch d {
+            case .send(let m, let peer):
+                swarm.sendOneWay(peer, CRDT.protocolID, m.encoded()) { _ in }
+            case .persist(let p):
+                do { try persistence.save(p) } catch {
+                    persistFailures += 1
+                    Counter(label: "lattica_persist_failures_total", dimensions: [("store", "crdt"), ("op", "batch")]).increment()
+                    logger.error("CRDT batch not persisted", metadata: ["author": "\(p.batch.author)", "first_seq": "\(p.batch.firstSeq)", "error": "\(error)"])
+                }
+            case .scheduleTimer(let t, let at):
+                timers[t]?.cancel()
+                timers[t] = loop.scheduleTimer(after: max(.zero, at - loop.now)) { [weak self] _ in
+                    guard let self else { return }
+                    self.timers.removeValue(forKey: t)
+                    self.apply(self.crdt.onTimer(t, now: self.loop.now))
+                    self.publishMetrics()
+                }
+            case .peerMisbehaved(let peer, let why):
+                Counter(label: "lattica_crdt_peer_misbehaviors_total", dimensions: [("reason", Self.label(why))]).increment()
+                logger.info("CRDT peer misbehaved", metadata: ["peer": "\(peer)", "reason": "\(why)"])
+            case .applied(let a):
+                remember(a)
+            }
+        }
+    }
+
+    /// Keeps the applied deltas for `meta.log` (bounded: the oldest go first).
+    private func remember(_ a: CRDT.Applied) {
+        guard let batch = crdt.batches(of: a.author).last(where: { $0.seqs.overlaps(a.seqs) }) else { return }
+        for d in batch.deltas where a.seqs.contains(d.seq) {
+            recent.append(MetaLogResult.Entry(author: a.author.description, seq: d.seq, timeMs: d.time.wall, path: d.path, op: Self.describe(d.op)))
+            if recent.count >= 2 * Self.maxRecent { recent.removeFirst(recent.count - Self.maxRecent) }  // amortised O(1)
+        }
+    }
+
+    static func label(_ m: CRDT.Misbehavior) -> String {
+        switch m {
+        case .malformedMessage: "malformed"
+        case .invalidBatch(let r): r.rawValue
+        case .excessiveDuplicates: "duplicates"
+        case .equivocation: "equivocation"
+        }
+    }
+
+    static func describe(_ op: CRDT.Op) -> String {
+        switch op {
+        case .register(let v): "set \(render(v))"
+        case .mapSet(let k, let v): "map set \(k)=\(render(v))"
+        case .mapRemove(let k): "map remove \(k)"
+        case .setAdd(let v, _): "add \(render(v))"
+        case .setRemove(let v, _): "remove \(render(v))"
+        case .counter(let p, let n): "counter +\(p) -\(n)"
+        case .multiValue(let v, _): "set (multi-value) \(render(v))"
+        }
+    }
+
+    static func render(_ v: CRDT.Value) -> String {
+        switch v {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .bool(let b): b ? "true" : "false"
+        case .bytes(let b): "0x" + DHTService.hex(b)
+        }
+    }
+
+    /// The instance's counters as Prometheus series (deltas since the last publication).
+    func publishMetrics() {
+        let m = crdt.metrics, p = published
+        func add(_ label: String, _ now: Int, _ before: Int, _ dims: [(String, String)] = []) {
+            if now > before { Counter(label: label, dimensions: dims).increment(by: now - before) }
+        }
+        add("lattica_crdt_local_deltas_total", m.localDeltas, p.localDeltas)
+        add("lattica_crdt_applied_batches_total", m.batchesApplied, p.batchesApplied)
+        add("lattica_crdt_applied_deltas_total", m.deltasApplied, p.deltasApplied)
+        add("lattica_crdt_messages_received_total", m.messagesReceived, p.messagesReceived)
+        add("lattica_crdt_messages_sent_total", m.messagesSent, p.messagesSent)
+        add("lattica_crdt_anti_entropy_total", m.antiEntropyExchanges, p.antiEntropyExchanges)
+        add("lattica_crdt_malformed_messages_total", m.malformedMessages, p.malformedMessages)
+        for (r, n) in m.rejected { add("lattica_crdt_rejected_batches_total", n, p.rejected(r), [("reason", r.rawValue)]) }
+        Gauge(label: "lattica_crdt_deltas").record(Int(clamping: crdt.versions.total))
+        published = m
+    }
+}
+
+/// The CRDT store's tables: `crdt_batches` (every applied signed batch, as received: the log
+/// anti-entropy sends from and the store is rebuilt from) and `crdt_entries` (the materialised
+/// entry of every path, as of the last batch that touched it).
+struct CRDTPersistence {
+    let db: Database
+
+    func load(limits: CRDT.Limits) throws(StoreError) -> [CRDT.SignedBatch] {
+        var out: [CRDT.SignedBatch] = []
+        var bad = 0
+        for r in try db.query("SELECT body FROM crdt_batches ORDER BY author, first_seq") {
+            guard let b = r.blob(0), let batch = try? CRDT.SignedBatch(decoding: b[...], limits: limits) else { bad += 1; continue }
+            out.append(batch)
+        }
+        if bad > 0 { Counter(label: "lattica_crdt_unreadable_rows_total").increment(by: bad) }
+        return out
+    }
+
+    /// The batch and its entries in one transaction: after `kill -9` at any instant the store
+    /// has both or neither.
+    func save(_ p: CRDT.Persist) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            _ = try db.query("INSERT OR IGNORE INTO crdt_batches(author, first_seq, last_seq, body) VALUES (?,?,?,?)",
+                             [.blob(p.batch.author.multihash), .int(Int64(p.batch.firstSeq)), .int(Int64(p.batch.lastSeq)), .blob(p.batch.encoded)])
+            for e in p.entries {
+                _ = try db.query("INSERT OR REPLACE INTO crdt_entries(path, encoded) VALUES (?,?)", [.text(e.path), .blob(e.encoded)])
+            }
+        }
+    }
+}
