@@ -30,8 +30,11 @@ extension CRDT {
 
     public struct Applied: Hashable, Sendable {
         public var author: PeerId
+        /// The batch's seqs (some may have been applied before, see `deltas`).
         public var seqs: ClosedRange<UInt64>
         public var paths: [String]
+        /// The deltas this batch newly applied, in seq order (for `lattica meta log`).
+        public var deltas: ArraySlice<Delta>
         /// Written here (`onLocalWrite`) rather than received.
         public var local: Bool
     }

@@ -200,7 +200,8 @@ extension CRDT.Instance {
             ? paths.map { CRDT.Persist.Entry(path: $0, encoded: state.encodedEntry($0) ?? []) } : []
         return [
             .persist(CRDT.Persist(batch: b, entries: entries)),
-            .applied(CRDT.Applied(author: b.author, seqs: b.seqs, paths: paths, local: local)),
+            .applied(CRDT.Applied(author: b.author, seqs: b.seqs, paths: paths,
+                                  deltas: b.deltas[Int(max(have, b.firstSeq - 1) - (b.firstSeq - 1))...], local: local)),
         ]
     }
 }

@@ -87,6 +87,21 @@ import Testing
         #expect(p.b.state.stateHash == p.a.state.stateHash)
     }
 
+    @Test func test_syncNow_opensAnExchangeWithEveryConnectedPeer_andAppliedCarriesTheNewDeltas() throws {
+        var p = Pair()
+        var r = SeededRandom(seed: 4)
+        let c = makeSigner(&r).peerId
+        _ = p.b.onPeerConnected(p.sa.peerId, now: .zero)
+        _ = p.b.onPeerConnected(c, now: .zero)
+        let sends = Outcome(p.b.syncNow(now: .zero)).sends
+        #expect(Set(sends.map(\.1)) == [p.sa.peerId, c])
+        #expect(sends.allSatisfy { if case .summary(_, true) = $0.0 { true } else { false } })
+        p.writeOnA(150, batch: 100)
+        let out = Outcome(p.b.onMessage(.push(p.a.allBatches), from: p.sa.peerId, now: .zero, wall: wall0))
+        #expect(out.applied.map(\.deltas.count) == [100, 50])
+        #expect(out.applied.last?.deltas.first?.seq == 101)
+    }
+
     @Test func test_restart_restoresState_andContinuesTheSequence() throws {
         var p = Pair()
         var persisted: [CRDT.SignedBatch] = []
