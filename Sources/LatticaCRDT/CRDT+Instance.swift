@@ -42,7 +42,15 @@ extension CRDT {
             self.settings = settings
             self.rng = SeededRandom(seed: seed)
             let sorted = persisted.sorted { $0.author == $1.author ? $0.firstSeq < $1.firstSeq : $0.author < $1.author }
-            for b in sorted where b.lastSeq > versions[b.author] && b.firstSeq <= versions[b.author] + 1 {
+            // The shell has the materialised rows already: no entries to encode while restoring.
+            self.settings.persistMaterialised = false
+            defer { self.settings.persistMaterialised = settings.persistMaterialised }
+            for b in sorted {
+                guard b.lastSeq > versions[b.author] else { continue }
+                guard b.firstSeq <= versions[b.author] + 1 else {
+                    metrics.rejected[.gapped, default: 0] += 1
+                    continue
+                }
                 if verifyRestored, let reason = b.verify() {
                     metrics.rejected[reason, default: 0] += 1
                     continue
@@ -50,6 +58,9 @@ extension CRDT {
                 _ = apply(b)
                 metrics.restoredBatches += 1
             }
+            // Restored is not received: the applied counters start at zero.
+            metrics.batchesApplied = 0
+            metrics.deltasApplied = 0
         }
 
         /// SHA-256 of our encoded version vector (cached until the vector changes).
