@@ -59,19 +59,26 @@ extension CRDT {
         }
     }
 
-    /// A set of dots, stored as a version vector (every dot up to `vv[author]`) plus a cloud of
-    /// dots above it; kept compact (a cloud dot next to the vector moves into it).
+    /// A set of dots, stored as a version vector (every dot up to `vv[author]`) plus, per
+    /// author, a cloud of seqs above it; kept compact (a cloud seq next to the vector moves into
+    /// it), so one set of dots has one representation. Work per join is proportional to the
+    /// other side's context, not to ours.
     public struct CausalContext: Hashable, Sendable {
         public private(set) var vv = VersionVector()
-        public private(set) var cloud: Set<Dot> = []
+        var clouds: [PeerId: Set<UInt64>] = [:]
 
         public init() {}
         public init(dots: some Sequence<Dot>) { for d in dots { insert(d) } }
 
-        public func contains(_ d: Dot) -> Bool { d.seq <= vv[d.author] || cloud.contains(d) }
+        public func contains(_ d: Dot) -> Bool { d.seq <= vv[d.author] || clouds[d.author]?.contains(d.seq) == true }
+
+        /// The dots above the vector, in canonical order.
+        public var cloud: [Dot] {
+            clouds.flatMap { a, seqs in seqs.map { Dot(author: a, seq: $0) } }.sorted()
+        }
 
         /// How many dots it holds (the vector's ranges count in full).
-        public var count: UInt64 { vv.total &+ UInt64(cloud.count) }
+        public var count: UInt64 { clouds.values.reduce(vv.total) { $0 &+ UInt64($1.count) } }
 
         public mutating func insert(_ d: Dot) {
             let have = vv[d.author]
@@ -80,36 +87,43 @@ extension CRDT {
                 vv[d.author] = d.seq
                 compact(d.author)
             } else {
-                cloud.insert(d)
+                clouds[d.author, default: []].insert(d.seq)
             }
         }
 
-        mutating func compact(_ author: PeerId) {
-            var next = Dot(author: author, seq: vv[author] + 1)
-            while cloud.remove(next) != nil {
-                vv[author] = next.seq
-                next.seq += 1
-            }
+        /// Moves the author's cloud seqs next to the vector into it; `pruning` (after the vector
+        /// jumped) also drops the seqs it now covers.
+        mutating func compact(_ author: PeerId, pruning: Bool = false) {
+            guard var seqs = clouds.removeValue(forKey: author) else { return }
+            var n = vv[author]
+            if pruning { seqs = seqs.filter { $0 > n } }
+            while seqs.remove(n + 1) != nil { n += 1 }
+            vv[author] = n
+            if !seqs.isEmpty { clouds[author] = seqs }
         }
 
         public mutating func formUnion(_ other: CausalContext) {
-            vv.formMax(other.vv)
-            for d in other.cloud where !contains(d) { cloud.insert(d) }
-            let stale = cloud.filter { $0.seq <= vv[$0.author] }
-            cloud.subtract(stale)
-            for author in Set(other.vv.seqs.keys).union(other.cloud.map(\.author)) { compact(author) }
+            for (a, n) in other.vv.seqs where n > vv[a] {
+                vv[a] = n
+                compact(a, pruning: true)
+            }
+            for (a, seqs) in other.clouds {
+                let have = vv[a]
+                for s in seqs where s > have { clouds[a, default: []].insert(s) }
+                compact(a)
+            }
         }
 
         /// Every dot, expanded (the vector's ranges too); for small contexts only.
         public var allDots: [Dot] {
-            var out = Array(cloud)
+            var out = cloud
             for (a, n) in vv.seqs { for s in 1...n { out.append(Dot(author: a, seq: s)) } }
             return out
         }
 
         public func encode(into w: inout ByteWriter) {
             vv.encode(into: &w)
-            let dots = cloud.sorted()
+            let dots = cloud
             w.count(dots.count)
             for d in dots { w.peer(d.author); w.uvarint(d.seq) }
         }

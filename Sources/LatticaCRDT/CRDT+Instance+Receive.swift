@@ -21,7 +21,7 @@ extension CRDT.Instance {
         case .push(let batches):
             return receive(batches, from: peer, wall: wall, forward: true)
         case .versions(let theirs, let wantsReply):
-            if connected.contains(peer) { peerVersions[peer] = (theirs, now) }
+            if isConnected(peer) { peerVersions[peer] = (theirs, now) }
             var out: [Directive] = []
             let (missing, more) = missingBatches(for: theirs)
             if !missing.isEmpty {
@@ -39,7 +39,7 @@ extension CRDT.Instance {
             return out
         case .summary(let digest, let wantsReply):
             if digest == versionsDigest {
-                if connected.contains(peer) { peerVersions[peer] = (versions, now) }
+                if isConnected(peer) { peerVersions[peer] = (versions, now) }
                 return wantsReply ? [send(.summary(digest: digest, wantsReply: false), to: peer)] : []
             }
             // Different (or our state moved on meanwhile): the full exchange.
@@ -89,13 +89,16 @@ extension CRDT.Instance {
         let have = versions[b.author]
         if b.lastSeq <= have { return duplicate(b, from: peer) }
         if logs[b.author] == nil, authors.count >= settings.limits.maxAuthors { return reject(.tooManyAuthors) }
+        let gapped = b.firstSeq > have + 1
+        // No hold slot: refuse before spending a signature check on it.
+        if gapped, !canHold(b) { return reject(.gapped) }
         if let reason = validate(b, wall: wall) {
             var out = reject(reason)
             // An honest forwarder verifies before it forwards; a clock verdict is ours alone.
             if reason != .futureClock { out.append(misbehaved(peer, .invalidBatch(reason))) }
             return out
         }
-        if b.firstSeq > have + 1 { return hold(b) }
+        if gapped { return hold(b) }
         var out = apply(b)
         fresh.append(b)
         // Held batches that now follow on.
@@ -153,10 +156,12 @@ extension CRDT.Instance {
         return out
     }
 
+    func canHold(_ b: CRDT.SignedBatch) -> Bool {
+        heldCount < settings.maxHeldBatches && (held[b.author]?.count ?? 0) < settings.maxHeldBatchesPerAuthor
+            && held[b.author]?[b.firstSeq] == nil
+    }
+
     mutating func hold(_ b: CRDT.SignedBatch) -> [Directive] {
-        let mine = held[b.author]?.count ?? 0
-        guard heldCount < settings.maxHeldBatches, mine < settings.maxHeldBatchesPerAuthor,
-              held[b.author]?[b.firstSeq] == nil else { return reject(.gapped) }
         held[b.author, default: [:]][b.firstSeq] = b
         heldCount += 1
         metrics.batchesHeld += 1

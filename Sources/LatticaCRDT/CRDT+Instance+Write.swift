@@ -28,7 +28,7 @@ extension CRDT.Instance {
             pushed.append(b)
             start = end
         }
-        let peers = Array(connected.prefix(settings.maxPushPeers))
+        let peers = randomPeers(settings.maxPushPeers, excluding: nil)
         metrics.batchesPushed += pushed.count * peers.count
         for chunkStart in stride(from: 0, to: pushed.count, by: settings.limits.maxBatchesPerMessage) {
             let chunk = Array(pushed[chunkStart..<min(pushed.count, chunkStart + settings.limits.maxBatchesPerMessage)])

@@ -92,15 +92,13 @@ extension CRDT {
         /// at once, so that a late joiner or a node back from a partition catches up.
         public mutating func onPeerConnected(_ peer: PeerId, now: Instant) -> [Directive] {
             guard peer != localPeer, connected.count < settings.maxPeers else { return [] }
-            let i = connected.partitioningIndex { !($0 < peer) }
-            guard i == connected.count || connected[i] != peer else { return [] }
-            connected.insert(peer, at: i)
+            guard !isConnected(peer) else { return [] }
+            connected.insert(peer, at: connected.partitioningIndex { !($0 < peer) })
             return [send(.versions(versions, wantsReply: true), to: peer)]
         }
 
         public mutating func onPeerDisconnected(_ peer: PeerId, now: Instant) -> [Directive] {
-            let i = connected.partitioningIndex { !($0 < peer) }
-            if i < connected.count, connected[i] == peer { connected.remove(at: i) }
+            if isConnected(peer) { connected.remove(at: connected.partitioningIndex { !($0 < peer) }) }
             peerVersions[peer] = nil
             duplicates[peer] = nil
             return []
@@ -132,6 +130,11 @@ extension CRDT {
         }
 
         // MARK: Helpers
+
+        func isConnected(_ peer: PeerId) -> Bool {
+            let i = connected.partitioningIndex { !($0 < peer) }
+            return i < connected.count && connected[i] == peer
+        }
 
         mutating func send(_ m: Message, to peer: PeerId) -> Directive {
             metrics.messagesSent += 1
