@@ -35,27 +35,27 @@ extension CRDT {
 
         public static func parse(_ path: String, limits: Limits = .init()) -> Result<Namespace, RejectReason> {
             let utf8 = path.utf8
-            guard !utf8.isEmpty, utf8.count <= limits.maxPathLength,
-                  utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return .failure(.badPath) }
-            let segments = utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-                .map { String(decoding: $0, as: UTF8.self) }
-            guard !segments.contains(where: \.isEmpty) else { return .failure(.badPath) }
-            switch segments.first {
-            case "kv" where segments.count >= 2:
-                return .success(.kv)
-            case "run" where segments.count >= 3:
-                let run = segments[1]
-                guard creator(ofRun: run) != nil else { return .failure(.badPath) }
-                switch (segments[2], segments.count) {
-                case ("config", 3): return .success(.runConfig(run: run))
-                case ("members", 3): return .success(.runMembers(run: run))
-                case ("checkpoints", 3): return .success(.runCheckpoints(run: run))
-                case ("progress", 4): return .success(.runProgress(run: run, peer: segments[3]))
-                case ("reports", 4): return .success(.runReports(run: run, peer: segments[3]))
-                default: return .failure(.unknownNamespace)
-                }
-            default:
-                return .failure(.unknownNamespace)
+            let slash = UInt8(ascii: "/")
+            // One pass over the bytes: printable ASCII, no empty segment (no leading, trailing or double slash).
+            var previous = slash
+            for b in utf8 {
+                guard b >= 0x21 && b <= 0x7E, !(b == slash && previous == slash) else { return .failure(.badPath) }
+                previous = b
+            }
+            guard !utf8.isEmpty, utf8.count <= limits.maxPathLength, previous != slash else { return .failure(.badPath) }
+            // `kv/…` is the hot path: no segments to cut out.
+            if utf8.starts(with: "kv/".utf8) { return .success(.kv) }
+            let segments = utf8.split(separator: slash).map { String(decoding: $0, as: UTF8.self) }
+            guard segments.count >= 3, segments[0] == "run" else { return .failure(.unknownNamespace) }
+            let run = segments[1]
+            guard creator(ofRun: run) != nil else { return .failure(.badPath) }
+            switch (segments[2], segments.count) {
+            case ("config", 3): return .success(.runConfig(run: run))
+            case ("members", 3): return .success(.runMembers(run: run))
+            case ("checkpoints", 3): return .success(.runCheckpoints(run: run))
+            case ("progress", 4): return .success(.runProgress(run: run, peer: segments[3]))
+            case ("reports", 4): return .success(.runReports(run: run, peer: segments[3]))
+            default: return .failure(.unknownNamespace)
             }
         }
 
