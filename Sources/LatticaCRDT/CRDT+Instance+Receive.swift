@@ -21,7 +21,7 @@ extension CRDT.Instance {
         case .push(let batches):
             return receive(batches, from: peer, wall: wall, forward: true)
         case .versions(let theirs, let wantsReply):
-            if isConnected(peer) { peerVersions[peer] = (theirs, now) }
+            noteVersions(theirs, of: peer, now: now)
             var out: [Directive] = []
             let (missing, more) = missingBatches(for: theirs)
             if !missing.isEmpty {
@@ -39,7 +39,7 @@ extension CRDT.Instance {
             return out
         case .summary(let digest, let wantsReply):
             if digest == versionsDigest {
-                if isConnected(peer) { peerVersions[peer] = (versions, now) }
+                noteVersions(versions, of: peer, now: now)
                 return wantsReply ? [send(.summary(digest: digest, wantsReply: false), to: peer)] : []
             }
             // Different (or our state moved on meanwhile): the full exchange.

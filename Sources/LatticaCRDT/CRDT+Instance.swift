@@ -26,7 +26,8 @@ extension CRDT {
         var heldCount = 0
         /// Connected peers in canonical order (random picks replay from the seed).
         var connected: [PeerId] = []
-        var peerVersions: [PeerId: (versions: VersionVector, at: Instant)] = [:]
+        /// Per connected peer, the lag as of its last version vector (counts only: O(1) memory per peer).
+        var peerLag: [PeerId: PeerStatus] = [:]
         var duplicates: [PeerId: Int] = [:]
         var digestCache: [UInt8]?
         var rng: SeededRandom
@@ -99,7 +100,7 @@ extension CRDT {
 
         public mutating func onPeerDisconnected(_ peer: PeerId, now: Instant) -> [Directive] {
             if isConnected(peer) { connected.remove(at: connected.partitioningIndex { !($0 < peer) }) }
-            peerVersions[peer] = nil
+            peerLag[peer] = nil
             duplicates[peer] = nil
             return []
         }
@@ -119,17 +120,18 @@ extension CRDT {
             }
         }
 
-        /// Replication state per connected peer, as of its last version vector.
+        /// Replication state per connected peer, as of its last version vector (or summary);
+        /// `lastSync` nil: none yet (then `theyLack` is everything we have).
         public func syncStatus() -> [PeerStatus] {
-            connected.map { p in
-                guard let (theirs, at) = peerVersions[p] else {
-                    return PeerStatus(peer: p, lastSync: nil, theyLack: versions.total, weLack: 0)
-                }
-                return PeerStatus(peer: p, lastSync: at, theyLack: versions.missing(from: theirs), weLack: theirs.missing(from: versions))
-            }
+            connected.map { peerLag[$0] ?? PeerStatus(peer: $0, lastSync: nil, theyLack: versions.total, weLack: 0) }
         }
 
         // MARK: Helpers
+
+        mutating func noteVersions(_ theirs: VersionVector, of peer: PeerId, now: Instant) {
+            guard isConnected(peer) else { return }
+            peerLag[peer] = PeerStatus(peer: peer, lastSync: now, theyLack: versions.missing(from: theirs), weLack: theirs.missing(from: versions))
+        }
 
         func isConnected(_ peer: PeerId) -> Bool {
             let i = connected.partitioningIndex { !($0 < peer) }

@@ -77,6 +77,21 @@ import Testing
         #expect(p.b.syncStatus().map(\.lag) == [0])
     }
 
+    @Test func test_syncStatus_showsWhatEachSideLacks_asOfThePeersLastVector() {
+        var p = Pair()
+        p.writeOnA(1000)
+        _ = p.a.onPeerConnected(p.sb.peerId, now: .zero)
+        _ = p.b.onPeerConnected(p.sa.peerId, now: .zero)
+        #expect(p.b.syncStatus().first?.lastSync == nil)
+        let summary = Outcome(p.b.onTimer(.antiEntropy, now: .zero)).sends
+        let reply = Outcome(p.a.onMessage(summary[0].0, from: p.sb.peerId, now: .zero, wall: wall0)).sends
+        guard case .versions(_, true)? = reply.first?.0 else { Issue.record("expected a's versions"); return }
+        let at = Instant(nanoseconds: 5)
+        _ = p.b.onMessage(reply[0].0, from: p.sa.peerId, now: at, wall: wall0)
+        #expect(p.b.syncStatus() == [CRDT.PeerStatus(peer: p.sa.peerId, lastSync: at, theyLack: 0, weLack: 1000)])
+        #expect(p.b.syncStatus().first?.lag == 1000)
+    }
+
     @Test func test_lateJoiner_catchesUpOnMoreThanOneMessageOfBatches() {
         var p = Pair()
         p.a.settings.limits.maxBatchesPerMessage = 4
