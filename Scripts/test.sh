@@ -14,3 +14,9 @@ export LATTICA_BIN_DIR="$(swift build "${flags[@]}" --show-bin-path)"
 # The whole suite runs in a private network namespace with only loopback: every test stays on
 # 127.0.0.0/8, and the real Lattica peer (which sends STUN at start) can reach nothing else.
 Scripts/interop/netns-run.sh swift test "${flags[@]}" --skip-build "$@"
+# Scenarios with real processes (issue 10): 8 daemons writing the same keys concurrently with
+# kill -9 and restarts, a writer killed in a loop, and the same writes against the real
+# Lattica's subkey store, side by side. Fails when latticad loses an acknowledged write.
+if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
+  Scripts/interop/netns-run.sh .venv/bin/python Scripts/crdt/concurrent_writes.py --bin "$LATTICA_BIN_DIR"
+fi

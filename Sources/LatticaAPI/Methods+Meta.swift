@@ -123,10 +123,12 @@ public struct MetaWriteResult: Codable, Sendable, Equatable {
     public var path: String
     public var author: String
     public var seq: UInt64
+    /// The write's hybrid-logical-clock time, `wall_ms.logical` (with `author`, its LWW order).
+    public var clock: String
     public var stateHash: String
-    enum CodingKeys: String, CodingKey { case path, author, seq, stateHash = "state_hash" }
-    public init(path: String, author: String, seq: UInt64, stateHash: String) {
-        self.path = path; self.author = author; self.seq = seq; self.stateHash = stateHash
+    enum CodingKeys: String, CodingKey { case path, author, seq, clock, stateHash = "state_hash" }
+    public init(path: String, author: String, seq: UInt64, clock: String, stateHash: String) {
+        self.path = path; self.author = author; self.seq = seq; self.clock = clock; self.stateHash = stateHash
     }
 }
 

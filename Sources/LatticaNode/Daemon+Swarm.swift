@@ -46,21 +46,4 @@ extension Daemon {
 
     /// Loop thread.
     func peersSnapshot() -> PeersResult { swarm?.peerEntries() ?? PeersResult(peers: []) }
-
-    /// Loop thread: dials the bootstrap peers, retrying each with exponential backoff (1 s … 60 s)
-    /// until connected; logs clearly when none is reachable.
-    func dialBootstrap(_ addr: Multiaddr, attempt: Int = 0) {
-        guard let swarm else { return }
-        swarm.dial(addr) { [weak self] r in
-            guard let self else { return }
-            switch r {
-            case .success(let p):
-                self.logger.info("connected to bootstrap peer", metadata: ["peer": "\(p)"])
-            case .failure(let e):
-                let delay = Duration.seconds(min(60, 1 << min(attempt, 6)))
-                self.logger.warning("bootstrap peer unreachable, retrying", metadata: ["addr": "\(addr)", "error": "\(e)", "retry_in": "\(delay)"])
-                _ = self.loop.scheduleTimer(after: delay) { [weak self] _ in self?.dialBootstrap(addr, attempt: attempt + 1) }
-            }
-        }
-    }
 }

@@ -50,6 +50,7 @@ enum NodeServices {
         DHTService.self,
         CRDTService.self,
         EchoService.self,
+        ConnectionKeeper.self,
     ]
 
     /// Config sections that belong to a service (checked by the service's `validate`).

@@ -47,7 +47,8 @@ extension CRDTService {
                     done(.success(.failure(ControlErrorBody(code: "failed", message: "the write was applied but could not be persisted; see the daemon log"))))
                     return
                 }
-                done(.success(.success(MetaWriteResult(path: w.path, author: self.crdt.localPeer.description, seq: seq,
+                let clock = self.crdt.batches(of: self.crdt.localPeer).last?.deltas.last.map { "\($0.time)" } ?? ""
+                done(.success(.success(MetaWriteResult(path: w.path, author: self.crdt.localPeer.description, seq: seq, clock: clock,
                                                        stateHash: DHTService.hex(self.crdt.state.stateHash)))))
             } catch let e {
                 done(.success(.failure(Self.describe(e))))
