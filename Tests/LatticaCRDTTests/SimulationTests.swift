@@ -23,7 +23,7 @@ import Testing
                     if down[i] == nil { c.crash(i); down[i] = round + 2 + rng.below(2) }
                 }
             }
-            for (i, back) in down where back == round { c.start(i); down[i] = nil }
+            for (i, back) in down.sorted(by: { $0.key < $1.key }) where back == round { c.start(i); down[i] = nil }
             for _ in 0..<(n / 4) {
                 let i = rng.below(n)
                 let me = c.signers[i].peerId
