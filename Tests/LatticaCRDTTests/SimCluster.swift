@@ -57,6 +57,15 @@ struct SimCluster {
         deliver(queue)
     }
 
+    /// `kill -9` in the middle of a local write: the instance signed a batch, and the shell had
+    /// committed it (`committed`) or not, but sent nothing. Then the node is down.
+    mutating func crash(_ i: Int, duringWrite writes: [CRDT.Write], committed: Bool) {
+        if nodes[i] != nil, let out = try? nodes[i]!.onLocalWrite(writes, now: now, wall: wall(i)), committed {
+            for case .persist(let p) in out { persisted[i].append(p.batch) }
+        }
+        crash(i)
+    }
+
     mutating func crash(_ i: Int) {
         nodes[i] = nil
         for j in links[i] where nodes[j] != nil { _ = nodes[j]!.onPeerDisconnected(signers[i].peerId, now: now) }
@@ -105,6 +114,9 @@ struct SimCluster {
         for i in upNodes { queue += sends(nodes[i]!.onTimer(.antiEntropy, now: now), at: i) }
         deliver(queue)
     }
+
+    /// Equivocations seen by any node (a crash before commit must not lead to one).
+    var equivocations: Int { nodes.reduce(0) { $0 + ($1?.metrics.equivocations ?? 0) } }
 
     var converged: Bool {
         let up = upNodes

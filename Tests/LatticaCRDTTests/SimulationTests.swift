@@ -4,8 +4,9 @@ import Testing
 
 @Suite struct SimulationTests {
     /// Writes to every namespace from random nodes for 20 rounds, with 10 % loss, a partition
-    /// (rounds 4–11) that heals, and crashes with restarts from persisted batches. Returns the
-    /// rounds from the last write until every node has the same version vector and state hash.
+    /// (rounds 4–11) that heals, and crashes (idle, or mid-write before or after the shell's commit)
+    /// with restarts from persisted batches. Returns the rounds from the last write until every
+    /// node has the same version vector and state hash.
     static func run(seed: UInt64, n: Int = 64, push: Bool) -> (rounds: Int, cluster: SimCluster) {
         var settings = CRDT.Settings()
         if !push { settings.forwardFanout = 0; settings.maxPushPeers = 0 }
@@ -20,7 +21,13 @@ import Testing
             if [6, 10, 14].contains(round) {
                 for _ in 0..<3 {
                     let i = rng.below(n)
-                    if down[i] == nil { c.crash(i); down[i] = round + 2 + rng.below(2) }
+                    guard down[i] == nil else { continue }
+                    // Killed idle, or mid-write before or after the shell committed the batch.
+                    switch rng.below(3) {
+                    case 0: c.crash(i)
+                    case let k: c.crash(i, duringWrite: [load.randomWrite(&rng, me: c.signers[i].peerId)], committed: k == 2)
+                    }
+                    down[i] = round + 2 + rng.below(2)
                 }
             }
             for (i, back) in down.sorted(by: { $0.key < $1.key }) where back == round { c.start(i); down[i] = nil }
@@ -34,6 +41,7 @@ import Testing
         }
         for (i, _) in down.sorted(by: { $0.key < $1.key }) { c.start(i) }
         #expect(accepted > 200, "seed \(seed)")
+        #expect(c.equivocations == 0, "seed \(seed)")
         var rounds = 0
         while !c.converged && rounds < 100 {
             c.runRound()
