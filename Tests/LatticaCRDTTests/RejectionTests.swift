@@ -136,6 +136,18 @@ import Testing
         #expect(f.node.metrics.equivocations == 1)
     }
 
+    @Test func test_authorsBeyondTheLimit_areRejected_andTrackedPeersAreBounded() {
+        var f = Fixture()
+        f.node.settings.limits.maxAuthors = 2
+        _ = f.node.onMessage(.push([f.batch(f.alice)]), from: f.relay, now: .zero, wall: wall0)
+        _ = f.node.onMessage(.push([f.batch(f.mallory)]), from: f.relay, now: .zero, wall: wall0)
+        f.expectRejected(f.batch(makeSigner(&f.rng)), .tooManyAuthors, reported: false)
+        #expect(f.node.versions.authors == 2)
+        f.node.settings.maxPeers = 3
+        for _ in 0..<5 { _ = f.node.onPeerConnected(makeSigner(&f.rng).peerId, now: .zero) }
+        #expect(f.node.connectedPeers.count == 3)
+    }
+
     @Test func test_undecodableMessage_isReportedAsMalformed() {
         var f = Fixture()
         let out = Outcome(f.node.onMessage([9, 9, 9][...], from: f.relay, now: .zero, wall: wall0))
