@@ -54,8 +54,8 @@ import Testing
     /// update in log3(n) + O(ln ln n) rounds on a complete graph (Karp et al., FOCS 2000). Ours
     /// is sparse (average degree 8, so a node's partners are a fixed few) and an exchange needs
     /// up to four messages to land (summary, versions, missing, versions) at 10 % loss each, so
-    /// only about 2/3 of the exchanges complete: c = 2 with eager push (measured 3–7 rounds at
-    /// n = 64 over seeds 1–8 and 64), c = 3 for anti-entropy alone (measured 9–13). Measured growth
+    /// only about 2/3 of the exchanges complete: c = 2 with eager push (measured 3–8 rounds at
+    /// n = 64 over seeds 1–8 and 64), c = 3 for anti-entropy alone (measured 9–12). Measured growth
     /// (Docs/CRDT.md §7) is logarithmic: 6, 9, 12, 13, 15 rounds at n = 16 … 256.
     static func bound(_ n: Int, c: Int) -> Int { c * (Int.bitWidth - (n - 1).leadingZeroBitCount) }
 
