@@ -58,7 +58,7 @@ extension CRDT.Instance {
             let start = log.partitioningIndex { $0.lastSeq > have }
             for b in log[start...] {
                 let size = b.body.count + b.signature.count + 5
-                if out.count == settings.limits.maxBatchesPerMessage || bytes + size > settings.limits.maxMessageBytes {
+                if out.count == settings.limits.maxBatchesPerMessage || (!out.isEmpty && bytes + size > settings.limits.maxMessageBytes) {
                     return (out, true)
                 }
                 out.append(b)
@@ -77,9 +77,28 @@ extension CRDT.Instance {
             out += admit(b, from: peer, wall: wall, fresh: &fresh)
         }
         guard forward, !fresh.isEmpty else { return out }
-        metrics.batchesPushed += fresh.count
-        for p in randomPeers(settings.forwardFanout, excluding: peer) {
-            out.append(send(.push(fresh), to: p))
+        return out + push(fresh, to: randomPeers(settings.forwardFanout, excluding: peer))
+    }
+
+    /// `.push` messages carrying `batches` to each of `peers`, split to fit the message bounds.
+    mutating func push(_ batches: [CRDT.SignedBatch], to peers: [PeerId]) -> [Directive] {
+        guard !peers.isEmpty else { return [] }
+        var chunks: [[CRDT.SignedBatch]] = [[]]
+        var bytes = 16
+        for b in batches {
+            let size = b.body.count + b.signature.count + 5
+            if chunks[chunks.count - 1].count == settings.limits.maxBatchesPerMessage
+                || (!chunks[chunks.count - 1].isEmpty && bytes + size > settings.limits.maxMessageBytes) {
+                chunks.append([])
+                bytes = 16
+            }
+            chunks[chunks.count - 1].append(b)
+            bytes += size
+        }
+        metrics.batchesPushed += batches.count * peers.count
+        var out: [Directive] = []
+        for chunk in chunks where !chunk.isEmpty {
+            for p in peers { out.append(send(.push(chunk), to: p)) }
         }
         return out
     }

@@ -3,42 +3,47 @@ public import LatticaCore
 extension CRDT.Instance {
     /// Local writes: checked (namespace rules with us as author, sizes, kinds), turned into
     /// deltas against the current state, applied, signed in batches of `settings.localBatchSize`
-    /// (one signature each), then `.persist` (commit before acknowledging) and `.send` to every
+    /// deltas or `localBatchBytes` (one signature each), then `.persist` (commit before acknowledging) and `.send` to every
     /// connected peer. Throws before anything is applied if any write is refused.
     public mutating func onLocalWrite(_ writes: [CRDT.Write], now: Instant, wall: CRDT.WallTime) throws(CRDT.WriteError) -> [Directive] {
         guard !writes.isEmpty else { throw .noWrites }
         try check(writes, wall: wall)
         var out: [Directive] = []
         var pushed: [CRDT.SignedBatch] = []
+        let maxDeltas = max(1, min(settings.localBatchSize, settings.limits.maxDeltasPerBatch))
         var start = 0
         while start < writes.count {
-            let end = min(writes.count, start + max(1, min(settings.localBatchSize, settings.limits.maxDeltasPerBatch)))
             let first = nextSeq
             var deltas: [CRDT.Delta] = []
-            deltas.reserveCapacity(end - start)
             var touched: [String] = []
-            for (i, w) in writes[start..<end].enumerated() {
-                let d = CRDT.Delta(seq: first + UInt64(i), time: clock.tick(wall: wall), path: w.path, op: op(for: w, seq: first + UInt64(i)))
+            var bytes = 0
+            // A batch closes at `maxDeltas` deltas or `localBatchBytes` (an upper estimate of its
+            // encoding), so that any batch fits in a message.
+            for w in writes[start...] {
+                let seq = first + UInt64(deltas.count)
+                let d = CRDT.Delta(seq: seq, time: clock.tick(wall: wall), path: w.path, op: op(for: w, seq: seq))
                 state.apply(d, author: localPeer)
                 deltas.append(d)
                 if touched.last != d.path { touched.append(d.path) }
+                bytes += Self.encodedSizeBound(d)
+                if deltas.count == maxDeltas || bytes >= settings.localBatchBytes { break }
             }
             let b = CRDT.SignedBatch(author: localPeer, firstSeq: first, deltas: deltas, signer: signer)
             out += record(b, touched: touched, local: true)
             pushed.append(b)
-            start = end
+            start += deltas.count
         }
-        let peers = randomPeers(settings.maxPushPeers, excluding: nil)
-        metrics.batchesPushed += pushed.count * peers.count
-        for chunkStart in stride(from: 0, to: pushed.count, by: settings.limits.maxBatchesPerMessage) {
-            let chunk = Array(pushed[chunkStart..<min(pushed.count, chunkStart + settings.limits.maxBatchesPerMessage)])
-            for p in peers { out.append(send(.push(chunk), to: p)) }
-        }
-        return out
+        return out + push(pushed, to: randomPeers(settings.maxPushPeers, excluding: nil))
     }
 
     public mutating func onLocalWrite(_ write: CRDT.Write, now: Instant, wall: CRDT.WallTime) throws(CRDT.WriteError) -> [Directive] {
         try onLocalWrite([write], now: now, wall: wall)
+    }
+
+    /// At least the encoded size of `d` (varints counted at their longest).
+    static func encodedSizeBound(_ d: CRDT.Delta) -> Int {
+        let value = d.op.value.map { $0.contentLength + 10 } ?? 0
+        return 32 + d.path.utf8.count + (d.op.mapKey?.utf8.count ?? 0) + value + d.op.observed.count * 80
     }
 
     /// Every check a receiver will make, with the first-use kinds this call itself sets.

@@ -33,8 +33,10 @@ extension CRDT {
         public var maxPushPeers = 64
         /// Connected peers tracked (others are ignored until one leaves).
         public var maxPeers = 1024
-        /// Deltas per locally signed batch (one signature each).
+        /// Deltas per locally signed batch (one signature each), and its size bound in bytes
+        /// (well under `limits.maxMessageBytes`, so any batch fits in a message).
         public var localBatchSize = 500
+        public var localBatchBytes = 1 << 20
         /// Verified batches waiting for an earlier sequence number of their author: in total and
         /// per author. When full, a gapped batch is rejected (`gapped`) and anti-entropy brings it later.
         public var maxHeldBatches = 1024

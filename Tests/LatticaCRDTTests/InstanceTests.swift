@@ -55,6 +55,22 @@ import Testing
         #expect(p.a.nextSeq == 4)
     }
 
+    @Test func test_largeLocalWrites_areSplitIntoBatchesAndMessagesThatFitTheLimits() throws {
+        var p = Pair()
+        _ = p.a.onPeerConnected(p.sb.peerId, now: .zero)
+        let big = CRDT.Value.bytes([UInt8](repeating: 9, count: 4000))
+        let out = Outcome(try p.a.onLocalWrite((0..<3000).map { .set("kv/big/\($0)", big) }, now: .zero, wall: wall0))
+        #expect(out.persisted.count > 10)
+        #expect(out.persisted.allSatisfy { $0.batch.encoded.count <= p.a.settings.localBatchBytes + 4200 })
+        #expect(out.sends.count > 1)
+        for (m, _) in out.sends {
+            let bytes = m.encoded()
+            #expect(bytes.count <= p.a.settings.limits.maxMessageBytes)
+            _ = p.b.onMessage(bytes[...], from: p.sa.peerId, now: .zero, wall: wall0)
+        }
+        #expect(p.b.metrics.malformedMessages == 0 && p.b.versions[p.sa.peerId] == 3000)
+    }
+
     @Test func test_antiEntropy_sendsExactlyWhatThePeerLacks_soBytesGrowWithTheDifference() {
         var p = Pair()
         p.writeOnA(1000)
