@@ -34,8 +34,11 @@ extension CRDT.Instance {
             }
             return out
         case .missing(let batches, let more):
+            let before = versions.total
             var out = receive(batches, from: peer, wall: wall, forward: false)
-            if more { out.append(send(.versions(versions, wantsReply: false), to: peer)) }
+            // Ask for the rest only if this part moved us on (else the next round retries:
+            // batches we refuse, e.g. from the future, must not ping-pong).
+            if more, versions.total > before { out.append(send(.versions(versions, wantsReply: false), to: peer)) }
             return out
         case .summary(let digest, let wantsReply):
             if digest == versionsDigest {

@@ -133,6 +133,19 @@ import Testing
         #expect(out.applied.last?.deltas.first?.seq == 101)
     }
 
+    @Test func test_catchUpOnBatchesWeRefuse_stopsInsteadOfAskingForeverAgain() {
+        var p = Pair()
+        p.a.settings.limits.maxBatchesPerMessage = 2
+        // a's batches are from an hour ahead of b's clock: b refuses them (futureClock).
+        for s in 0..<10 {
+            _ = try! p.a.onLocalWrite(.set("kv/f\(s)", .int(1)), now: .zero, wall: CRDT.WallTime(milliseconds: wall0.milliseconds + 3_600_000))
+        }
+        _ = p.a.onPeerConnected(p.sb.peerId, now: .zero)
+        let bytes = p.exchange(p.b.onPeerConnected(p.sa.peerId, now: .zero), from: p.sb.peerId)
+        #expect(p.b.versions.total == 0 && p.b.metrics.rejected(.futureClock) == 2)
+        #expect(bytes < 2000, "\(bytes) bytes")
+    }
+
     @Test func test_restart_restoresState_andContinuesTheSequence() throws {
         var p = Pair()
         var persisted: [CRDT.SignedBatch] = []
