@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "latticad", targets: ["latticad"]),
         .executable(name: "lattica", targets: ["lattica"]),
         .executable(name: "lattica-bench", targets: ["lattica-bench"]),
+        .executable(name: "lattica-train", targets: ["lattica-train"]),
     ],
     dependencies: [
         // CLI parsing for both executables (brief: swift-argument-parser).
@@ -57,6 +58,8 @@ let package = Package(
         .target(name: "LatticaLearning", dependencies: ["LatticaCore", "CBLAS", realModule], swiftSettings: strict),
         // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
         .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
+        // Pure: content-addressed, chunked, resumable model transfer (/lattica/model/1.0.0).
+        .target(name: "LatticaModel", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: virtual clock + simulated network.
         .target(name: "LatticaSimulation", dependencies: ["LatticaCore"], swiftSettings: strict),
         // The libuv shell: loop thread, TCP/UDP, timers, async bridge.
@@ -71,7 +74,7 @@ let package = Package(
         .target(
             name: "LatticaNode",
             dependencies: [
-                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaUV", "LatticaStore",
+                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaModel", "LatticaLearning", "LatticaUV", "LatticaStore",
                 "LatticaAPI", logging, metrics, prometheus,
             ],
             swiftSettings: strict
@@ -79,6 +82,8 @@ let package = Package(
 
         .executableTarget(name: "latticad", dependencies: ["LatticaNode", argumentParser, logging], swiftSettings: strict),
         .executableTarget(name: "lattica", dependencies: ["LatticaAPI", "LatticaCore", argumentParser], swiftSettings: strict),
+        // The built-in trainer: a local client of latticad (Docs/TRAINER-API.md), never the loop thread.
+        .executableTarget(name: "lattica-train", dependencies: ["LatticaAPI", "LatticaCore", "LatticaLearning", "LatticaData", argumentParser], swiftSettings: strict),
         .executableTarget(
             name: "lattica-bench",
             dependencies: [
@@ -95,6 +100,7 @@ let package = Package(
         .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaData", "LatticaSimulation"]),
         .testTarget(name: "LatticaSimulationTests", dependencies: ["LatticaSimulation"]),
         .testTarget(name: "LatticaCRDTTests", dependencies: ["LatticaCRDT"]),
+        .testTarget(name: "LatticaModelTests", dependencies: ["LatticaModel"]),
         .testTarget(name: "LatticaUVTests", dependencies: ["LatticaUV"]),
         .testTarget(name: "LatticaStoreTests", dependencies: ["LatticaStore"]),
         .testTarget(name: "LatticaNodeTests", dependencies: ["LatticaNode", "LatticaAPI"]),

@@ -153,6 +153,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer = server
             metricsAddr = server.localAddress.description
         }
+        for c in contexts { c.services = { [weak self] in self?.services ?? [] } }
         let names = services.map { type(of: $0).name }
         state.withLock { $0.listenAddrs = addrs; $0.metricsAddr = metricsAddr; $0.services = names }
         for s in services { s.start() }

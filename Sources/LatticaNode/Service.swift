@@ -50,6 +50,8 @@ enum NodeServices {
         DHTService.self,
         CRDTService.self,
         EchoService.self,
+        ModelService.self,
+        TrainingService.self,
         ConnectionKeeper.self,
     ]
 
@@ -109,6 +111,12 @@ final class ServiceContext: @unchecked Sendable {
 
     var localPeer: PeerId { swarm.localPeer }
 
+    /// The daemon's services, set once all exist (before `start`): a service reaches another
+    /// (training reads runs from the CRDT store) through `service(_:)`.
+    var services: () -> [any NodeService] = { [] }
+
+    func service<T: NodeService>(_ t: T.Type) -> T? { services().lazy.compactMap { $0 as? T }.first }
+
     /// Registers a typed control method. `body` runs off the loop thread (it may await); reach the
     /// service's state through `onLoop`.
     func method<M: ControlMethod>(_ m: M.Type, _ body: @escaping @Sendable (M.Params) async throws -> M.Result) {
@@ -132,6 +140,14 @@ final class ServiceContext: @unchecked Sendable {
     func cancelTimers() {
         for t in timers.values { t.cancel() }
         timers.removeAll()
+    }
+
+    /// Runs synchronous `body` on the loop thread and returns its value; what it throws
+    /// (`ControlErrorBody` for a clean error answer) reaches the caller.
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do { return try await loop.submit { _ in try body() } } catch is UVError {
+            throw ControlErrorBody(code: "failed", message: "daemon is stopping")
+        }
     }
 
     /// Runs `body` on the loop thread and awaits the value it completes with. Failures become

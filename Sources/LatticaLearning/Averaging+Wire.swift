@@ -1,0 +1,101 @@
+public import LatticaCore
+
+extension Averaging {
+    /// `/lattica/avg/1.0.0` (ours, Docs/WIRE.md): one pull per stream, in the swarm's
+    /// length-prefixed request/response framing.
+    ///
+    ///     request:  u8 version (1) | uvarint run length | run (UTF-8) | uvarint step
+    ///     response: u8 version (1) | u8 status | uvarint step | uvarint count | count × f32 LE
+    ///
+    /// `status` 0 = θ follows (of outer step `step`, the answerer's latest within its staleness
+    /// bound); 1 = unknown run; 2 = no model for a step that close (count 0). The receiver checks
+    /// `count` against the run's model before it allocates.
+    public enum Wire {
+        public static let protocolID = "/lattica/avg/1.0.0"
+        public static let version: UInt8 = 1
+
+        public enum Status: UInt8, Sendable { case model = 0, unknownRun = 1, noModel = 2 }
+
+        public struct Pull: Hashable, Sendable {
+            public var run: String
+            public var step: Int
+            public init(run: String, step: Int) { self.run = run; self.step = step }
+        }
+
+        public struct Reply: Hashable, Sendable {
+            public var status: Status
+            public var step: Int
+            public var parameters: [Float]
+            public init(status: Status, step: Int, parameters: [Float]) { self.status = status; self.step = step; self.parameters = parameters }
+        }
+
+        public enum DecodeError: Error, Hashable, Sendable {
+            case truncated(String)
+            case badVersion(UInt8)
+            case badStatus(UInt8)
+            case tooLong(String)
+            case trailingBytes
+            case wrongCount(got: Int, expected: Int)
+        }
+
+        public static func encode(_ p: Pull) -> [UInt8] {
+            var out: [UInt8] = [version]
+            let run = Array(p.run.utf8)
+            out += Varint.encoded(UInt64(run.count))
+            out += run
+            out += Varint.encoded(UInt64(max(0, p.step)))
+            return out
+        }
+
+        public static func decodePull(_ b: [UInt8], maxRunLength: Int = 256) throws(DecodeError) -> Pull {
+            var i = 0
+            guard b.count >= 1 else { throw .truncated("version") }
+            guard b[0] == version else { throw .badVersion(b[0]) }
+            i = 1
+            let n = try uvarint(b, &i, "run length")
+            guard n <= UInt64(maxRunLength) else { throw .tooLong("run") }
+            guard b.count - i >= Int(n) else { throw .truncated("run") }
+            let run = String(decoding: b[i..<(i + Int(n))], as: UTF8.self)
+            i += Int(n)
+            let step = try uvarint(b, &i, "step")
+            guard step <= UInt64(Int32.max) else { throw .tooLong("step") }
+            guard i == b.count else { throw .trailingBytes }
+            return Pull(run: run, step: Int(step))
+        }
+
+        public static func encode(_ r: Reply) -> [UInt8] {
+            var out: [UInt8] = [version, r.status.rawValue]
+            out += Varint.encoded(UInt64(max(0, r.step)))
+            out += Varint.encoded(UInt64(r.parameters.count))
+            out.reserveCapacity(out.count + 4 * r.parameters.count)
+            r.parameters.withUnsafeBytes { out.append(contentsOf: $0) }  // little endian on every platform we build for
+            return out
+        }
+
+        /// `expectedCount`: the run's parameter count; any other count (but 0 with a non-model
+        /// status) is refused before a float is read.
+        public static func decodeReply(_ b: [UInt8], expectedCount: Int) throws(DecodeError) -> Reply {
+            guard b.count >= 2 else { throw .truncated("header") }
+            guard b[0] == version else { throw .badVersion(b[0]) }
+            guard let status = Status(rawValue: b[1]) else { throw .badStatus(b[1]) }
+            var i = 2
+            let step = try uvarint(b, &i, "step")
+            guard step <= UInt64(Int32.max) else { throw .tooLong("step") }
+            let count = try uvarint(b, &i, "count")
+            let want = status == .model ? expectedCount : 0
+            guard count == UInt64(want) else { throw .wrongCount(got: Int(clamping: count), expected: want) }
+            guard b.count - i == 4 * want else { throw b.count - i < 4 * want ? .truncated("parameters") : .trailingBytes }
+            var p = [Float](repeating: 0, count: want)
+            p.withUnsafeMutableBytes { dst in b.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[i...])) } }
+            return Reply(status: status, step: Int(step), parameters: p)
+        }
+
+        static func uvarint(_ b: [UInt8], _ i: inout Int, _ what: String) throws(DecodeError) -> UInt64 {
+            let r: (value: UInt64, length: Int)?
+            do { r = try Varint.decode(b[i...]) } catch { throw .tooLong(what) }
+            guard let (v, n) = r else { throw .truncated(what) }
+            i += n
+            return v
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import LatticaAPI
+import LatticaCore
+import LatticaCRDT
+import LatticaLearning
+
+extension TrainingService {
+    /// `train.start`, `train.join`, `train.status`, `train.stop`; the trainer API `trainer.attach`,
+    /// `trainer.outer_step`, `trainer.done` (Docs/TRAINER-API.md).
+    func registerMethods(_ ctx: ServiceContext) {
+        ctx.method(Methods.TrainStart.self) { [self] p in try await ctx.onLoop { try self.start(p) } }
+        ctx.method(Methods.TrainJoin.self) { [self] p in try await ctx.onLoop { try self.join(p.run, shard: p.shard, spawn: p.spawn ?? true) } }
+        ctx.method(Methods.TrainStatus.self) { [self] _ in try await ctx.onLoop { self.status() } }
+        ctx.method(Methods.TrainStop.self) { [self] p in
+            try await ctx.onLoop { () throws -> TrainStatusResult in
+                guard let r = self.run, r.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not training in run '\(p.run.prefix(128))'") }
+                self.stopTrainer()
+                if let crdt = self.crdt, let id = CRDT.RunID(r.id) { _ = try? crdt.write([.leave(id, as: self.swarm.localPeer)]) }
+                let s = self.status()
+                self.run = nil
+                return s
+            }
+        }
+        ctx.method(Methods.TrainerAttach.self) { [self] p in
+            guard p.apiVersion == TrainerAPI.version else {
+                throw ControlErrorBody(code: "unsupported_version", message: "trainer API version \(p.apiVersion) is not supported (this daemon speaks \(TrainerAPI.version))")
+            }
+            return try await ctx.onLoop { () throws -> TrainerAttachResult in
+                guard let r = self.run, r.id == p.run else {
+                    throw ControlErrorBody(code: "not_found", message: "this daemon is not in run '\(p.run.prefix(128))' (lattica train join first)")
+                }
+                if let other = r.trainerPid, let pid = p.pid, Int(other) != pid, kill(other, 0) == 0, r.trainerState == "attached" {
+                    throw ControlErrorBody(code: "busy", message: "the run's trainer slot is taken by pid \(other)")
+                }
+                if let pid = p.pid { self.run?.trainerPid = pid_t(pid) }
+                self.run?.trainerState = "attached"
+                let saved = self.savedCheckpoint(r.id)
+                return TrainerAttachResult(run: r.id, config: r.config, shard: r.shard.description,
+                                           step: saved?.step ?? 0, checkpoint: saved?.path, attack: self.settings.attack.rawValue)
+            }
+        }
+        ctx.method(Methods.TrainerOuterStep.self) { [self] p in
+            let theta = try Self.readShared(p.shm, count: p.count)
+            guard theta.allSatisfy({ $0.isFinite }) else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
+                guard let r = self.run, r.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
+                if let l = p.loss { self.run?.loss = l }
+                if let a = p.accuracy {
+                    self.run?.accuracy = a
+                    if (self.run?.accuracyPerStep.count ?? 0) < 100_000 { self.run?.accuracyPerStep.append(a) }
+                }
+                if p.initial == true {
+                    do throws(ControlErrorBody) { try self.setStart(step: p.step, phi: theta) } catch { done(.success(.failure(error))); return }
+                    done(.success(.success((theta, OuterStepResult(step: p.step, partners: [], rejected: 0, bytesIn: 0, bytesOut: 0, ms: 0)))))
+                    return
+                }
+                self.outerStep(step: p.step, theta: theta) { done(.success($0)) }
+            }
+            let (phi, result) = try outcome.get()
+            if p.initial != true { try Self.writeShared(p.shm, phi) }
+            return result
+        }
+        ctx.method(Methods.TrainerDone.self) { [self] p in
+            try await ctx.onLoop { () -> TrainStatusResult in
+                if let a = p.accuracy { self.run?.accuracy = a }
+                self.run?.trainerState = "finished"
+                return self.status()
+            }
+        }
+    }
+
+    /// Loop thread.
+    func start(_ p: Methods.TrainStart.Params) throws(ControlErrorBody) -> TrainJoinResult {
+        guard let crdt else { throw ControlErrorBody(code: "failed", message: "the CRDT store is not running") }
+        let id = CRDT.RunID(creator: swarm.localPeer, name: p.name)
+        let c = p.config
+        let fields: [(String, CRDT.Value)] = [
+            ("dataset", .string(c.dataset)), ("model", .string(c.model)), ("aggregator", .string(c.aggregator)),
+            ("inner_steps", .int(Int64(c.innerSteps))), ("alpha", .string(String(c.alpha))), ("beta", .string(String(c.beta))),
+            ("k", .int(Int64(c.k))), ("rounds", .int(Int64(c.rounds))), ("seed", .int(Int64(c.seed))), ("split", .string(c.split)),
+            ("nodes", .int(Int64(c.nodes))), ("reputation", .bool(c.reputation)), ("staleness", .int(Int64(c.staleness))),
+        ]
+        do { _ = try crdt.write(fields.map { .config(id, $0.0, $0.1) }) } catch { throw CRDTService.describe(error) }
+        return try join(id.description, shard: p.shard, spawn: p.spawn ?? true)
+    }
+
+    /// Loop thread.
+    func join(_ id: String, shard: String?, spawn: Bool) throws(ControlErrorBody) -> TrainJoinResult {
+        guard let crdt else { throw ControlErrorBody(code: "failed", message: "the CRDT store is not running") }
+        guard let runID = CRDT.RunID(id) else { throw .badRequest("'\(id.prefix(128))' is not a run id (<creator peer id>.<name>)") }
+        if let r = run, r.id != id { throw ControlErrorBody(code: "busy", message: "already training in run '\(r.id)' (lattica train stop it first)") }
+        let config = try readConfig(runID)
+        let s = try Shard(shard ?? "0/1")
+        do { _ = try crdt.write([.join(runID, as: swarm.localPeer)]) } catch { throw CRDTService.describe(error) }
+        if run == nil { run = RunState(id: id, config: config, shard: s) }
+        if spawn, settings.spawnTrainer, run?.trainerPid == nil {
+            let pid = spawnTrainer(id)
+            run?.trainerPid = pid
+            run?.trainerState = pid == nil ? "could not start" : "starting"
+        }
+        return TrainJoinResult(run: id, shard: s.description, trainerPid: run?.trainerPid.map(Int.init))
+    }
+
+    /// The run's config as its creator wrote it; an error when it has not reached us yet.
+    func readConfig(_ id: CRDT.RunID) throws(ControlErrorBody) -> RunConfig {
+        guard let crdt, case .map(let m)? = crdt.crdt.state.object(at: id.config) else {
+            throw ControlErrorBody(code: "not_found", message: "run '\(id)' has no config here yet (is its creator connected? lattica sync shows replication)")
+        }
+        func str(_ k: String) -> String? { if case .string(let s)? = m[k] { s } else { nil } }
+        func int(_ k: String) -> Int? { if case .int(let i)? = m[k] { Int(i) } else { nil } }
+        var c = RunConfig()
+        c.dataset = str("dataset") ?? c.dataset
+        c.model = str("model") ?? c.model
+        c.aggregator = str("aggregator") ?? c.aggregator
+        c.innerSteps = int("inner_steps") ?? c.innerSteps
+        c.alpha = str("alpha").flatMap(Double.init) ?? c.alpha
+        c.beta = str("beta").flatMap(Double.init) ?? c.beta
+        c.k = int("k") ?? c.k
+        c.rounds = int("rounds") ?? c.rounds
+        c.seed = int("seed") ?? c.seed
+        c.split = str("split") ?? c.split
+        c.nodes = int("nodes") ?? c.nodes
+        if case .bool(let b)? = m["reputation"] { c.reputation = b }
+        c.staleness = int("staleness") ?? c.staleness
+        try c.validate()  // written by its creator, but read from the network: checked again
+        return c
+    }
+
+    /// Loop thread.
+    func status() -> TrainStatusResult {
+        guard let r = run else { return TrainStatusResult(runs: []) }
+        let members: Int
+        if let crdt, case .set(let s)? = crdt.crdt.state.object(at: "run/\(r.id)/members") { members = s.elements.count } else { members = 0 }
+        let peers = r.indices.sorted { $0.value < $1.value }.map { p, i in
+            TrainStatusResult.Peer(peerId: p.description, reputation: r.avg?.reputation.score(i) ?? 1, rejected: r.rejectedBy[p] ?? 0)
+        }
+        return TrainStatusResult(runs: [TrainStatusResult.Run(
+            run: r.id, shard: r.shard.description, step: r.step, rounds: r.config.rounds, loss: r.loss, accuracy: r.accuracy,
+            accuracyPerStep: r.accuracyPerStep, partners: r.partners, lastOuterStepSeconds: r.lastOuterStep.map { (loop.now - $0).secondsDouble },
+            bytesIn: r.bytesIn, bytesOut: r.bytesOut, rejected: r.rejected, members: members, trainer: r.trainerState,
+            attack: settings.attack.rawValue, peers: peers)])
+    }
+}

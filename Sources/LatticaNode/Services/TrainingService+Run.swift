@@ -1,0 +1,267 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import LatticaAPI
+import LatticaCore
+import LatticaCRDT
+import LatticaCrypto
+import LatticaLearning
+import LatticaUV
+import Metrics
+
+/// The daemon's state of the run its trainer takes part in. Loop thread only.
+struct RunState {
+    let id: String
+    let config: RunConfig
+    let shard: Shard
+    /// The averaging core; made when the trainer hands over the starting point φ.
+    var avg: Averaging.Instance?
+    /// The next outer step, and the θ we answer pulls with (our latest, or φ after a step).
+    var step = 0
+    var published: (step: Int, theta: [Float])?
+    var pending: Pending?
+    var deadline: LoopTimer?
+    /// Averaging keys peers by small integers: ours, stable for the run (0 is us).
+    var indices: [PeerId: Int] = [:]
+    var peers: [Int: PeerId] = [:]
+    var lastPulled: [Int: [Float]] = [:]
+    /// Models pulled in the last step (an attacker's estimate of the honest models, for ALIE).
+    var lastHonest: [[Float]] = []
+    var partners: [String] = []
+    var lastOuterStep: Instant?
+    var bytesIn = 0, bytesOut = 0, rejected = 0
+    var rejectedBy: [PeerId: Int] = [:]
+    var loss: Double?
+    var accuracy: Double?
+    var accuracyPerStep: [Double] = []
+    var pullTimes: [Duration] = []
+    var stepTimes: [Duration] = []
+    /// The first outer step of this trainer (0, or where it resumed) and how long it may wait
+    /// for the run's members to connect.
+    var firstStep = 0
+    var gatherDeadline: Instant?
+    var trainerPid: pid_t?
+    var trainerState = "not started"
+
+    struct Pending {
+        var step: Int
+        var startedAt: Instant
+        var deadline: Instant
+        var bytesIn: Int
+        var done: (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void
+    }
+
+    init(id: String, config: RunConfig, shard: Shard) { self.id = id; self.config = config; self.shard = shard }
+
+    mutating func index(of p: PeerId) -> Int {
+        if let i = indices[p] { return i }
+        let i = indices.count + 1
+        indices[p] = i
+        peers[i] = p
+        return i
+    }
+
+    func peer(at i: Int) -> PeerId? { peers[i] }
+
+    mutating func notePullTime(_ d: Duration) {
+        pullTimes.append(d)
+        if pullTimes.count > 64 { pullTimes.removeFirst(pullTimes.count - 64) }
+    }
+
+    mutating func noteStepTime(_ d: Duration) {
+        stepTimes.append(d)
+        if stepTimes.count > 16 { stepTimes.removeFirst(stepTimes.count - 16) }
+    }
+
+    /// The round deadline: the larger of 4 × the median pull time + 100 ms and half the median
+    /// time of our own outer-step cycle (peers with the same inner loop publish within it), in
+    /// 0.3 … 30 s (5 s until measured). A node 3× slower than the others misses their deadline
+    /// and is left out of that round instead of holding it up; its own pulls get their latest θ
+    /// within the staleness bound.
+    var deadlineEstimate: Duration {
+        guard !pullTimes.isEmpty || !stepTimes.isEmpty else { return .seconds(5) }
+        let pull = pullTimes.isEmpty ? Duration.zero : pullTimes.sorted()[pullTimes.count / 2] * 4 + .milliseconds(100)
+        let cycle = stepTimes.isEmpty ? Duration.zero : stepTimes.sorted()[stepTimes.count / 2] / 2
+        return min(.seconds(30), max(.milliseconds(300), max(pull, cycle)))
+    }
+}
+
+extension TrainingService {
+    var runsDir: String { dataDir + "/runs" }
+    func runDir(_ id: String) -> String { runsDir + "/" + id }
+
+    /// The averaging settings of a run's config.
+    static func averagingSettings(_ c: RunConfig, members: Int) -> Averaging.Settings {
+        let rule: Aggregation.Rule = switch c.aggregator {
+        case "median": .median
+        case "trimmed-mean": .trimmedMean(trim: max(1, c.k / 4))
+        case "krum": .multiKrum(f: max(1, c.k / 4), m: max(1, c.k / 2))
+        case "flag": .flag(r: 2, iterations: 20)
+        case "centered-clip": .centeredClip(tau: nil, iterations: 20)
+        default: .mean
+        }
+        var s = Averaging.Settings(method: .robust(k: max(2, c.k), rule: rule), alpha: Float(c.alpha), beta: Float(c.beta))
+        s.useReputation = c.reputation
+        return s
+    }
+
+    /// The trainer handed over the starting point (θ0, or a checkpoint): averaging begins there.
+    func setStart(step: Int, phi: [Float]) throws(ControlErrorBody) {
+        guard var r = run else { throw .badRequest("no run attached") }
+        r.avg = Averaging.Instance(me: 0, initial: phi, settings: Self.averagingSettings(r.config, members: r.config.nodes), seed: rng.next())
+        r.step = step
+        r.firstStep = step
+        r.published = (step - 1, phi)
+        run = r
+    }
+
+    /// After each outer step: the slow weights to disk (atomically: the trainer resumes from them
+    /// after a crash), progress and (every 10 steps) a checkpoint record in the store.
+    func checkpoint(step: Int, phi: [Float]) {
+        guard let r = run else { return }
+        let dir = runDir(r.id)
+        let bytes = phi.withUnsafeBytes { Array($0) }
+        do {
+            try Self.writeAtomically(bytes, to: dir + "/slow.f32")
+            try Self.writeAtomically(Array("\(step + 1)\n".utf8), to: dir + "/step")
+        } catch {
+            Counter(label: "lattica_persist_failures_total", dimensions: [("store", "train"), ("op", "checkpoint")]).increment()
+            logger.warning("cannot write the run's checkpoint", metadata: ["run": "\(r.id)", "error": "\(error)"])
+        }
+        guard let crdt, let runID = CRDT.RunID(r.id) else { return }
+        var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: r.loss ?? .nan))]
+        if (step + 1) % 10 == 0 || step + 1 == r.config.rounds {
+            let c = CRDT.Checkpoint(contentHash: SHA256.hash(bytes), step: UInt64(step + 1), metrics: r.accuracy.map { ["accuracy": $0] } ?? [:])
+            writes.append(.checkpoint(runID, version: UInt64(step + 1), c))
+        }
+        do { _ = try crdt.write(writes) } catch {
+            logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The checkpoint of `run` in our data dir: (next step, slow-weights file), if one exists.
+    func savedCheckpoint(_ id: String) -> (step: Int, path: String)? {
+        let dir = runDir(id)
+        guard let s = try? String(contentsOfFile: dir + "/step", encoding: .utf8), let step = Int(s.filter { $0.isNumber }),
+              FileManager.default.fileExists(atPath: dir + "/slow.f32") else { return nil }
+        return (step, dir + "/slow.f32")
+    }
+
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw SwarmError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let ok = bytes.withUnsafeBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = write(fd, b.baseAddress! + off, b.count - off)
+                if n <= 0 { return false }
+                off += n
+            }
+            return fsync(fd) == 0
+        }
+        guard ok, rename(tmp, path) == 0 else { throw SwarmError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    // MARK: shared memory
+
+    /// Reads `count` float32 from the trainer's shared-memory file (never more than it holds).
+    static func readShared(_ path: String, count: Int) throws(ControlErrorBody) -> [Float] {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW)
+        guard fd >= 0 else { throw .badRequest("cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() else {
+            throw .badRequest("'\(path)' is not a regular file of this user")
+        }
+        guard Int(st.st_size) == 4 * count else {
+            throw .badRequest("'\(path)' holds \(st.st_size) bytes; \(count) parameters need \(4 * count)")
+        }
+        var out = [Float](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = pread(fd, b.baseAddress! + off, b.count - off, off_t(off))
+                if n <= 0 { return false }
+                off += n
+            }
+            return true
+        }
+        guard ok else { throw .badRequest("cannot read '\(path)'") }
+        return out
+    }
+
+    static func writeShared(_ path: String, _ p: [Float]) throws(ControlErrorBody) {
+        let fd = open(path, O_WRONLY | O_NOFOLLOW)
+        guard fd >= 0 else { throw ControlErrorBody(code: "failed", message: "cannot open '\(path)' to write θ back") }
+        defer { close(fd) }
+        let ok = p.withUnsafeBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = pwrite(fd, b.baseAddress! + off, b.count - off, off_t(off))
+                if n <= 0 { return false }
+                off += n
+            }
+            return true
+        }
+        guard ok else { throw ControlErrorBody(code: "failed", message: "cannot write θ back to '\(path)'") }
+    }
+
+    // MARK: the trainer process
+
+    /// Starts `lattica-train` for the run (its output goes to <data-dir>/runs/<id>/trainer.log).
+    func spawnTrainer(_ id: String) -> pid_t? {
+        let exe = settings.trainerPath ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            .map { String($0[..<($0.lastIndex(of: "/") ?? $0.startIndex)]) + "/lattica-train" } ?? "lattica-train")
+        let log = runDir(id) + "/trainer.log"
+        try? FileManager.default.createDirectory(atPath: runDir(id), withIntermediateDirectories: true)
+        let args = [exe, "--socket", ctx.config.controlSocketPath, "--run", id]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var pid: pid_t = 0
+        let cargs = args.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        let rc = posix_spawn(&pid, exe, &actions, nil, cargs, environ)
+        guard rc == 0 else {
+            logger.error("cannot start the trainer", metadata: ["path": "\(exe)", "error": "\(String(cString: strerror(rc)))"])
+            return nil
+        }
+        logger.info("trainer started", metadata: ["pid": "\(pid)", "run": "\(id)", "log": "\(log)"])
+        reaper?.cancel()
+        reaper = ctx.timer(after: .seconds(1), repeating: .seconds(1)) { [weak self] _ in self?.reap() }
+        return pid
+    }
+
+    /// Notices a trainer that exited (crashed, or finished) without blocking.
+    func reap() {
+        guard let pid = run?.trainerPid else { return }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return }
+        let code = (status >> 8) & 0xff, signal = status & 0x7f
+        run?.trainerPid = nil
+        run?.trainerState = signal != 0 ? "killed by signal \(signal)" : code == 0 ? "finished" : "exited with \(code)"
+        if signal != 0 || code != 0 {
+            logger.warning("trainer exited", metadata: ["run": "\(run?.id ?? "")", "state": "\(run?.trainerState ?? "")"])
+        }
+        run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "the trainer exited")))
+        run?.pending = nil
+    }
+
+    func stopTrainer() {
+        guard let pid = run?.trainerPid else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<50 where waitpid(pid, &status, WNOHANG) != pid { usleep(20_000) }
+        if waitpid(pid, &status, WNOHANG) == 0 { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
+        run?.trainerPid = nil
+        run?.trainerState = "stopped"
+    }
+}

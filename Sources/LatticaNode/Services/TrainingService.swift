@@ -1,0 +1,269 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import LatticaAPI
+import LatticaCore
+import LatticaCRDT
+import LatticaCrypto
+import LatticaLearning
+import LatticaUV
+import Logging
+import Metrics
+
+/// Decentralised training over the network (Docs/TRAINER-API.md): the daemon side of a run.
+///
+/// The trainer (`lattica-train`, a separate process, never the loop thread) runs the inner steps
+/// and hands θ over through shared memory at each outer step. This service then pulls θ from up
+/// to k − 1 run members over `/lattica/avg/1.0.0`, aggregates the deltas robustly with reputation
+/// (`Averaging.Instance`, the same sans-I/O core the simulator runs), applies the outer step and
+/// hands the new θ back. It answers other members' pulls with its latest θ (within a staleness
+/// bound), so nodes need not be in lockstep: a slow node's peers never wait past the round
+/// deadline, which adapts to the measured pull times. Run config, membership and progress live in
+/// the CRDT store (`run/<id>/…`). One run at a time per daemon (one trainer slot).
+///
+/// Config `[train]`: `attack` (test nets and demos only: `none`, `sign-flip`, `gaussian`,
+/// `label-flip`, `ALIE`, `IPM`, `free-rider`; loudly logged), `spawn_trainer` (default true),
+/// `trainer` (path of the trainer binary; default `lattica-train` beside `latticad`).
+final class TrainingService: NodeService, @unchecked Sendable {
+    static let name = "train"
+
+    struct Settings {
+        var attack: Attack = .none
+        var spawnTrainer = true
+        var trainerPath: String?
+    }
+
+    let swarm: Swarm
+    let loop: EventLoop
+    let logger: Logger
+    let ctx: ServiceContext
+    let settings: Settings
+    let dataDir: String
+    var run: RunState?
+    var rng = SeededRandom(seed: SecureRandom.uint64())
+    var reaper: LoopTimer?
+
+    static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
+
+    static func settings(_ section: TableReader) throws(ConfigError) -> Settings {
+        var r = section, s = Settings()
+        if let v = try r.string("attack") {
+            guard let a = Attack(rawValue: v) else {
+                throw ConfigError(source: section.source, message: "option 'train.attack' must be one of \(Attack.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.attack = a
+        }
+        if let v = try r.bool("spawn_trainer") { s.spawnTrainer = v }
+        if let v = try r.string("trainer") { s.trainerPath = v }
+        try r.finish()
+        return s
+    }
+
+    init(context: ServiceContext) throws(DaemonError) {
+        swarm = context.swarm
+        loop = context.loop
+        logger = context.logger
+        ctx = context
+        dataDir = context.config.dataDir
+        do { settings = try Self.settings(context.section) } catch { throw DaemonError(error.description) }
+        if settings.attack != .none {
+            logger.critical("ATTACK MODE: this node sends \(settings.attack) models to its peers (test nets and demos only)")
+        }
+        swarm.handleRequests(Averaging.Wire.protocolID, maxBytes: 1024) { [weak self] peer, bytes, respond in
+            guard let self else { respond(nil); return }
+            respond(self.answerPull(bytes, from: peer))
+        }
+        registerMethods(context)
+    }
+
+    func stop() {
+        run?.deadline?.cancel()
+        run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
+        run?.pending = nil
+        stopTrainer()
+    }
+
+    var crdt: CRDTService? { ctx.service(CRDTService.self) }
+
+    // MARK: serving pulls
+
+    /// Another member asks for our θ: the latest we published, if it is within the staleness
+    /// bound of the step asked for; crafted instead when this node attacks.
+    func answerPull(_ bytes: [UInt8], from peer: PeerId) -> [UInt8] {
+        let pull: Averaging.Wire.Pull
+        do { pull = try Averaging.Wire.decodePull(bytes) } catch {
+            Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_pull")]).increment()
+            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: []))
+        }
+        guard let r = run, r.id == pull.run else {
+            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: []))
+        }
+        guard let (step, theta) = r.published, step >= pull.step - r.config.staleness else {
+            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .noModel, step: 0, parameters: []))
+        }
+        var out = theta
+        if settings.attack != .none, let avg = r.avg {
+            let update = theta - avg.slow
+            let (mean, std) = r.lastHonest.isEmpty ? (theta, update.map { abs($0) }) : Self.moments(r.lastHonest)
+            let c = Attack.Context(receiverSlow: avg.slow, ownUpdate: update, honestMean: mean, honestStd: std)
+            if let crafted = settings.attack.craft(c, rng: &rng) { out = crafted }
+        }
+        let reply = Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: out))
+        run?.bytesOut += reply.count
+        Counter(label: "lattica_train_pulls_served_total").increment()
+        return reply
+    }
+
+    static func moments(_ xs: [[Float]]) -> ([Float], [Float]) {
+        let n = xs[0].count
+        var mean = [Float](repeating: 0, count: n), std = mean
+        for x in xs { for i in 0..<n { mean[i] += x[i] } }
+        for i in 0..<n { mean[i] /= Float(xs.count) }
+        for x in xs { for i in 0..<n { let d = x[i] - mean[i]; std[i] += d * d } }
+        for i in 0..<n { std[i] = (std[i] / Float(xs.count)).squareRoot() }
+        return (mean, std)
+    }
+
+    // MARK: the outer step
+
+    /// The trainer's θ for `step` is in `theta`: pull, aggregate, step; `done` gets the new θ.
+    func outerStep(step: Int, theta: [Float], done: @escaping (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void) {
+        guard var r = run else { done(.failure(.badRequest("no run attached"))); return }
+        guard r.pending == nil else { done(.failure(.badRequest("an outer step is already in progress"))); return }
+        guard let avg = r.avg, theta.count == avg.slow.count else {
+            done(.failure(.badRequest("θ has \(theta.count) parameters; the run's model has \(r.avg?.slow.count ?? 0)")))
+            return
+        }
+        // The first outer step waits (up to 30 s) for the run's planned members to be connected,
+        // so that nodes started a few seconds apart train together from the start.
+        let connected = currentMembers(of: r)
+        if step == r.firstStep, connected.count < r.config.nodes - 1, r.gatherDeadline.map({ loop.now < $0 }) ?? true {
+            if r.gatherDeadline == nil { run?.gatherDeadline = loop.now + .seconds(30) }
+            _ = loop.scheduleTimer(after: .milliseconds(100)) { [weak self] _ in self?.outerStep(step: step, theta: theta, done: done) }
+            return
+        }
+        if let last = r.lastOuterStep { r.noteStepTime(loop.now - last) }
+        r.published = (step, theta)
+        let members = connected.map { r.index(of: $0) }
+        r.pending = RunState.Pending(step: step, startedAt: loop.now, deadline: loop.now + r.deadlineEstimate, bytesIn: 0, done: done)
+        run = r
+        var instance = avg
+        var ds = instance.onOuterStep(step: step, parameters: theta, members: members, now: loop.now)
+        if instance.hasAllContributions { ds += instance.finishStep(now: loop.now) }  // nobody to pull from
+        run?.avg = instance
+        apply(ds, step: step)
+    }
+
+    /// Run members that are connected now (we pull only from them; the connection keeper and the
+    /// DHT bring the others).
+    func currentMembers(of r: RunState) -> [PeerId] {
+        guard let crdt, case .set(let set)? = crdt.crdt.state.object(at: "run/\(r.id)/members") else { return [] }
+        return set.elements.compactMap { v -> PeerId? in
+            guard case .string(let s) = v, let p = try? PeerId(string: s), p != swarm.localPeer, swarm.connection(to: p) != nil else { return nil }
+            return p
+        }
+    }
+
+    func apply(_ directives: [Averaging.Directive], step: Int) {
+        for d in directives {
+            guard run?.pending?.step == step else { return }
+            switch d {
+            case .send(.pull(let s), let to):
+                guard let peer = run?.peer(at: to) else { continue }
+                pull(peer, index: to, step: s)
+            case .send(.model, _):
+                break  // we answer pulls ourselves (answerPull), with staleness
+            case .scheduleTimer(.roundDeadline, _):
+                // Our own deadline, adapted to the measured pull times (not the instance's fixed one).
+                run?.deadline?.cancel()
+                let after = max(.zero, (run?.pending?.deadline ?? loop.now) - loop.now)
+                run?.deadline = loop.scheduleTimer(after: after) { [weak self] _ in
+                    guard let self, var avg = self.run?.avg else { return }
+                    let ds = avg.onTimer(.roundDeadline(step: step), now: self.loop.now)
+                    self.run?.avg = avg
+                    self.apply(ds, step: step)
+                }
+            case .evidence(let e):
+                if case .rejected(let why) = e.kind {
+                    run?.rejected += 1
+                    if let p = run?.peer(at: e.peer) { run?.rejectedBy[p, default: 0] += 1 }
+                    Counter(label: "lattica_train_rejected_total", dimensions: [("reason", why.rawValue)]).increment()
+                }
+            case .setParameters(let phi):
+                finish(step: step, phi: phi)
+            }
+        }
+    }
+
+    func pull(_ peer: PeerId, index: Int, step: Int) {
+        guard let r = run else { return }
+        let t0 = loop.now
+        let want = r.avg?.slow.count ?? 0
+        swarm.request(peer, Averaging.Wire.protocolID, Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: step)),
+                      timeout: r.deadlineEstimate, maxResponseBytes: 4 * want + 64) { [weak self] result in
+            guard let self, self.run?.pending?.step == step, var avg = self.run?.avg else { return }
+            var ds: [Averaging.Directive] = []
+            switch result {
+            case .success(let bytes):
+                self.run?.pending?.bytesIn += bytes.count
+                self.run?.bytesIn += bytes.count
+                do {
+                    let reply = try Averaging.Wire.decodeReply(bytes, expectedCount: want)
+                    let staleness = self.run?.config.staleness ?? 0
+                    // Fresh models first: in the first half of the round only this step's θ is taken;
+                    // after that anything within the staleness bound.
+                    let fresh = self.run?.pending.map { self.loop.now < $0.startedAt + ($0.deadline - $0.startedAt) / 2 } ?? false
+                    let behind = reply.status == .noModel || (reply.status == .model && reply.step < step - (fresh ? 0 : staleness))
+                    if behind, let d = self.run?.pending?.deadline, self.loop.now + .milliseconds(30) < d {
+                        // The peer is still in an earlier step: ask again shortly, until the deadline.
+                        _ = self.loop.scheduleTimer(after: .milliseconds(20)) { [weak self] _ in
+                            guard let self, self.run?.pending?.step == step else { return }
+                            self.pull(peer, index: index, step: step)
+                        }
+                        return
+                    }
+                    guard reply.status == .model, abs(reply.step - step) <= staleness else {
+                        ds = avg.onPeerUnreachable(index, now: self.loop.now)  // nothing close enough: ask someone else
+                        break
+                    }
+                    self.run?.notePullTime(self.loop.now - t0)
+                    self.run?.lastPulled[index] = reply.parameters
+                    ds = avg.onMessage(.model(step: step, parameters: reply.parameters), from: index, now: self.loop.now)
+                } catch {
+                    // A wrong shape or a malformed reply: rejected before it touches the model.
+                    Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_reply")]).increment()
+                    self.run?.rejected += 1
+                    self.run?.rejectedBy[peer, default: 0] += 1
+                    ds = avg.onPeerUnreachable(index, now: self.loop.now)
+                }
+            case .failure:
+                ds = avg.onPeerUnreachable(index, now: self.loop.now)
+            }
+            if avg.hasAllContributions { ds += avg.finishStep(now: self.loop.now) }
+            self.run?.avg = avg
+            self.apply(ds, step: step)
+        }
+    }
+
+    func finish(step: Int, phi: [Float]) {
+        guard var r = run, let p = r.pending else { return }
+        r.deadline?.cancel()
+        r.deadline = nil
+        r.pending = nil
+        r.step = step + 1
+        r.published = (step, phi)
+        let partners = r.lastPulled.keys.sorted().compactMap { r.peer(at: $0)?.description }
+        r.lastHonest = Array(r.lastPulled.values)
+        r.lastPulled = [:]
+        r.partners = partners
+        r.lastOuterStep = loop.now
+        let ms = (loop.now - p.startedAt).secondsDouble * 1000
+        run = r
+        Counter(label: "lattica_train_outer_steps_total").increment()
+        Recorder(label: "lattica_train_outer_step_ms").record(ms)
+        checkpoint(step: step, phi: phi)
+        p.done(.success((phi, OuterStepResult(step: step, partners: partners, rejected: r.rejected, bytesIn: p.bytesIn,
+                                               bytesOut: r.bytesOut, ms: ms))))
+    }
+}

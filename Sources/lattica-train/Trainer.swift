@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import LatticaAPI
+import LatticaCore
+import LatticaData
+import LatticaLearning
+
+/// `lattica-train`: the built-in trainer, a local client of latticad over the trainer API
+/// (Docs/TRAINER-API.md). It runs the inner steps; the daemon does the networking and the robust
+/// outer step. θ goes through a shared-memory file, never through JSON. latticad starts it for a
+/// run (`lattica train join`); it can also be started by hand.
+@main
+struct Trainer: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lattica-train", abstract: "The built-in trainer of a latticad run.")
+
+    @Option(help: "The daemon's control socket.") var socket: String?
+    @Option(name: .customLong("run"), help: "The run id (<creator peer id>.<name>).") var runID: String?
+    @Flag(help: "No daemon: train one model on the whole training set (the centralised baseline), printing the held-out accuracy after every H steps as JSON.") var central = false
+    @Option(help: "With --central: the data set.") var dataset = "digits"
+    @Option(help: "With --central: the model.") var model = "mlp:32"
+    @Option(help: "With --central: outer rounds.") var rounds = 60
+    @Option(name: .customLong("inner-steps"), help: "With --central: steps per round.") var innerSteps = 10
+    @Option(help: "With --central: the seed.") var seed = 1
+
+    func run() throws {
+        if central { return try runCentral() }
+        guard let socket, let runID else { throw ValidationError("--socket and --run are required (or --central)") }
+        try runAttached(socket: socket, runID: runID)
+    }
+
+    /// The centralised baseline: the same model, data split and seed, one trainer on the union of
+    /// the shards, evaluated on the same held-out set.
+    func runCentral() throws {
+        let data = try load(dataset)
+        let (train, test) = data.trainTestSplit(testFraction: 0.25, seed: UInt64(seed))
+        let hidden = model.dropFirst(4).split(separator: "-").compactMap { Int($0) }
+        let arch = MLPArchitecture(sizes: [train.featureCount] + hidden + [train.classes], activation: .relu)
+        var rng = SeededRandom(seed: UInt64(seed))
+        var theta = arch.initialParameters(rng: &rng)
+        var trainer = LocalTrainer(architecture: arch, data: train, seed: UInt64(seed))
+        var ws = MLPWorkspace(arch, maxBatch: 512)
+        var accs: [Double] = []
+        for _ in 0..<rounds {
+            _ = trainer.train(&theta, steps: innerSteps)
+            accs.append(arch.accuracy(parameters: theta, on: test, workspace: &ws))
+        }
+        print("{\"central_accuracy_per_round\": [\(accs.map { String(format: "%.4f", $0) }.joined(separator: ","))]}")
+    }
+
+    func runAttached(socket: String, runID: String) throws {
+        let client = try ControlClient(socketPath: socket, timeoutSeconds: 600)
+        let a = try client.call(Methods.TrainerAttach.self, .init(run: runID, pid: Int(getpid())))
+        let c = a.config
+        let shard = try Shard(a.shard)
+        log("attached to \(a.run): \(c.dataset), \(c.model), \(c.aggregator), H=\(c.innerSteps), shard \(shard), from step \(a.step), attack \(a.attack)")
+
+        // The same derivation on every node (and in the simulator's Experiment): the split of the
+        // data set, the initial model and the shards all come from the run's seed.
+        let data = try load(c.dataset)
+        let seed = UInt64(c.seed)
+        let (train, test) = data.trainTestSplit(testFraction: 0.25, seed: seed)
+        let hidden = c.model.dropFirst(4).split(separator: "-").compactMap { Int($0) }
+        let arch = MLPArchitecture(sizes: [train.featureCount] + hidden + [train.classes], activation: .relu)
+        var rng = SeededRandom(seed: seed)
+        var theta = arch.initialParameters(rng: &rng)
+        let split: DataSplit = c.split == "iid" ? .iid : .dirichlet(alpha: Double(c.split.dropFirst(10)) ?? 0.5)
+        let parts = split.assign(train, nodes: shard.count, seed: seed)
+        var local = train.subset(parts[shard.index])
+        let attack = Attack(rawValue: a.attack) ?? .none
+        if attack.flipsLabels { local = local.labelFlipped() }
+        var trainer = LocalTrainer(architecture: arch, data: local, seed: seed &+ UInt64(shard.index) &* 0x9E37_79B9)
+        if let path = a.checkpoint, let d = FileManager.default.contents(atPath: path), d.count == 4 * theta.count {
+            theta = d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            log("resumed from the checkpoint at step \(a.step)")
+        }
+        var ws = MLPWorkspace(arch, maxBatch: 512)
+
+        // The shared-memory file: tmpfs, private to this user, sized for θ.
+        let shm = "/dev/shm/lattica-train-\(getpid())"
+        let fd = open(shm, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0, ftruncate(fd, off_t(4 * theta.count)) == 0 else { throw ValidationError("cannot create \(shm)") }
+        defer { close(fd); unlink(shm) }
+        func put(_ p: [Float]) { p.withUnsafeBytes { _ = pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        func get() -> [Float] {
+            var p = [Float](repeating: 0, count: theta.count)
+            p.withUnsafeMutableBytes { _ = pread(fd, $0.baseAddress, $0.count, 0) }
+            return p
+        }
+        put(theta)
+        _ = try client.call(Methods.TrainerOuterStep.self, .init(run: runID, step: a.step, shm: shm, count: theta.count, initial: true))
+        var accuracy = arch.accuracy(parameters: theta, on: test, workspace: &ws)
+        for step in a.step..<c.rounds {
+            let loss = attack.trains ? Double(trainer.train(&theta, steps: c.innerSteps)) : .nan
+            put(theta)
+            let r = try client.call(Methods.TrainerOuterStep.self, .init(run: runID, step: step, shm: shm, count: theta.count,
+                                                                          loss: loss.isFinite ? loss : nil, accuracy: accuracy))
+            theta = get()
+            accuracy = arch.accuracy(parameters: theta, on: test, workspace: &ws)
+            log("step \(step + 1)/\(c.rounds): loss \(String(format: "%.4f", loss)), held-out accuracy \(String(format: "%.4f", accuracy)), partners \(r.partners.count), rejected \(r.rejected), \(Int(r.ms)) ms")
+        }
+        _ = try client.call(Methods.TrainerDone.self, .init(run: runID, accuracy: accuracy))
+        log("done: held-out accuracy \(String(format: "%.4f", accuracy))")
+    }
+
+    func load(_ spec: String) throws -> Dataset {
+        // Scaled to [0, 1] as the simulator's experiments (lattica-bench learning) use it.
+        if spec == "digits" { return try DataFiles.fixture("digits").scaled(by: 1.0 / 16) }
+        if spec.hasPrefix("csv:") { return try DataFiles.readCSV(String(spec.dropFirst(4))) }
+        if spec.hasPrefix("idx:") {
+            // idx:IMAGES,LABELS
+            let p = spec.dropFirst(4).split(separator: ",")
+            guard p.count == 2 else { throw ValidationError("idx data sets are idx:IMAGES,LABELS") }
+            return try DataFiles.readIDX(images: String(p[0]), labels: String(p[1]))
+        }
+        throw ValidationError("unknown data set \(spec)")
+    }
+
+    func log(_ s: String) {
+        FileHandle.standardError.write(Data("\(ISO8601DateFormatter().string(from: Date())) lattica-train: \(s)\n".utf8))
+    }
+}
