@@ -7,7 +7,7 @@
 #     except the allowed pairs below, each with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pure=(LatticaCore LatticaWire LatticaDHT LatticaLearning LatticaSimulation LatticaCRDT)
+pure=(LatticaCore LatticaWire LatticaDHT LatticaLearning LatticaSimulation LatticaCRDT LatticaModel)
 # target:module pairs allowed although the module is C. Reason: BLAS is arithmetic on buffers the
 # caller owns (no files, sockets, clocks or global randomness).
 allowed_c=("LatticaLearning:CBLAS")
