@@ -55,7 +55,9 @@ let package = Package(
         // Pure: Kademlia.
         .target(name: "LatticaDHT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: tensors, trainer, averaging schedules, robust aggregators, attacks.
-        .target(name: "LatticaLearning", dependencies: ["LatticaCore", "CBLAS", realModule], swiftSettings: strict),
+        .target(name: "LatticaLearning", dependencies: ["LatticaCore", realModule], swiftSettings: strict),
+        // OpenBLAS behind LatticaLearning's BLAS protocol, for the processes that train (not latticad).
+        .target(name: "LatticaBLAS", dependencies: ["LatticaLearning", "CBLAS"], swiftSettings: strict),
         // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
         .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: content-addressed, chunked, resumable model transfer (/lattica/model/1.0.0).
@@ -83,11 +85,11 @@ let package = Package(
         .executableTarget(name: "latticad", dependencies: ["LatticaNode", argumentParser, logging], swiftSettings: strict),
         .executableTarget(name: "lattica", dependencies: ["LatticaAPI", "LatticaCore", argumentParser], swiftSettings: strict),
         // The built-in trainer: a local client of latticad (Docs/TRAINER-API.md), never the loop thread.
-        .executableTarget(name: "lattica-train", dependencies: ["LatticaAPI", "LatticaCore", "LatticaLearning", "LatticaData", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "lattica-train", dependencies: ["LatticaAPI", "LatticaCore", "LatticaLearning", "LatticaBLAS", "LatticaData", argumentParser], swiftSettings: strict),
         .executableTarget(
             name: "lattica-bench",
             dependencies: [
-                "LatticaCore", "LatticaCrypto", "LatticaUV", "LatticaWire", "LatticaLearning", "LatticaData",
+                "LatticaCore", "LatticaCrypto", "LatticaUV", "LatticaWire", "LatticaLearning", "LatticaBLAS", "LatticaData",
                 "LatticaSimulation", "LatticaNode", argumentParser,
             ],
             swiftSettings: strict
@@ -97,7 +99,7 @@ let package = Package(
         .testTarget(name: "LatticaCryptoTests", dependencies: ["LatticaCrypto"]),
         .testTarget(name: "LatticaWireTests", dependencies: ["LatticaWire", "LatticaSimulation"]),
         .testTarget(name: "LatticaDHTTests", dependencies: ["LatticaDHT", "LatticaSimulation"]),
-        .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaData", "LatticaSimulation"]),
+        .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaBLAS", "LatticaData", "LatticaSimulation"]),
         .testTarget(name: "LatticaSimulationTests", dependencies: ["LatticaSimulation"]),
         .testTarget(name: "LatticaCRDTTests", dependencies: ["LatticaCRDT"]),
         .testTarget(name: "LatticaModelTests", dependencies: ["LatticaModel"]),

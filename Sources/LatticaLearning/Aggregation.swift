@@ -94,7 +94,7 @@ public enum Aggregation {
 
     /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs: each
     /// block of 4096 coordinates is gathered into a k×4096 scratch (L2-resident) and multiplied
-    /// by OpenBLAS `cblas_ssyrk`; block results are summed in Double.
+    /// by `Kernels.syrk` (OpenBLAS where installed); block results are summed in Double.
     public static func gram(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
         let n = check(inputs), k = inputs.count
         var g = [Double](repeating: 0, count: k * k)

@@ -1,29 +1,41 @@
-import CBLAS
 import RealModule
+
+/// The three BLAS operations the learning layer uses. `Kernels.blas` is portable Swift loops
+/// unless a process installs OpenBLAS (`LatticaBLAS.install()`, done by `lattica-train`,
+/// `lattica-bench` and the tests): `latticad` keeps the loops and never maps OpenBLAS, which
+/// costs ~4 MB of idle RSS. (The daemon only aggregates; the matrix products of training run in
+/// the trainer process.) Row-major throughout.
+public protocol BLAS: Sendable {
+    func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+               b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
+    /// Upper triangle of C (n×n) = A·Aᵀ for A (n×k).
+    func ssyrk(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>)
+    func saxpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
+}
 
 /// Low-level float32 kernels over unsafe buffers: BLAS for matrix products, SIMD loops elsewhere.
 /// Nothing here allocates; callers own the buffers.
 public enum Kernels {
-    /// C (m×n) = alpha · op(A) · op(B) + beta · C, row-major, through OpenBLAS `cblas_sgemm`.
+    /// The matrix-product backend; set once at process start, before any kernel runs.
+    nonisolated(unsafe) public static var blas: any BLAS = PortableBLAS()
+
+    /// C (m×n) = alpha · op(A) · op(B) + beta · C, row-major.
     public static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, b: UnsafePointer<Float>, beta: Float = 0, c: UnsafeMutablePointer<Float>
     ) {
-        let lda = transA ? m : k
-        let ldb = transB ? k : n
-        cblas_sgemm(
-            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
+        blas.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: transA ? m : k,
+                   b: b, ldb: transB ? k : n, beta: beta, c: c, ldc: n)
     }
 
-    /// Upper triangle of C (n×n, row-major) = A·Aᵀ for A (n×k, row-major): `cblas_ssyrk`.
+    /// Upper triangle of C (n×n, row-major) = A·Aᵀ for A (n×k, row-major).
     public static func syrk(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(k), 0, c, Int32(n))
+        blas.ssyrk(n: n, k: k, a: a, c: c)
     }
 
-    /// y += alpha·x over n floats: `cblas_saxpy`.
+    /// y += alpha·x over n floats.
     public static func axpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+        blas.saxpy(n: n, alpha: alpha, x: x, y: y)
     }
 
     /// Σ x_i·y_i accumulated in Double blocks (stable for millions of elements).
@@ -105,5 +117,48 @@ extension Array where Element == Float {
         var s = 0.0
         for i in 0..<count { let d = Double(self[i] - other[i]); s += d * d }
         return s.squareRoot()
+    }
+}
+
+/// Portable loops for `BLAS` (SIMD where it matters): correct for every shape, within a few times
+/// of OpenBLAS for the vector operations aggregation uses.
+public struct PortableBLAS: BLAS {
+    public init() {}
+
+    public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                      b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in 0..<m {
+            let ci = c + i * ldc
+            if beta == 0 { for j in 0..<n { ci[j] = 0 } } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
+            for p in 0..<k {
+                let aip = alpha * (transA ? a[p * lda + i] : a[i * lda + p])
+                if aip == 0 { continue }
+                if transB {
+                    for j in 0..<n { ci[j] += aip * b[j * ldb + p] }
+                } else {
+                    saxpy(n: n, alpha: aip, x: b + p * ldb, y: ci)
+                }
+            }
+        }
+    }
+
+    public func ssyrk(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        for i in 0..<n {
+            for j in i..<n {
+                c[i * n + j] = Float(Kernels.dot(UnsafeBufferPointer(start: a + i * k, count: k), UnsafeBufferPointer(start: a + j * k, count: k)))
+            }
+        }
+    }
+
+    public func saxpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let va = SIMD8<Float>(repeating: alpha)
+        while i + 8 <= n {
+            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: yv + va * xv, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
     }
 }

@@ -8,7 +8,7 @@ public enum Activation: String, Sendable, Hashable, CaseIterable { case relu, ta
 /// (logistic regression for two classes); `[64, 32, 10]` one hidden layer.
 ///
 /// Layer l has a weight matrix W_l of shape [sizes[l], sizes[l+1]] (row-major) followed by its bias
-/// b_l [sizes[l+1]]. Forward: Z = X·W + b (cblas_sgemm), hidden activation, softmax cross-entropy.
+/// b_l [sizes[l+1]]. Forward: Z = X·W + b (`Kernels.gemm`), hidden activation, softmax cross-entropy.
 public struct MLPArchitecture: Hashable, Sendable {
     public var sizes: [Int]
     public var activation: Activation

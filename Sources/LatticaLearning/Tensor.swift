@@ -1,4 +1,3 @@
-import CBLAS
 
 /// A dense float32 tensor, row-major. The model file format (ModelFile) stores a list of these.
 public struct Tensor: Hashable, Sendable, CustomStringConvertible {

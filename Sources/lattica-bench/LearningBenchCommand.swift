@@ -1,3 +1,4 @@
+import LatticaBLAS
 import ArgumentParser
 import Foundation
 import LatticaData
@@ -33,6 +34,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per line and cell.") var json = false
 
     func run() async throws {
+        LatticaBLAS.install()
         var o = LearningBench.Options()
         o.nodes = nodes; o.byzantine = byzantine; o.rounds = rounds; o.innerSteps = innerSteps
         o.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }

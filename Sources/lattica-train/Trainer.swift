@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LatticaAPI
+import LatticaBLAS
 import LatticaCore
 import LatticaData
 import LatticaLearning
@@ -21,9 +22,20 @@ struct Trainer: ParsableCommand {
     @Option(help: "With --central: outer rounds.") var rounds = 60
     @Option(name: .customLong("inner-steps"), help: "With --central: steps per round.") var innerSteps = 10
     @Option(help: "With --central: the seed.") var seed = 1
+    @Flag(help: "No daemon: the same run in the simulator (Experiment: in-process nodes, lockstep rounds), printing the honest nodes' mean held-out accuracy per round as JSON.") var simulate = false
+    @Option(help: "With --simulate: nodes.") var nodes = 8
+    @Option(help: "With --simulate: Byzantine nodes.") var byzantine = 0
+    @Option(help: "With --simulate: their attack.") var attack = "none"
+    @Option(help: "With --simulate: models aggregated per step.") var k = 8
+    @Option(help: "With --simulate: aggregator.") var aggregator = "centered-clip"
+    @Option(help: "With --simulate: outer α.") var alpha = 0.7
+    @Option(help: "With --simulate: outer β.") var beta = 0.7
+    @Option(help: "With --simulate: Dirichlet α of the split.") var dirichlet = 0.5
 
     func run() throws {
+        LatticaBLAS.install()
         if central { return try runCentral() }
+        if simulate { return try runSimulated() }
         guard let socket, let runID else { throw ValidationError("--socket and --run are required (or --central)") }
         try runAttached(socket: socket, runID: runID)
     }
@@ -45,6 +57,31 @@ struct Trainer: ParsableCommand {
             accs.append(arch.accuracy(parameters: theta, on: test, workspace: &ws))
         }
         print("{\"central_accuracy_per_round\": [\(accs.map { String(format: "%.4f", $0) }.joined(separator: ","))]}")
+    }
+
+    /// The same configuration in the simulator, for the network's accuracy to be compared with.
+    func runSimulated() throws {
+        let hidden = model.dropFirst(4).split(separator: "-").compactMap { Int($0) }
+        let rule: Aggregation.Rule = switch aggregator {
+        case "median": .median
+        case "trimmed-mean": .trimmedMean(trim: max(1, k / 4))
+        case "krum": .multiKrum(f: max(1, k / 4), m: max(1, k / 2))
+        case "flag": .flag(r: 2, iterations: 20)
+        case "centered-clip": .centeredClip(tau: nil, iterations: 20)
+        default: .mean
+        }
+        var c = Experiment.Config(method: .robust(k: k, rule: rule))
+        c.nodes = nodes
+        c.byzantine = byzantine
+        c.rounds = rounds
+        c.innerSteps = innerSteps
+        c.hidden = hidden
+        c.split = .dirichlet(alpha: dirichlet)
+        c.attack = Attack(rawValue: attack) ?? .none
+        c.averaging = Averaging.Settings(method: .robust(k: k, rule: rule), alpha: Float(alpha), beta: Float(beta))
+        c.averaging.useReputation = true
+        let o = Experiment.run(c, data: try load(dataset), seed: UInt64(seed))
+        print("{\"simulated_accuracy_per_round\": [\(o.perRound.map { String(format: "%.4f", $0) }.joined(separator: ","))], \"simulated_worst\": \(o.worstAccuracy)}")
     }
 
     func runAttached(socket: String, runID: String) throws {

@@ -1,8 +1,10 @@
 import LatticaCore
+import LatticaBLAS
 import LatticaLearning
 import Testing
 
 @Suite struct AggregationTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-5) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tol * max(1, abs($1)) }
     }
@@ -103,6 +105,31 @@ extension Array where Element == [Float] {
             let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: a.count)
             _ = p.initialize(from: a)
             return UnsafeBufferPointer(p)
+        }
+    }
+}
+
+@Suite struct PortableBLASTests {
+    /// latticad aggregates on the portable loops: they agree with OpenBLAS on random shapes.
+    @Test func portableLoops_agreeWithOpenBLAS_onRandomShapes() {
+        var rng = SeededRandom(seed: 0xB1A5)
+        let portable = PortableBLAS(), open = OpenBLAS()
+        for trial in 0..<40 {
+            let m = 1 + Int(rng.next() % 9), n = 1 + Int(rng.next() % 9), k = 1 + Int(rng.next() % 40)
+            let tA = trial % 2 == 0, tB = trial % 3 == 0
+            let a = (0..<(m * k)).map { _ in Float(rng.nextGaussian()) }, b = (0..<(k * n)).map { _ in Float(rng.nextGaussian()) }
+            var c1 = (0..<(m * n)).map { _ in Float(rng.nextGaussian()) }, c2 = c1
+            portable.sgemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: 0.25, c: &c1, ldc: n)
+            open.sgemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: 0.25, c: &c2, ldc: n)
+            #expect(zip(c1, c2).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) }, "gemm trial \(trial)")
+            var s1 = [Float](repeating: 0, count: m * m), s2 = s1
+            portable.ssyrk(n: m, k: k, a: a, c: &s1)
+            open.ssyrk(n: m, k: k, a: a, c: &s2)
+            for i in 0..<m { for j in i..<m { #expect(abs(s1[i * m + j] - s2[i * m + j]) <= 1e-3 * max(1, abs(s2[i * m + j])), "syrk trial \(trial)") } }
+            var y1 = b, y2 = b
+            portable.saxpy(n: b.count, alpha: -1.5, x: b.reversed(), y: &y1)
+            open.saxpy(n: b.count, alpha: -1.5, x: b.reversed(), y: &y2)
+            #expect(zip(y1, y2).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "axpy trial \(trial)")
         }
     }
 }

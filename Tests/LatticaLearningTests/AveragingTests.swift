@@ -3,6 +3,7 @@ import LatticaLearning
 import Testing
 
 @Suite struct AveragingTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     @Test func nolocoPairing_isSymmetric_andAgreedByEveryNode_andChangesPerStep() {
         let members = Array(0..<16)
         for step in 0..<5 {

@@ -5,6 +5,7 @@ import LatticaLearning
 import Testing
 
 @Suite struct DataTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     func temp(_ name: String, _ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("lattica-\(UInt64.random(in: 0...UInt64.max))-\(name)").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)

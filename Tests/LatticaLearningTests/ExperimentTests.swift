@@ -7,6 +7,7 @@ import Testing
 /// (60 rounds, 3 seeds) is Scripts/bench/learning.sh. Bounds are set below what the reduced run
 /// reaches and far from what a broken averaging or attack would give.
 @Suite struct ExperimentTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     static let digits: Dataset = try! DataFiles.fixture("digits").scaled(by: 1.0 / 16)
 
     static func run(_ method: Averaging.Method, _ attack: Attack, reputation: Bool = false, beta: Float? = nil, rounds: Int = 30) -> Experiment.Outcome {

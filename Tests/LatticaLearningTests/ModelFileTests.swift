@@ -5,6 +5,7 @@ import LatticaLearning
 import Testing
 
 @Suite struct ModelFileTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     static let arch = MLPArchitecture(sizes: [4, 3, 2])
     static func params() -> [Float] { var r = SeededRandom(seed: 1); return arch.initialParameters(rng: &r) }
 

@@ -48,6 +48,7 @@ struct TrainingNode: SimProcess {
 }
 
 @Suite struct SimulatedNetworkTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     static func run(seed: UInt64) -> (accuracy: Double, fallbacks: Int, digest: UInt64) {
         let data = try! DataFiles.fixture("digits").scaled(by: 1.0 / 16)
         let (train, test) = data.trainTestSplit(testFraction: 0.25, seed: seed)

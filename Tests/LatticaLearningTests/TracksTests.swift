@@ -4,6 +4,7 @@ import LatticaLearning
 import Testing
 
 @Suite struct TracksTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     @Test func expm6_matchesTheClosedFormOfARotation() {
         var a = [Double](repeating: 0, count: 36)
         a[0 * 6 + 1] = -1; a[1 * 6 + 0] = 1; a[2 * 6 + 2] = -0.5

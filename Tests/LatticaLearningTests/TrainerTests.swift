@@ -4,6 +4,7 @@ import LatticaLearning
 import Testing
 
 @Suite struct TrainerTests {
+    init() { _ = BLASSetup.installed }  // OpenBLAS, as the trainer uses (latticad keeps the portable loops)
     static func digits() throws -> Dataset { try DataFiles.fixture("digits").scaled(by: 1.0 / 16) }
 
     @Test func mlp_reachesCentralBaseline_onDigitsWithAdam() throws {
