@@ -36,6 +36,7 @@ extension Averaging {
             case tooLong(String)
             case trailingBytes
             case wrongCount(got: Int, expected: Int)
+            case badRun
         }
 
         public static func encode(_ p: Pull) -> [UInt8] {
@@ -55,7 +56,7 @@ extension Averaging {
             let n = try uvarint(b, &i, "run length")
             guard n <= UInt64(maxRunLength) else { throw .tooLong("run") }
             guard b.count - i >= Int(n) else { throw .truncated("run") }
-            let run = String(decoding: b[i..<(i + Int(n))], as: UTF8.self)
+            guard let run = String(validating: b[i..<(i + Int(n))], as: UTF8.self) else { throw .badRun }
             i += Int(n)
             let step = try uvarint(b, &i, "step")
             guard step <= UInt64(Int32.max) else { throw .tooLong("step") }
