@@ -112,7 +112,7 @@ extension TrainingService {
         r.avg = Averaging.Instance(me: 0, initial: phi, settings: Self.averagingSettings(r.config, members: r.config.nodes), seed: rng.next())
         r.step = step
         r.firstStep = step
-        r.published = (step - 1, phi)
+        r.published = nil  // nothing to serve until the trainer's first θ: pulls get `noModel` and retry
         run = r
     }
 

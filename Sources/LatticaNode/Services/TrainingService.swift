@@ -252,7 +252,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         r.deadline = nil
         r.pending = nil
         r.step = step + 1
-        r.published = (step, phi)
+        // Pulls for this step keep getting θ (what the step's contributions are), not φ.
         let partners = r.lastPulled.keys.sorted().compactMap { r.peer(at: $0)?.description }
         r.lastHonest = Array(r.lastPulled.values)
         r.lastPulled = [:]
