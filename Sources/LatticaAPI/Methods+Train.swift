@@ -227,9 +227,12 @@ public struct TrainerAttachResult: Codable, Sendable, Equatable {
     public var checkpoint: String?
     /// Test nets and demos only: the attack this node runs (`none` otherwise).
     public var attack: String
-    enum CodingKeys: String, CodingKey { case run, config, shard, step, checkpoint, attack }
-    public init(run: String, config: RunConfig, shard: String, step: Int, checkpoint: String?, attack: String) {
+    /// Test nets only: how many times slower the inner loop should run (1: as fast as it can).
+    public var slowdown: Double
+    enum CodingKeys: String, CodingKey { case run, config, shard, step, checkpoint, attack, slowdown }
+    public init(run: String, config: RunConfig, shard: String, step: Int, checkpoint: String?, attack: String, slowdown: Double = 1) {
         self.run = run; self.config = config; self.shard = shard; self.step = step; self.checkpoint = checkpoint; self.attack = attack
+        self.slowdown = slowdown
     }
 }
 

@@ -126,14 +126,23 @@ struct Trainer: ParsableCommand {
         put(theta)
         _ = try client.call(Methods.TrainerOuterStep.self, .init(run: runID, step: a.step, shm: shm, count: theta.count, initial: true))
         var accuracy = arch.accuracy(parameters: theta, on: test, workspace: &ws)
-        for step in a.step..<c.rounds {
+        var lastCycle: Double?
+        var step = a.step
+        while step < c.rounds {
+            let cycleStart = Date()
             let loss = attack.trains ? Double(trainer.train(&theta, steps: c.innerSteps)) : .nan
+            // Test nets: a straggler whose whole step cycle (inner loop and outer step) takes
+            // `slowdown` times as long as the last one it measured.
+            if a.slowdown > 1, let last = lastCycle { Thread.sleep(forTimeInterval: last * (a.slowdown - 1)) }
             put(theta)
             let r = try client.call(Methods.TrainerOuterStep.self, .init(run: runID, step: step, shm: shm, count: theta.count,
                                                                           loss: loss.isFinite ? loss : nil, accuracy: accuracy))
             theta = get()
+            if a.slowdown > 1 { lastCycle = min(10, Date().timeIntervalSince(cycleStart) / (lastCycle == nil ? 1 : a.slowdown)) }
             accuracy = arch.accuracy(parameters: theta, on: test, workspace: &ws)
-            log("step \(step + 1)/\(c.rounds): loss \(String(format: "%.4f", loss)), held-out accuracy \(String(format: "%.4f", accuracy)), partners \(r.partners.count), rejected \(r.rejected), \(Int(r.ms)) ms")
+            if r.step > step { log("caught up with the run: from step \(step + 1) to step \(r.step + 1)") }
+            step = max(step, r.step) + 1
+            log("step \(step)/\(c.rounds): loss \(String(format: "%.4f", loss)), held-out accuracy \(String(format: "%.4f", accuracy)), partners \(r.partners.count), rejected \(r.rejected), \(Int(r.ms)) ms")
         }
         _ = try client.call(Methods.TrainerDone.self, .init(run: runID, accuracy: accuracy))
         log("done: held-out accuracy \(String(format: "%.4f", accuracy))")

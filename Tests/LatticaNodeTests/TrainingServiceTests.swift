@@ -93,3 +93,21 @@ import Testing
         #expect(ra.0.allSatisfy { $0.isFinite && abs($0 - 1.5) < 1e-5 }, "\(ra.0)")
     }
 }
+
+@Suite struct DynamicBLASTests {
+    /// The daemon's dlopen'ed OpenBLAS agrees with the portable loops it replaces.
+    @Test func dynamicOpenBLAS_agreesWithThePortableLoops() throws {
+        let dyn = try #require(DynamicOpenBLAS())
+        var rng = SeededRandom(seed: 77)
+        let n = 5, k = 1000
+        let a = (0..<(n * k)).map { _ in Float(rng.nextGaussian()) }
+        var c1 = [Float](repeating: 0, count: n * n), c2 = c1
+        dyn.ssyrk(n: n, k: k, a: a, c: &c1)
+        PortableBLAS().ssyrk(n: n, k: k, a: a, c: &c2)
+        for i in 0..<n { for j in i..<n { #expect(abs(c1[i * n + j] - c2[i * n + j]) <= 1e-2 * max(1, abs(c2[i * n + j]))) } }
+        var y1 = Array(a.prefix(k)), y2 = y1
+        dyn.saxpy(n: k, alpha: 0.5, x: Array(a.suffix(k)), y: &y1)
+        PortableBLAS().saxpy(n: k, alpha: 0.5, x: Array(a.suffix(k)), y: &y2)
+        #expect(zip(y1, y2).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}

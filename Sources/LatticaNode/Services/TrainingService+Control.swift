@@ -18,6 +18,7 @@ extension TrainingService {
             try await ctx.onLoop { () throws -> TrainStatusResult in
                 guard let r = self.run, r.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not training in run '\(p.run.prefix(128))'") }
                 self.stopTrainer()
+                unlink(self.runDir(r.id) + "/joined")
                 if let crdt = self.crdt, let id = CRDT.RunID(r.id) { _ = try? crdt.write([.leave(id, as: self.swarm.localPeer)]) }
                 let s = self.status()
                 self.run = nil
@@ -39,7 +40,8 @@ extension TrainingService {
                 self.run?.trainerState = "attached"
                 let saved = self.savedCheckpoint(r.id)
                 return TrainerAttachResult(run: r.id, config: r.config, shard: r.shard.description,
-                                           step: saved?.step ?? 0, checkpoint: saved?.path, attack: self.settings.attack.rawValue)
+                                           step: saved?.step ?? 0, checkpoint: saved?.path, attack: self.settings.attack.rawValue,
+                                           slowdown: self.settings.slowdown)
             }
         }
         ctx.method(Methods.TrainerOuterStep.self) { [self] p in
@@ -96,6 +98,11 @@ extension TrainingService {
         let s = try Shard(shard ?? "0/1")
         do { _ = try crdt.write([.join(runID, as: swarm.localPeer)]) } catch { throw CRDTService.describe(error) }
         if run == nil { run = RunState(id: id, config: config, shard: s) }
+        // Remembered across restarts: after a crash the daemon rejoins and its trainer resumes
+        // from the last checkpoint (see `start()`).
+        do { try Self.writeAtomically(Array(s.description.utf8), to: runDir(id) + "/joined") } catch {
+            logger.warning("cannot record the run as joined", metadata: ["run": "\(id)", "error": "\(error)"])
+        }
         if spawn, settings.spawnTrainer, run?.trainerPid == nil {
             let pid = spawnTrainer(id)
             run?.trainerPid = pid

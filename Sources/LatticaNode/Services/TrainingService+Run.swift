@@ -26,6 +26,8 @@ struct RunState {
     var indices: [PeerId: Int] = [:]
     var peers: [Int: PeerId] = [:]
     var lastPulled: [Int: [Float]] = [:]
+    /// Peers found more than `staleness` steps ahead in this step, with their models.
+    var ahead: [Int: (step: Int, theta: [Float])] = [:]
     /// Models pulled in the last step (an attacker's estimate of the honest models, for ALIE).
     var lastHonest: [[Float]] = []
     var partners: [String] = []
@@ -109,6 +111,7 @@ extension TrainingService {
     /// The trainer handed over the starting point (θ0, or a checkpoint): averaging begins there.
     func setStart(step: Int, phi: [Float]) throws(ControlErrorBody) {
         guard var r = run else { throw .badRequest("no run attached") }
+        _ = DynamicOpenBLAS.installOnce  // aggregation at BLAS speed from now on; an idle daemon never maps it
         r.avg = Averaging.Instance(me: 0, initial: phi, settings: Self.averagingSettings(r.config, members: r.config.nodes), seed: rng.next())
         r.step = step
         r.firstStep = step

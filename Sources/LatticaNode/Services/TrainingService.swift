@@ -32,6 +32,8 @@ final class TrainingService: NodeService, @unchecked Sendable {
         var attack: Attack = .none
         var spawnTrainer = true
         var trainerPath: String?
+        /// Test nets only: the trainer makes its inner loop this many times slower (a straggler).
+        var slowdown = 1.0
     }
 
     let swarm: Swarm
@@ -56,6 +58,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         }
         if let v = try r.bool("spawn_trainer") { s.spawnTrainer = v }
         if let v = try r.string("trainer") { s.trainerPath = v }
+        if let v = try r.double("slowdown", range: 1...100) { s.slowdown = v }
         try r.finish()
         return s
     }
@@ -75,6 +78,22 @@ final class TrainingService: NodeService, @unchecked Sendable {
             respond(self.answerPull(bytes, from: peer))
         }
         registerMethods(context)
+    }
+
+    /// A run this daemon had joined before it stopped (or crashed) is joined again, and its
+    /// trainer resumes from the run's last checkpoint in the data dir.
+    func start() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: runsDir) else { return }
+        for id in entries.sorted() {
+            guard let shard = try? String(contentsOfFile: runDir(id) + "/joined", encoding: .utf8) else { continue }
+            do {
+                let r = try join(id, shard: shard, spawn: true)
+                logger.notice("rejoined run after a restart", metadata: ["run": "\(r.run)", "shard": "\(r.shard)", "from_step": "\(savedCheckpoint(id)?.step ?? 0)"])
+            } catch {
+                logger.warning("cannot rejoin run", metadata: ["run": "\(id)", "error": "\(error.message)"])
+            }
+            break  // one trainer slot
+        }
     }
 
     func stop() {
@@ -223,6 +242,11 @@ final class TrainingService: NodeService, @unchecked Sendable {
                         }
                         return
                     }
+                    if reply.status == .model, reply.step > step + staleness, reply.parameters.allSatisfy({ $0.isFinite }) {
+                        // The peer is far ahead (we restarted, or are a straggler): kept as a
+                        // catch-up candidate; see `finish`.
+                        self.run?.ahead[index] = (reply.step, reply.parameters)
+                    }
                     guard reply.status == .model, abs(reply.step - step) <= staleness else {
                         ds = avg.onPeerUnreachable(index, now: self.loop.now)  // nothing close enough: ask someone else
                         break
@@ -246,8 +270,27 @@ final class TrainingService: NodeService, @unchecked Sendable {
         }
     }
 
-    func finish(step: Int, phi: [Float]) {
+    func finish(step: Int, phi phiAveraged: [Float]) {
         guard var r = run, let p = r.pending else { return }
+        var phi = phiAveraged
+        var nextStep = step
+        // Catch up: when most of the peers we asked are more than `staleness` steps ahead, jump to
+        // their step with the coordinate-wise median of their models (a minority of liars claiming
+        // a far step cannot move it), and restart the averaging core there.
+        let asked = max(1, r.lastPulled.count + r.ahead.count)
+        if r.ahead.count * 2 > asked, r.ahead.count >= 2 {
+            let target = r.ahead.values.map(\.step).sorted()[r.ahead.count / 2]
+            let models = r.ahead.values.filter { abs($0.step - target) <= r.config.staleness }.map(\.theta)
+            if models.count >= 2 {
+                phi = Aggregation.aggregate(models, rule: .median)
+                nextStep = target
+                r.avg = Averaging.Instance(me: 0, initial: phi, settings: Self.averagingSettings(r.config, members: r.config.nodes), seed: rng.next())
+                Counter(label: "lattica_train_catch_ups_total").increment()
+                logger.notice("caught up with the run", metadata: ["from_step": "\(step)", "to_step": "\(target)", "peers": "\(models.count)"])
+            }
+        }
+        r.ahead = [:]
+        let step = nextStep
         r.deadline?.cancel()
         r.deadline = nil
         r.pending = nil

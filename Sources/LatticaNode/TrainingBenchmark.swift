@@ -1,0 +1,83 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import LatticaAPI
+import LatticaCore
+import LatticaLearning
+
+/// `lattica-bench train`: one outer step of a large model between in-process daemons on loopback
+/// (issue 11's "100 MB model, 8 peers" row). Node 0 pulls θ from the other `peers − 1` (each has
+/// published its θ), aggregates the deltas with the run's rule and steps; the figure is node 0's
+/// outer step end to end (pulls over Noise + yamux, decoding, checks, aggregation). Beside it, the
+/// aggregation alone on the same deltas, and the bytes each node sends per outer step against a
+/// ring all-reduce (DiLoCo) of the same model.
+public enum TrainingBenchmark {
+    public static func run(parameters n: Int, peers: Int, aggregator: String, runs: Int) async throws -> [(String, Double)] {
+        let dir = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/lattica-train-bench-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var nodes: [Daemon] = []
+        defer { let all = nodes; Task { for d in all { await d.stop() } } }
+        for i in 0..<peers {
+            var c = NodeConfig(dataDir: dir + "/n\(i)")
+            c.metricsAddr = nil
+            c.logLevel = .error
+            if let first = nodes.first { c.bootstrap = [first.listenAddrs[0].description] }
+            nodes.append(try await Daemon.start(config: c))
+        }
+        let first = nodes[0].listenAddrs[0]
+        for d in nodes.dropFirst() { let _: PeerId = try await d.onLoop { s, done in s.dial(first) { done($0) } } }
+        func service(_ d: Daemon) async throws -> TrainingService { try await d.loop.submit { _ in d.service(TrainingService.self)! } }
+        let config = RunConfig(aggregator: aggregator, alpha: 1, beta: 0, k: peers, rounds: 1000, nodes: peers, reputation: false)
+        let t0 = try await service(nodes[0])
+        let run = try await nodes[0].loop.submit { _ in try t0.start(.init(name: "bench", config: config, shard: "0/\(peers)", spawn: false)).run }
+        for (i, d) in nodes.enumerated().dropFirst() {
+            let t = try await service(d)
+            for _ in 0..<1000 {
+                if try await d.loop.submit({ _ in (try? t.join(run, shard: "\(i)/\(peers)", spawn: false)) != nil }) { break }
+                try await d.loop.sleep(for: .milliseconds(5))
+            }
+        }
+        // Every node starts from φ = 0 and publishes its own θ_i (a different constant plus a ramp).
+        for (i, d) in nodes.enumerated() {
+            let t = try await service(d)
+            try await d.loop.submit { _ in
+                try t.setStart(step: 0, phi: [Float](repeating: 0, count: n))
+                if i > 0 { t.run?.published = (0, (0..<n).map { Float(i) + Float($0 % 97) * 1e-3 }) }
+            }
+        }
+        var stepTimes: [Double] = [], aggTimes: [Double] = []
+        var bytesIn = 0
+        for r in 0..<runs {
+            let theta = [Float](repeating: 0.5, count: n)
+            let start = ContinuousClock.now
+            let (_, result): ([Float], OuterStepResult) = try await nodes[0].loop.submitCallback { _, done in
+                t0.outerStep(step: r, theta: theta) { done($0.mapError { $0 as any Error }) }
+            }
+            stepTimes.append((ContinuousClock.now - start).secondsDouble)
+            guard result.partners.count == peers - 1 else { throw SwarmError("pulled from \(result.partners.count) of \(peers - 1) peers") }
+            bytesIn = result.bytesIn
+            for d in nodes.dropFirst() { let t = try await service(d); try await d.loop.submit { _ in t.run?.published?.step = r + 1 } }
+        }
+        // The aggregation alone, on deltas of the same size (OpenBLAS as the daemon loads it).
+        _ = DynamicOpenBLAS.installOnce
+        let deltas = (0..<peers).map { i in (0..<n).map { Float(i) + Float($0 % 89) * 1e-3 } }
+        let rule = TrainingService.averagingSettings(config, members: peers).method
+        guard case .robust(_, let r) = rule else { throw SwarmError("unexpected method") }
+        for _ in 0..<runs {
+            let s = ContinuousClock.now
+            _ = Aggregation.aggregate(deltas, rule: r)
+            aggTimes.append((ContinuousClock.now - s).secondsDouble)
+        }
+        let modelBytes = Double(4 * n)
+        return [
+            ("outer_step_s", stepTimes.sorted()[stepTimes.count / 2]),
+            ("aggregation_s", aggTimes.sorted()[aggTimes.count / 2]),
+            ("model_MB", modelBytes / 1e6),
+            ("bytes_in_per_step_MB", Double(bytesIn) / 1e6),
+            // Each member's θ is pulled by k − 1 others per step on average (k = peers here).
+            ("bytes_out_per_node_per_step_MB_ours", Double(peers - 1) * modelBytes / 1e6),
+            ("bytes_out_per_node_per_step_MB_ring_allreduce_16", 2.0 * 15 / 16 * modelBytes / 1e6),
+        ]
+    }
+}
