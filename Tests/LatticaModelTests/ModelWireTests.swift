@@ -91,6 +91,19 @@ func rejection(_ events: [Model.Download.Event]) -> Model.Rejection? {
         }
     }
 
+    /// Docs/MODEL.md's example, byte for byte.
+    @Test func theDocumentedExample_hasTheDocumentedId() {
+        var b = Model.ManifestBuilder(chunkShift: 12)
+        b.update(Array("hello".utf8))
+        let m = b.finish()!
+        #expect(m.encoded.count == 77 && Array(m.encoded.prefix(13)) == [0x4C, 0x4D, 0x46, 0x31, 0x0C, 0, 0, 0, 0, 0, 0, 0, 5])
+        #expect(m.id.hex == "9e3c3a591255c01cd4aa5e38786e24de0eac3450fcec80d42175b4369933360c")
+        #expect(Model.Frame.chunkHeader(index: 0, length: 5) == [0x02, 0, 0, 0, 0, 0, 0, 0, 5])
+        #expect(Model.Request.chunks(m.id, first: 0, count: 1).encoded == [0x02] + m.id.bytes + [0, 0, 0, 0, 0, 0, 0, 1])
+        let notFound = Model.Frame.error(.notFound, "model \(m.id.hex) is not stored here")
+        #expect(Array(notFound.prefix(4)) == [0x03, 0x01, 0x00, 0x59])
+    }
+
     @Test func decoder_refusesWrongMagicShiftSizeAndLength() {
         var rng = SeededRandom(seed: testSeed(12))
         let m = Fixture(size: 10_000, rng: &rng).manifest

@@ -252,3 +252,35 @@ final class LyingModel: NodeService, @unchecked Sendable {
         }
     }
 }
+
+/// The store's files on their own: the final check, the start-up listing, export.
+@Suite struct ModelStoreTests {
+    @Test func aFinishedBlobThatDoesNotMatch_isDiscarded_andTheListingSkipsBrokenManifests() throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let store = try ModelStore(dataDir: tmp.path)
+        var rng = SeededRandom(seed: testSeed(0x30DE_0004))
+        let blob = (0..<20_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let src = tmp.path + "/src"
+        try Data(blob).write(to: URL(fileURLWithPath: src))
+        let m = try store.importFile(src, chunkShift: 12, settings: Model.Settings())
+        #expect(store.load(settings: Model.Settings()).models[m.id] == m)
+        // A partial download whose bytes on disk differ from what was verified: refused, deleted.
+        var bad = blob
+        bad[12_345] ^= 1
+        try Data(bad).write(to: URL(fileURLWithPath: store.partialPath(m.id)))
+        try store.writeFile(store.partialManifestPath(m.id), m.encoded)
+        #expect(store.scanPartial(m.id, m) == [true, true, true, false, true])
+        #expect(throws: ModelStoreError.self) { try store.complete(m.id, m) }
+        #expect(store.fileSize(store.partialPath(m.id)) == nil && store.fileSize(store.partialManifestPath(m.id)) == nil)
+        // A manifest that does not hash to its name, or whose blob is short, is not listed.
+        try Data(m.encoded.dropLast()).write(to: URL(fileURLWithPath: store.manifestPath(m.id)))
+        #expect(store.load(settings: Model.Settings()) == ([:], 1))
+        try store.writeFile(store.manifestPath(m.id), m.encoded)
+        #expect(truncate(store.blobPath(m.id), 100) == 0)
+        #expect(store.load(settings: Model.Settings()).models.isEmpty)
+        // Export never overwrites.
+        #expect(throws: ModelStoreError.self) { try store.export(m.id, size: m.size, to: src) }
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: src))) == blob)
+    }
+}

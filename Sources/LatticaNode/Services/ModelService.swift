@@ -73,7 +73,10 @@ final class ModelService: NodeService, @unchecked Sendable {
         Gauge(label: "lattica_model_stored").record(models.count)
         swarm.handle(Model.protocolID) { [weak self] s in
             guard let self else { return nil }
-            return UploadHandler(service: self)
+            let h = UploadHandler(service: self)
+            h.deadline = self.loop.now + self.settings.idleTimeout  // the request too: no stream idles forever
+            self.swarm.ensureDeadlineSweep()
+            return h
         }
         registerMethods(context)
         let interval = settings.reprovideInterval

@@ -135,27 +135,27 @@ struct ModelStore: Sendable {
         return have
     }
 
-    /// A finished download: the whole blob read back and checked against the manifest (every
-    /// chunk and the blob's hash), then the manifest written and the blob renamed into place.
-    /// A blob that does not match is deleted with its manifest (it is fetched from scratch).
+    /// A finished download: the whole blob read back from disk and checked against the
+    /// manifest's blob hash (every chunk was checked against its own hash before it was written,
+    /// or by the resume scan), then the manifest written and the blob renamed into place. A blob
+    /// that does not match is deleted with its manifest (it is fetched from scratch).
     func complete(_ id: ModelID, _ m: Model.Manifest) throws(ModelStoreError) {
         let path = partialPath(id)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ModelStoreError("cannot open \(path): \(Self.errnoString())") }
-        var builder = Model.ManifestBuilder(chunkShift: m.chunkShift)
-        var buf = [UInt8](repeating: 0, count: m.chunkSize)
+        var whole = SHA256.Hasher()
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
         var off: UInt64 = 0
         do {
-            while true {
+            while off <= m.size {
                 let n = try Self.readFully(fd, into: &buf, at: off, count: buf.count, path: path)
                 if n == 0 { break }
-                buf.withUnsafeBytes { builder.update(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+                buf.withUnsafeBytes { whole.update(raw: UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
                 off += UInt64(n)
-                if off > m.size { break }
             }
         } catch { close(fd); throw error }
         close(fd)
-        guard builder.finish() == m else {
+        guard off == m.size, whole.finalize() == m.blobHash else {
             discardPartial(id)
             throw ModelStoreError.blobMismatch(id)
         }
