@@ -114,7 +114,8 @@ struct Trainer: ParsableCommand {
 
         // The shared-memory file: tmpfs, private to this user, sized for θ.
         let shm = "/dev/shm/lattica-train-\(getpid())"
-        let fd = open(shm, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        unlink(shm)  // a stale file of an earlier process with this pid
+        let fd = open(shm, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0, ftruncate(fd, off_t(4 * theta.count)) == 0 else { throw ValidationError("cannot create \(shm)") }
         defer { close(fd); unlink(shm) }
         func put(_ p: [Float]) { p.withUnsafeBytes { _ = pwrite(fd, $0.baseAddress, $0.count, 0) } }

@@ -1,5 +1,6 @@
 import Foundation
 import LatticaCore
+import LatticaCRDT
 import Testing
 @testable import LatticaNode
 
@@ -93,6 +94,14 @@ import Testing
         let root = #filePath.components(separatedBy: "/Tests/")[0]
         var c = NodeConfig(dataDir: "/tmp/x")
         try c.apply(file: root + "/Config/latticad.toml")
+        // Every service section it shows is a registered service's, with that service's defaults.
+        func section(_ name: String) -> TableReader { TableReader(table: c.sections[name] ?? [:], prefix: name + ".", source: "example") }
+        #expect(try EchoService.settings(section("echo")) == EchoService.Settings())
+        #expect(try CRDTService.settings(section("crdt")) == CRDT.Settings())
+        #expect(try ConnectionKeeper.settings(section("connections")) == ConnectionKeeper.Settings())
+        #expect(try TrainingService.settings(section("train")) == TrainingService.Settings())
+        #expect(c.sections.keys.allSatisfy { NodeServices.service(named: $0) != nil })
+        c.sections = [:]
         #expect(c == NodeConfig(dataDir: "/tmp/x"), "Config/latticad.toml must document the defaults")
     }
 

@@ -70,13 +70,19 @@ import Testing
         let a = try await daemon(tmp, "a", services: NodeServices.all + [Recorder.self])
         let b = try await daemon(tmp, "b")
         let _: PeerId = try await a.onLoop { s, done in s.dial(b.listenAddrs[0]) { done($0) } }
-        _ = try await a.pingPeer(b.peerId, count: 1)  // identify was opened first: answered by now
-        // The DHT (a service like the recorder) put b in its routing table when b identified.
+        var heard: [String] = []
+        var events = Recorder.stream.stream.makeAsyncIterator()
+        while let (who, e) = await events.next() {
+            guard who == a.peerId.description else { continue }
+            heard.append(e)
+            if e == "identified" { break }
+        }
+        // The DHT (a service like the recorder, told before it) put b in its routing table.
         let inTable = try await a.loop.submit { _ in a.dht!.dht.routingTable.allEntries.first { $0.peer == b.peerId }?.connected }
         #expect(inTable == true)
         await b.stop()
-        var heard: [String] = []
-        for await (who, e) in Recorder.stream.stream where who == a.peerId.description {
+        while let (who, e) = await events.next() {
+            guard who == a.peerId.description else { continue }
             heard.append(e)
             if e == "disconnected" { break }
         }

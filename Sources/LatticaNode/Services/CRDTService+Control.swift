@@ -44,7 +44,7 @@ extension CRDTService {
             do throws(CRDT.WriteError) {
                 let (seq, failed) = try self.write([w])
                 if failed {
-                    done(.success(.failure(ControlErrorBody(code: "failed", message: "the write was applied but could not be persisted; see the daemon log"))))
+                    done(.success(.failure(ControlErrorBody(code: "failed", message: "the store cannot commit (\(self.degraded ?? "see the daemon log")); it takes no writes until latticad restarts"))))
                     return
                 }
                 let clock = self.crdt.batches(of: self.crdt.localPeer).last?.deltas.last.map { "\($0.time)" } ?? ""

@@ -89,11 +89,21 @@ final class CRDTService: NodeService, @unchecked Sendable {
     static var wall: CRDT.WallTime { CRDT.WallTime(milliseconds: UInt64(max(0, wallClockSeconds() * 1000))) }
 
     func onMessage(_ bytes: [UInt8], from peer: PeerId) {
+        guard degraded == nil else {
+            Counter(label: "lattica_crdt_messages_dropped_total", dimensions: [("reason", "degraded")]).increment()
+            return
+        }
         apply(crdt.onMessage(bytes[...], from: peer, now: loop.now, wall: Self.wall))
     }
 
+    /// Set when a batch could not be committed: the store stops taking writes and messages
+    /// until a restart (which restores what was committed), so that a batch that is not on disk
+    /// never reaches a peer and no sequence number is ever signed twice.
+    private(set) var degraded: String?
+
     /// Local writes: applied, signed and persisted when this returns without throwing.
     func write(_ writes: [CRDT.Write]) throws(CRDT.WriteError) -> (seq: UInt64, failed: Bool) {
+        if degraded != nil { return (crdt.nextSeq - 1, true) }
         let before = persistFailures
         let ds = try crdt.onLocalWrite(writes, now: loop.now, wall: Self.wall)
         apply(ds)
@@ -104,12 +114,15 @@ final class CRDTService: NodeService, @unchecked Sendable {
 
     func apply(_ directives: [CRDT.Directive]) {
         for d in directives {
+            if degraded != nil, case .send = d { continue }  // nothing after a failed commit leaves the node
             switch d {
             case .send(let m, let peer):
                 swarm.sendOneWay(peer, CRDT.protocolID, m.encoded()) { _ in }
             case .persist(let p):
+                guard degraded == nil else { continue }
                 do { try persistence.save(p) } catch {
                     persistFailures += 1
+                    degraded = "a batch could not be committed: \(error)"
                     Counter(label: "lattica_persist_failures_total", dimensions: [("store", "crdt"), ("op", "batch")]).increment()
                     logger.error("CRDT batch not persisted", metadata: ["author": "\(p.batch.author)", "first_seq": "\(p.batch.firstSeq)", "error": "\(error)"])
                 }

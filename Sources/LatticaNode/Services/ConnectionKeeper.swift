@@ -14,7 +14,7 @@ import Metrics
 final class ConnectionKeeper: NodeService, @unchecked Sendable {
     static let name = "connections"
 
-    struct Settings {
+    struct Settings: Equatable {
         var minPeers = 8
         var interval: Duration = .seconds(2)
         var dialsPerTick = 3

@@ -14,7 +14,7 @@ final class EchoService: NodeService, @unchecked Sendable {
     static let name = "echo"
     static let protocolID = "/lattica/echo/1.0.0"
 
-    struct Settings {
+    struct Settings: Equatable {
         var enabled = true
         var maxBytes = 64 << 10
     }

@@ -45,6 +45,14 @@ extension TrainingService {
             }
         }
         ctx.method(Methods.TrainerOuterStep.self) { [self] p in
+            // The count is checked against the run's model before anything is allocated.
+            let expected: Int? = try await ctx.onLoop { () throws -> Int? in
+                guard let r = self.run, r.id == p.run else { throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'") }
+                return r.avg?.slow.count
+            }
+            if p.initial != true, let expected, expected != p.count {
+                throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)")
+            }
             let theta = try Self.readShared(p.shm, count: p.count)
             guard theta.allSatisfy({ $0.isFinite }) else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
@@ -66,8 +74,9 @@ extension TrainingService {
             return result
         }
         ctx.method(Methods.TrainerDone.self) { [self] p in
-            try await ctx.onLoop { () -> TrainStatusResult in
-                if let a = p.accuracy { self.run?.accuracy = a }
+            try await ctx.onLoop { () throws -> TrainStatusResult in
+                guard self.run?.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not attached to run '\(p.run.prefix(128))'") }
+                if let a = p.accuracy, a.isFinite { self.run?.accuracy = a }
                 self.run?.trainerState = "finished"
                 return self.status()
             }

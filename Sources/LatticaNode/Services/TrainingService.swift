@@ -28,7 +28,7 @@ import Metrics
 final class TrainingService: NodeService, @unchecked Sendable {
     static let name = "train"
 
-    struct Settings {
+    struct Settings: Equatable {
         var attack: Attack = .none
         var spawnTrainer = true
         var trainerPath: String?
