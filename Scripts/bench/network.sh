@@ -35,7 +35,8 @@
 # that has this bench code, e.g. .build-baseline/bin): every metric's baseline median, ours, and
 # ours/baseline, flagged when ours is worse by more than 10%.
 # Knobs: RUNS, PAYLOAD (64), RR_N (5000), RAW_N (20000), WINDOW_N (20000), STREAM_BYTES (256 MiB),
-# BUSY_POLL_US (50), DHT_KEYS (20), BIN (our binaries; default: build this tree), KEEP_OUT=dir
+# BUSY_POLL_US (50), DHT_KEYS (20), BIN (our binaries; default: build this tree), ANCHORS=0 (skip
+# Lattica, e.g. for a quicker A/B: ANCHORS=0 RUNS=9 BASELINE_BIN=...), KEEP_OUT=dir
 # (keep the raw figures there; `python3 Scripts/bench/network_report.py dir` prints the tables again).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -98,16 +99,18 @@ step() {
 }
 
 for i in $(seq "$runs"); do
-  echo "bench: run $i/$runs: Lattica anchors..." >&2
-  if .venv/bin/python Scripts/interop/anchors.py --rounds 1 --size "$payload" --rr-n "$rr_n" \
-       --window-n "$window_n" --windows 100,1000 --stream-bytes "$stream_bytes" --dht-n "$dht_keys" \
-       2>/dev/null > "$out/anchors.$i.log"; then
-    sed -n 's/^ANCHORS //p' "$out/anchors.$i.log" | python3 -c '
+  if [ "${ANCHORS:-1}" != 0 ]; then
+    echo "bench: run $i/$runs: Lattica anchors..." >&2
+    if .venv/bin/python Scripts/interop/anchors.py --rounds 1 --size "$payload" --rr-n "$rr_n" \
+         --window-n "$window_n" --windows 100,1000 --stream-bytes "$stream_bytes" --dht-n "$dht_keys" \
+         2>/dev/null > "$out/anchors.$i.log"; then
+      sed -n 's/^ANCHORS //p' "$out/anchors.$i.log" | python3 -c '
 import json, sys
 for k, v in json.load(sys.stdin).items():
     if isinstance(v, (int, float)) and not isinstance(v, bool): print(k, v)' > "$out/lattica.$i.txt"
-  else
-    echo "bench: Lattica anchors failed in run $i (log kept in $out/anchors.$i.log)" >&2
+    else
+      echo "bench: Lattica anchors failed in run $i (log kept in $out/anchors.$i.log)" >&2
+    fi
   fi
   echo "bench: run $i/$runs: C floor..." >&2
   "$out/tcp_pingpong" > "$out/machine.$i.txt"  # right before ours: wake-up costs drift with load

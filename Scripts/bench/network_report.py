@@ -121,9 +121,10 @@ print(f"(DHT rows and idle RSS: ours with the daemon's default busy polling ({bu
       "the DHT benchmark has no polling switch)")
 
 if base:
-    print(f"\n== this tree vs the baseline {base} (alternated in each repetition) ==")
-    print("ratio = median(ours) / median(baseline); paired = median over repetitions of ours/baseline in the same")
-    print("repetition; spread = (max - min) / median over the repetitions, baseline / ours")
+    print(f"\n== this tree vs the baseline {base} (alternated step by step in each repetition) ==")
+    print("ratio = median(ours) / median(baseline); paired = median over the repetitions of ours/baseline within")
+    print("one repetition (each step of the two builds ran back to back: the verdict uses this one);")
+    print("spread = (max - min) / median over the repetitions, baseline / ours")
     print(f"{'metric':<44} {'baseline':>10} {'ours':>10} {'ratio':>7} {'paired':>7} {'spread':>10}")
     def higher_better(k): return "per_s" in k or "MBps" in k
     def spread(v):
@@ -133,23 +134,24 @@ if base:
     for k in sorted(set(ours) | set(bas)):
         b, o = med(bas, k), med(ours, k)
         r = ratio(o, b)
-        pairs = [ours_rep[i][k] / bas_rep[i][k] for i in ours_rep
+        pairs = [ours_rep[i][k] / bas_rep[i][k] for i in sorted(ours_rep)
                  if i in bas_rep and k in ours_rep[i] and bas_rep[i].get(k)]
         pr = statistics.median(pairs) if pairs else nan
-        bad = r == r and (r < 0.9 if higher_better(k) else r > 1.1)
-        # Worse beyond noise: every repetition of ours is worse than every one of the baseline.
-        ov, bv = ours.get(k, []), bas.get(k, [])
-        apart = ov and bv and (max(ov) < min(bv) if higher_better(k) else min(ov) > max(bv))
+        hb = higher_better(k)
+        def beyond(x): return x == x and (x < 0.9 if hb else x > 1.1)
+        every = bool(pairs) and all((x < 1) if hb else (x > 1) for x in pairs)
         flag = ""
-        if bad and apart:
-            flag, worse = "WORSE by > 10%", worse + 1
-        elif bad:
-            flag, noisy = "worse by > 10%, ranges overlap", noisy + 1
-        sp = f"{spread(bv):.0f}/{spread(ov):.0f}%"
+        if beyond(pr) and every:
+            flag, worse = "WORSE by > 10% (in every repetition)", worse + 1
+        elif beyond(pr):
+            flag, noisy = "worse by > 10% (not in every repetition)", noisy + 1
+        elif beyond(r):
+            flag = "(medians worse by > 10%, paired not)"
+        sp = f"{spread(bas.get(k, [])):.0f}/{spread(ours.get(k, [])):.0f}%"
         print(f"{k:<44} {fmt(b):>10} {fmt(o):>10} {fmt(r):>7} {fmt(pr):>7} {sp:>10}  {flag}")
-    print(f"({worse} metric(s) worse by more than 10% with no overlap between the builds' repetitions, "
-          f"{noisy} more worse by more than 10% within the overlap; higher is better for */s and MB/s, "
-          "lower for the rest)")
-    if len(ours_rep) < 5:
-        print(f"(only {len(ours_rep)} repetitions: two identical builds show no overlap by chance far too "
-              "often below 5; use RUNS >= 5 for a verdict)")
+    print(f"({worse} metric(s) worse by more than 10% in every repetition, {noisy} more worse by more than "
+          "10% but not in every repetition; higher is better for */s and MB/s, lower for the rest; p99 and "
+          "first_ms are single samples and noisy)")
+    print(f"(two identical builds come out worse in every one of {len(ours_rep)} repetitions by chance 1 time in "
+          f"{2 ** len(ours_rep)} per metric: for a verdict over ~24 metrics use RUNS >= 9 on a quiet machine, "
+          "e.g. ANCHORS=0 RUNS=9)")
