@@ -7,11 +7,12 @@
 #   Scripts/bench/network.sh                              # RUNS=5 repetitions by default
 #   BASELINE_BIN=/path/to/bin Scripts/bench/network.sh    # also an older build, alternated with ours
 #
-# Each repetition runs, in this order: one round of the Lattica anchors (Scripts/interop/anchors.py,
-# two Lattica nodes), the plain-C TCP ping-pong floor, then ours and the baseline (if any) taking
-# turns step by step (wire with polling on, window of 100, the same with polling off, DHT, idle
-# RSS): ours first in odd repetitions, the baseline first in even ones, so neither build always
-# runs second. Every figure is the median over the repetitions.
+# Each repetition runs one round of the Lattica anchors (Scripts/interop/anchors.py, two Lattica
+# nodes), then ours and the baseline (if any) taking turns step by step (each wire phase with
+# polling on, the same with polling off, DHT, idle RSS; the plain-C floor just before the
+# polling-off round trips): ours first in odd repetitions, the baseline first in even ones, so
+# neither build always runs second. Every figure is the median over the repetitions; ratios to
+# the machine's figures and to the baseline are also taken within each repetition.
 #
 # Like for like (same payload, same count, same concurrency method on both sides):
 # - request/response round trip: our Swarm.request (what a protocol handler uses; a new yamux
@@ -72,20 +73,26 @@ else out="$(mktemp -d)"; trap 'rm -rf "$out"' EXIT; fi
 gcc -O2 -Wall -pthread -o "$out/tcp_pingpong" Scripts/bench/tcp_pingpong.c
 
 # Figures go to $out/<who>.<repetition>.txt, one "metric value" per line. One step of one build's
-# measurements: $1 = step, $2 = bin dir, $3 = output file. The wire steps' metric names get
-# .poll_on / .poll_off (the AEAD ceiling does not depend on polling and keeps its name).
+# measurements: $1 = step (<wire phase>_on|_off, dht, rss), $2 = bin dir, $3 = output file. The
+# wire phases' metric names get .poll_on / .poll_off (the AEAD ceiling, printed with the stream,
+# does not depend on polling and keeps its name).
 step() {
   local s="$1" b="$2" f="$3" poll=0 tag=poll_off d pid
+  local dials=0 raw=0 rr=0 requests=0 in_flight=1 bytes=0
   case "$s" in *_on) poll="$busy_poll"; tag=poll_on ;; esac
   case "$s" in
-    wire_*)
-      "$b/lattica-bench" wire --busy-poll-us "$poll" --payload "$payload" --dials 200 \
-        --round-trips "$raw_n" --rr-round-trips "$rr_n" --requests "$window_n" --in-flight 1000 \
-        --stream-bytes "$stream_bytes" | awk -v t="$tag" 'NF == 2 { print ($1 ~ /^aead_/ ? $1 : $1 "." t), $2 }' >> "$f" ;;
-    window100_*)
-      "$b/lattica-bench" wire --busy-poll-us "$poll" --payload "$payload" --dials 0 --round-trips 0 \
-        --rr-round-trips 0 --requests "$window_n" --in-flight 100 --stream-bytes 0 \
-        | awk -v t="$tag" 'NF == 2 { print $1 "." t, $2 }' >> "$f" ;;
+    dial_*) dials=200 ;;
+    raw_*) raw="$raw_n" ;;
+    rr_*) rr="$rr_n" ;;
+    window100_*) requests="$window_n" in_flight=100 ;;
+    window1000_*) requests="$window_n" in_flight=1000 ;;
+    stream_*) bytes="$stream_bytes" ;;
+  esac
+  case "$s" in
+    dial_* | raw_* | rr_* | window*_* | stream_*)
+      "$b/lattica-bench" wire --busy-poll-us "$poll" --payload "$payload" --dials "$dials" \
+        --round-trips "$raw" --rr-round-trips "$rr" --requests "$requests" --in-flight "$in_flight" \
+        --stream-bytes "$bytes" | awk -v t="$tag" 'NF == 2 { print ($1 ~ /^aead_/ ? $1 : $1 "." t), $2 }' >> "$f" ;;
     dht) "$b/lattica-bench" dht --keys "$dht_keys" --lattica >> "$f" ;;
     rss)
       d="$out/idle.$RANDOM"; mkdir -p "$d"
@@ -112,14 +119,19 @@ for k, v in json.load(sys.stdin).items():
       echo "bench: Lattica anchors failed in run $i (log kept in $out/anchors.$i.log)" >&2
     fi
   fi
-  echo "bench: run $i/$runs: C floor..." >&2
-  "$out/tcp_pingpong" > "$out/machine.$i.txt"  # right before ours: wake-up costs drift with load
   # ours and the baseline take turns step by step, so both see the same machine; the order
   # flips every repetition.
   order="ours base"; [ $((i % 2)) = 0 ] && order="base ours"
   [ -n "$base" ] || order=ours
   echo "bench: run $i/$runs: latticad ($order)..." >&2
-  for s in wire_on window100_on wire_off window100_off dht rss; do
+  # One phase per step (a few seconds at most), so that the machine's state (on this VM the
+  # wake-up cost flips between ~15 and ~70 us with the other load) changes rarely between the
+  # two builds' figures of one metric.
+  for s in dial_on raw_on rr_on window1000_on window100_on stream_on \
+           dial_off raw_off rr_off window1000_off window100_off stream_off dht rss; do
+    # The C floor right before the polling-off round trips, whose figures depend on the same
+    # wake-up cost.
+    [ "$s" = raw_off ] && "$out/tcp_pingpong" > "$out/machine.$i.txt"
     for who in $order; do
       if [ "$who" = ours ]; then step "$s" "$bin" "$out/ours.$i.txt"; else step "$s" "$base" "$out/base.$i.txt"; fi
     done

@@ -311,7 +311,7 @@ class Peer:
         total = int(cmd.get("bytes", 50_000_000))
         data = os.urandom(total)
         t0 = time.perf_counter()
-        got = stub.sink(data).result(timeout=600)
+        got = stub.sink(data).result(timeout=int(cmd.get("timeout", 600)))
         wall = time.perf_counter() - t0
         if got != total:
             raise ValueError(f"sink counted {got} of {total} bytes")
