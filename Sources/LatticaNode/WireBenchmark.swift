@@ -17,8 +17,8 @@ import Logging
 ///   (a new one is issued whenever one completes), beside Lattica's RPC calls in the same window;
 /// - `stream_MBps`: one raw stream with back-pressure, beside Lattica's RPC stream call.
 ///
-/// Swarm API used: `request`, `requestHandlers[...] =`, `openRawStream`, `handleRawStreams`, plus
-/// setup in `Node` and the dial phase (`dial`, `onIdentified`, `disconnect`, `byPeer`).
+/// Swarm API used: `request`, `handleRequests`, `openRawStream`, `handleRawStreams`, plus
+/// setup in `Node` (with `IdentifyService` on the bare swarm) and the dial phase (`dial`, the `.identified` peer event, `disconnect`, `byPeer`).
 public enum WireBenchmark {
     public struct Options: Sendable {
         public var dials = 200
