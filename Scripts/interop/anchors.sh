@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark anchors between real Lattica nodes (rust-libp2p inside) on loopback, inside a private
 # network namespace (Lattica sends STUN to public servers otherwise). Prints medians.
-#   Scripts/interop/anchors.sh [--rounds 3] [--rr-n 1000] [--stream-bytes 50000000] [--dht-n 50]
+#   Scripts/interop/anchors.sh [--rounds 3] [--rr-n 5000] [--window-n 20000] [--windows 100,1000]
+#                              [--size 64] [--stream-bytes 268435456] [--dht-n 50]
 # ANCHORS_VERBOSE=1 shows the nodes' logs. Every process is torn down with the namespace.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

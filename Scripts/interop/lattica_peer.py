@@ -10,6 +10,7 @@ Line protocol (Docs/INTEROP.md): one JSON object per line on stdout, one JSON co
 stdin. Everything else (Lattica's own prints, Rust tracing) goes to stderr.
 """
 import argparse
+import collections
 import hashlib
 import json
 import os
@@ -241,13 +242,36 @@ class Peer:
         return {"found": True, "ms": ms, **one(*res)}
 
     def cmd_bench_rr(self, cmd):
+        """RPC `Bench.echo` of `size` random bytes, `n` calls. inflight = 1: one call at a time,
+        each sample issue -> result (median_ms, p99_ms). inflight = K > 1, method "waves"
+        (default): K concurrent calls, wait for all, repeat. method "window": a sustained window
+        of K outstanding calls, a new call issued as soon as the oldest completes (Lattica's
+        LFuture has only result() and __await__, no completion callback: harvesting the oldest
+        is the cheapest window Python can keep)."""
         stub = self.bench.get_stub(cmd["peer"])
         n, size = int(cmd.get("n", 1000)), int(cmd.get("size", 64))
         inflight = int(cmd.get("inflight", 1))
+        method = cmd.get("method", "waves")
+        if method not in ("waves", "window"):
+            raise ValueError(f"method must be waves or window, not {method!r}")
         payload = os.urandom(size)
         stub.echo(payload).result(timeout=60)  # warm-up: connection check + stream setup
         rtts = []
         errors, last_error = 0, None
+
+        def harvest(f):
+            # rust-libp2p request-response allows 100 concurrent substreams per connection by
+            # default, so calls beyond that fail with "max sub-streams reached" after Lattica's
+            # 3 retries: they are counted, not fatal.
+            nonlocal errors, last_error
+            try:
+                ok = f.result(timeout=180) == payload
+            except RuntimeError as e:
+                ok = False
+                last_error = short(e)[:200]
+            if not ok:
+                errors += 1
+
         t0 = time.perf_counter()
         if inflight <= 1:
             for _ in range(n):
@@ -256,30 +280,30 @@ class Peer:
                 rtts.append((time.perf_counter() - t) * 1000)
                 if back != payload:
                     raise ValueError("echo mismatch")
-        else:
-            # Waves of `inflight` concurrent calls. rust-libp2p request-response allows 100
-            # concurrent substreams per connection by default, so calls beyond that fail with
-            # "max sub-streams reached" after Lattica's 3 retries: they are counted, not fatal.
+        elif method == "waves":
             done = 0
             while done < n:
                 k = min(inflight, n - done)
                 futs = [stub.echo(payload) for _ in range(k)]
                 for f in futs:
-                    try:
-                        ok = f.result(timeout=180) == payload
-                    except RuntimeError as e:
-                        ok = False
-                        last_error = short(e)[:200]
-                    if not ok:
-                        errors += 1
+                    harvest(f)
                 done += k
+        else:
+            window, sent = collections.deque(), 0
+            while sent < n or window:
+                while sent < n and len(window) < inflight:
+                    window.append(stub.echo(payload))
+                    sent += 1
+                harvest(window.popleft())
         wall = time.perf_counter() - t0
         out = {"n": n, "size": size, "inflight": inflight, "ok_count": n - errors,
+               "method": "sequential" if inflight <= 1 else method,
                "errors": errors, "req_per_s": (n - errors) / wall, "wall_s": wall}
         if errors:
             out["last_error"] = last_error
         if rtts:
             out["median_ms"] = statistics.median(rtts)
+            out["p99_ms"] = sorted(rtts)[min(len(rtts) - 1, int((len(rtts) - 1) * 0.99 + 0.5))]
         return out
 
     def cmd_bench_stream(self, cmd):
@@ -287,7 +311,7 @@ class Peer:
         total = int(cmd.get("bytes", 50_000_000))
         data = os.urandom(total)
         t0 = time.perf_counter()
-        got = stub.sink(data).result(timeout=600)
+        got = stub.sink(data).result(timeout=int(cmd.get("timeout", 600)))
         wall = time.perf_counter() - t0
         if got != total:
             raise ValueError(f"sink counted {got} of {total} bytes")
