@@ -279,6 +279,17 @@ final class LyingModel: NodeService, @unchecked Sendable {
         try store.writeFile(store.manifestPath(m.id), m.encoded)
         #expect(truncate(store.blobPath(m.id), 100) == 0)
         #expect(store.load(settings: Model.Settings()).models.isEmpty)
+        // The check that trails a pull: chunks arrive out of order, it reads them in order.
+        try Data(blob).write(to: URL(fileURLWithPath: store.partialPath(m.id)))
+        var check = BlobCheck(store: store, id: m.id, manifest: m, have: [false, true, false, false, false])
+        for i in [2, 0, 4] { try check.written(i) }
+        #expect(check.verdict == nil)  // chunk 3 not yet
+        try check.written(3)
+        #expect(check.verdict == true)
+        try Data(bad).write(to: URL(fileURLWithPath: store.partialPath(m.id)))
+        var badCheck = BlobCheck(store: store, id: m.id, manifest: m, have: [Bool](repeating: true, count: 5))
+        try badCheck.advance()
+        #expect(badCheck.verdict == false)
         // Export never overwrites.
         #expect(throws: ModelStoreError.self) { try store.export(m.id, size: m.size, to: src) }
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: src))) == blob)

@@ -75,6 +75,8 @@ extension ModelService {
             var errors: [ControlErrorBody] = []
             var resumed: Int?
             var source: PeerId?
+            var check: Task<Bool?, Never>?
+            defer { check?.cancel() }
             for (peer, addrs) in candidates {
                 do {
                     try await connect(ctx, peer, addrs)
@@ -90,7 +92,17 @@ extension ModelService {
                         let have = store.scanPartial(id, manifest)
                         resumed = have.lazy.filter { $0 }.count
                         let m = manifest
-                        try await ctx.onLoop { done in self.setManifest(id, m, have: have); done(.success(())) }
+                        let (written, cont) = AsyncStream<Int>.makeStream()
+                        try await ctx.onLoop { done in self.setManifest(id, m, have: have, written: cont); done(.success(())) }
+                        // The final read-back check trails the transfer, in this task's own task.
+                        check = Task.detached {
+                            var c = BlobCheck(store: store, id: id, manifest: m, have: have)
+                            do {
+                                try c.advance()
+                                for await i in written { try c.written(i) }
+                            } catch { return nil }
+                            return c.verdict
+                        }
                     }
                     try await onLoop { done in self.fetchMissing(id, from: peer) { done($0) } }
                     source = peer
@@ -114,7 +126,17 @@ extension ModelService {
                 p?.closeFile()
                 done(.success((p?.fetched ?? 0, p?.bytes ?? 0)))
             }
-            do { try store.complete(id, manifest) } catch {
+            // closeFile ended the stream of written chunks: the check has read all it will.
+            let verdict = await check?.value
+            do throws(ModelStoreError) {
+                switch verdict {
+                case true?: try store.commit(id, manifest)
+                case false?:
+                    store.discardPartial(id)
+                    throw ModelStoreError.blobMismatch(id)
+                case nil: try store.complete(id, manifest)  // the check could not cover it all: read it again
+                }
+            } catch {
                 if error.isBlobMismatch { Self.rejected(.blobMismatch) }
                 throw ControlErrorBody(code: "failed", message: "\(error)")
             }

@@ -23,6 +23,8 @@ final class PullState {
     var bytes: UInt64 = 0
     var stream: SwarmStream?
     var completion: ((Result<Void, PullFailure>) -> Void)?
+    /// Tells the pull's final check (`BlobCheck`, in its task) which chunk is on disk now.
+    var written: AsyncStream<Int>.Continuation?
 
     init(id: ModelID) { self.id = id }
 
@@ -42,6 +44,8 @@ final class PullState {
 
     func closeFile() {
         if fd >= 0 { close(fd); fd = -1 }
+        written?.finish()
+        written = nil
     }
 }
 
@@ -119,10 +123,11 @@ extension ModelService {
     }
 
     /// Loop thread: the manifest and which chunks the partial file has.
-    func setManifest(_ id: ModelID, _ m: Model.Manifest, have: [Bool]) {
-        guard let p = pulls[id] else { return }
+    func setManifest(_ id: ModelID, _ m: Model.Manifest, have: [Bool], written: AsyncStream<Int>.Continuation) {
+        guard let p = pulls[id] else { written.finish(); return }
         p.manifest = m
         p.have = have
+        p.written = written
     }
 
     /// Loop thread: fetches every chunk still missing from `peer`, one run of consecutive chunks
@@ -190,6 +195,7 @@ extension ModelService {
             p.bytes += UInt64(bytes.count)
             Counter(label: "lattica_model_chunks_fetched_total").increment()
             Counter(label: "lattica_model_bytes_fetched_total").increment(by: bytes.count)
+            p.written?.yield(i)
             onChunkStored?(p.id, i)
         case .done:
             p.stream = nil

@@ -137,30 +137,24 @@ struct ModelStore: Sendable {
 
     /// A finished download: the whole blob read back from disk and checked against the
     /// manifest's blob hash (every chunk was checked against its own hash before it was written,
-    /// or by the resume scan), then the manifest written and the blob renamed into place. A blob
-    /// that does not match is deleted with its manifest (it is fetched from scratch).
+    /// or by the resume scan), then committed. A blob that does not match is deleted with its
+    /// manifest (it is fetched from scratch). A pull runs this check alongside the transfer
+    /// (`BlobCheck`) and calls `complete` only when that could not cover the whole blob.
     func complete(_ id: ModelID, _ m: Model.Manifest) throws(ModelStoreError) {
-        let path = partialPath(id)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ModelStoreError("cannot open \(path): \(Self.errnoString())") }
-        var whole = SHA256.Hasher()
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        var off: UInt64 = 0
-        do {
-            while off <= m.size {
-                let n = try Self.readFully(fd, into: &buf, at: off, count: buf.count, path: path)
-                if n == 0 { break }
-                buf.withUnsafeBytes { whole.update(raw: UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
-                off += UInt64(n)
-            }
-        } catch { close(fd); throw error }
-        close(fd)
-        guard off == m.size, whole.finalize() == m.blobHash else {
+        var check = BlobCheck(store: self, id: id, manifest: m, have: [Bool](repeating: true, count: m.chunkCount))
+        try check.advance()
+        guard check.verdict == true else {
             discardPartial(id)
             throw ModelStoreError.blobMismatch(id)
         }
+        try commit(id, m)
+    }
+
+    /// Stores a checked partial blob: its manifest written (fsynced), then the blob renamed to
+    /// `models/<id>`, the commit point.
+    func commit(_ id: ModelID, _ m: Model.Manifest) throws(ModelStoreError) {
         try writeFile(manifestPath(id), m.encoded)
-        guard rename(path, blobPath(id)) == 0 else { throw ModelStoreError("cannot store \(blobPath(id)): \(Self.errnoString())") }
+        guard rename(partialPath(id), blobPath(id)) == 0 else { throw ModelStoreError("cannot store \(blobPath(id)): \(Self.errnoString())") }
         unlink(partialManifestPath(id))
     }
 
@@ -227,6 +221,57 @@ struct ModelStore: Sendable {
     }
 
     static func errnoString() -> String { String(cString: strerror(errno)) }
+}
+
+/// The final check of a pull, read back from the partial file in chunk order as chunks become
+/// present (`written`), hashing the blob: run in the pull's task alongside the transfer, so the
+/// read-back costs no time after the last chunk. Not thread-safe: one owner.
+struct BlobCheck: ~Copyable {
+    let store: ModelStore
+    let id: ModelID
+    let manifest: Model.Manifest
+    private var have: [Bool]
+    private var next = 0
+    private var whole = SHA256.Hasher()
+    private var buf: [UInt8]
+    private var fd: Int32 = -1
+
+    init(store: ModelStore, id: ModelID, manifest: Model.Manifest, have: [Bool]) {
+        self.store = store; self.id = id; self.manifest = manifest; self.have = have
+        buf = [UInt8](repeating: 0, count: manifest.chunkSize)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Chunk `i` is on disk now.
+    mutating func written(_ i: Int) throws(ModelStoreError) {
+        have[i] = true
+        try advance()
+    }
+
+    /// Hashes the chunks present from `next` on.
+    mutating func advance() throws(ModelStoreError) {
+        let path = store.partialPath(id)
+        if fd < 0 {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ModelStoreError("cannot open \(path): \(ModelStore.errnoString())") }
+        }
+        while next < manifest.chunkCount, have[next] {
+            let want = manifest.chunkLength(next)
+            let n = try ModelStore.readFully(fd, into: &buf, at: manifest.chunkOffset(next), count: want, path: path)
+            guard n == want else { throw ModelStoreError("\(path) is shorter than chunk \(next)") }
+            buf.withUnsafeBytes { whole.update(raw: UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+            next += 1
+        }
+    }
+
+    /// nil until every chunk was read; then whether the blob matches (nothing past its size).
+    var verdict: Bool? {
+        mutating get {
+            guard next == manifest.chunkCount else { return nil }
+            return store.fileSize(store.partialPath(id)) == manifest.size && whole.finalize() == manifest.blobHash
+        }
+    }
 }
 
 /// A failed file operation of the model store: one line naming the path.
