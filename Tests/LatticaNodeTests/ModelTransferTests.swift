@@ -290,6 +290,10 @@ final class LyingModel: NodeService, @unchecked Sendable {
         var badCheck = BlobCheck(store: store, id: m.id, manifest: m, have: [Bool](repeating: true, count: 5))
         try badCheck.advance()
         #expect(badCheck.verdict == false)
+        // What a crash leaves half-done is removed at start; a partial download stays.
+        try Data([1]).write(to: URL(fileURLWithPath: store.partialDir + "/import-1-2.tmp"))
+        try Data([1]).write(to: URL(fileURLWithPath: store.manifestPath(m.id) + ".tmp"))
+        #expect(store.removeTemporaries() == 2 && store.fileSize(store.partialPath(m.id)) != nil)
         // Export never overwrites.
         #expect(throws: ModelStoreError.self) { try store.export(m.id, size: m.size, to: src) }
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: src))) == blob)

@@ -67,6 +67,8 @@ final class ModelService: NodeService, @unchecked Sendable {
         dispatcher = context.dispatcher
         do { settings = try Self.settings(context.section) } catch { throw DaemonError(error.description) }
         do { store = try ModelStore(dataDir: context.config.dataDir) } catch { throw DaemonError(error.description) }
+        let removed = store.removeTemporaries()
+        if removed > 0 { logger.info("removed temporary model files left by a crash", metadata: ["count": "\(removed)"]) }
         let (loaded, skipped) = store.load(settings: settings.transfer)
         models = loaded
         if skipped > 0 { logger.warning("model files skipped at start (manifest unreadable or blob missing)", metadata: ["count": "\(skipped)"]) }

@@ -46,6 +46,19 @@ struct ModelStore: Sendable {
         return (out, skipped)
     }
 
+    /// Removes what a crash can leave behind: pushes being copied (`partial/import-*.tmp`) and
+    /// half-written manifests (`*.tmp`). Partial downloads stay (they are resumed). Returns the
+    /// number of files removed.
+    func removeTemporaries() -> Int {
+        var n = 0
+        for d in [dir, partialDir] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] where name.hasSuffix(".tmp") {
+                if unlink(d + "/" + name) == 0 { n += 1 }
+            }
+        }
+        return n
+    }
+
     /// A manifest file, checked against `id`; nil when missing or wrong.
     func readManifest(_ path: String, id: ModelID, settings: Model.Settings) -> Model.Manifest? {
         guard let size = fileSize(path), size <= UInt64(settings.maxManifestBytes), let bytes = try? readAll(path, limit: Int(size)),
