@@ -154,6 +154,34 @@ import Testing
     }
 }
 
+extension ModelTransferTests {
+    /// Providers in the DHT, one of them lying. Alone, the liar fails the pull and what was
+    /// verified of it stays; with an honest provider beside it, the next pull ends with the model
+    /// (whichever it tries first) and fetches only what was missing.
+    @Test func aLyingProvider_isPassedOver_forAnHonestOne() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let c = try await daemon(tmp, "c")
+        let a = try await daemon(tmp, "a", bootstrap: c), honest = try await daemon(tmp, "h", bootstrap: c)
+        let liar = try await daemon(tmp, "l", services: NodeServices.all.filter { $0 != ModelService.self } + [LyingModel.self],
+                                    sections: ["liar": ["lie": .string(LyingModel.Lie.flipsAByte.rawValue)]], bootstrap: c)
+        for d in [a, honest, liar] { try await connect(d, c) }
+        let key = ModelService.providerKey(LyingModel.fixture.id), hash = LyingModel.fixture.id.hex
+        let lc = try client(liar), cc = try client(c), ca = try client(a)
+        #expect(try await blocking { try lc.call(Methods.DHTProvide.self, .init(key: key)) }.told >= 1)
+        let first = try await raw(a, "model.pull", ["hash": .string(hash)])
+        #expect(first.contains("hash_mismatch") && first.contains("2 of 10 chunks kept"), "\(first)")
+        let pushed = try await push(honest, tmp, LyingModel.blob, chunkShift: LyingModel.chunkShift)
+        #expect(pushed.hash == hash && pushed.announced >= 1)
+        let providers = try await blocking { try cc.call(Methods.DHTProviders.self, .init(key: key)) }.providers.map(\.peerId)
+        #expect(Set(providers) == [honest.peerId.description, liar.peerId.description])
+        let r = try await blocking { try ca.call(Methods.ModelPull.self, .init(hash: hash)) }
+        #expect(r.peer == honest.peerId.description && r.chunksResumed == 2 && r.chunksFetched == 8, "\(r)")
+        #expect(try await exported(a, tmp, hash) == LyingModel.blob)
+        for d in [a, honest, liar, c] { await d.stop() }
+    }
+}
+
 /// A peer that serves one fixed model and lies about it in one way.
 final class LyingModel: NodeService, @unchecked Sendable {
     static let name = "liar"
