@@ -55,9 +55,13 @@ let package = Package(
         // Pure: Kademlia.
         .target(name: "LatticaDHT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: tensors, trainer, averaging schedules, robust aggregators, attacks.
-        .target(name: "LatticaLearning", dependencies: ["LatticaCore", realModule], swiftSettings: strict),
+        // Pure: robust aggregators, averaging schedules, reputation, attacks, the averaging wire
+        // format, float kernels: what latticad needs of the learning layer (it links only this).
+        .target(name: "LatticaAveraging", dependencies: ["LatticaCore", realModule], swiftSettings: strict),
+        // Pure: tensors, MLP, optimizers, trainer, data sets, experiments (the trainer's side).
+        .target(name: "LatticaLearning", dependencies: ["LatticaCore", "LatticaAveraging", realModule], swiftSettings: strict),
         // OpenBLAS behind LatticaLearning's BLAS protocol, for the processes that train (not latticad).
-        .target(name: "LatticaBLAS", dependencies: ["LatticaLearning", "CBLAS"], swiftSettings: strict),
+        .target(name: "LatticaBLAS", dependencies: ["LatticaAveraging", "CBLAS"], swiftSettings: strict),
         // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
         .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: content-addressed, chunked, resumable model transfer (/lattica/model/1.0.0).
@@ -76,7 +80,7 @@ let package = Package(
         .target(
             name: "LatticaNode",
             dependencies: [
-                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaModel", "LatticaLearning", "LatticaUV", "LatticaStore",
+                "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaModel", "LatticaAveraging", "LatticaUV", "LatticaStore",
                 "LatticaAPI", logging, metrics, prometheus,
             ],
             swiftSettings: strict

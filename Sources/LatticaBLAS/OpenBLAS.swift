@@ -1,5 +1,5 @@
 import CBLAS
-import LatticaLearning
+import LatticaAveraging
 
 /// OpenBLAS behind the learning layer's `BLAS` (Sources/LatticaLearning/Kernels.swift). Installed
 /// by the processes that train (`lattica-train`, `lattica-bench`, the tests); `latticad` does not

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import LatticaLearning
+import LatticaAveraging
 import Logging
 
 /// OpenBLAS for the daemon, loaded with `dlopen` only when a run starts aggregating: an idle

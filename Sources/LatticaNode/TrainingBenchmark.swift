@@ -4,7 +4,7 @@ import Glibc
 #endif
 import LatticaAPI
 import LatticaCore
-import LatticaLearning
+import LatticaAveraging
 
 /// `lattica-bench train`: one outer step of a large model between in-process daemons on loopback
 /// (issue 11's "100 MB model, 8 peers" row). Node 0 pulls θ from the other `peers − 1` (each has

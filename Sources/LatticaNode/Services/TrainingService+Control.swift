@@ -5,7 +5,7 @@ import Glibc
 import LatticaAPI
 import LatticaCore
 import LatticaCRDT
-import LatticaLearning
+import LatticaAveraging
 
 extension TrainingService {
     /// `train.start`, `train.join`, `train.status`, `train.stop`; the trainer API `trainer.attach`,

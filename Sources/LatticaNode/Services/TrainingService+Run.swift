@@ -6,7 +6,7 @@ import LatticaAPI
 import LatticaCore
 import LatticaCRDT
 import LatticaCrypto
-import LatticaLearning
+import LatticaAveraging
 import LatticaUV
 import Metrics
 
