@@ -182,6 +182,37 @@ extension ModelTransferTests {
     }
 }
 
+extension ModelTransferTests {
+    /// The server's memory bound: with `max_uploads = 1`, a second stream asking for chunks while
+    /// the first is being served gets an ERROR frame with code 3 (busy), not a second chunk buffer.
+    @Test func uploadsBeyondTheLimit_areAnsweredBusy() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let a = try await daemon(tmp, "a"), b = try await daemon(tmp, "b", sections: ["model": ["max_uploads": .integer(1)]])
+        try await connect(a, b)
+        var rng = SeededRandom(seed: testSeed(0x30DE_0005))
+        let pushed = try await push(b, tmp, (0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }, chunkShift: 20)
+        let id = ModelID(hex: pushed.hash)!, peerB = b.peerId
+        // Both requests leave in one loop turn; each stream's first frame byte and ERROR code.
+        let firsts: [[UInt8]] = try await a.onLoop { s, done in
+            var heads: [[UInt8]] = [[], []]
+            var finished = 0
+            for k in 0..<2 {
+                guard let r = s.openRawStream(peerB, Model.protocolID) else { done(.failure(SwarmError("no stream"))); return }
+                r.onData = { bytes in if heads[k].count < 2 { heads[k] += bytes.prefix(2 - heads[k].count) } }
+                r.onEnd = { _ in
+                    finished += 1
+                    if finished == 2 { done(.success(heads)) }
+                }
+                r.write(Model.Request.chunks(id, first: 0, count: 4).encoded)
+                r.closeWrite()
+            }
+        }
+        #expect(firsts.sorted { $0.lexicographicallyPrecedes($1) } == [[0x02, 0x00], [0x03, 0x03]], "\(firsts)")
+        await a.stop(); await b.stop()
+    }
+}
+
 /// A peer that serves one fixed model and lies about it in one way.
 final class LyingModel: NodeService, @unchecked Sendable {
     static let name = "liar"
