@@ -61,9 +61,11 @@ public enum CRDTBenchmark {
         let p = db.map { CRDTPersistence(db: $0) }
         let t0 = ContinuousClock.now
         for m in messages {
-            for d in node.onMessage(m[...], from: peer, now: .zero, wall: wall) {
-                if case .persist(let x) = d, let p { try p.save(x) }
+            // As the service commits: the batches of one message in one transaction.
+            let group = node.onMessage(m[...], from: peer, now: .zero, wall: wall).compactMap { d -> CRDT.Persist? in
+                if case .persist(let x) = d { x } else { nil }
             }
+            if let p, !group.isEmpty { try p.save(group) }
         }
         let s = (ContinuousClock.now - t0).secondsDouble
         guard node.versions.total == UInt64(n) else { throw SwarmError("applied \(node.versions.total) of \(n)") }

@@ -113,19 +113,31 @@ final class CRDTService: NodeService, @unchecked Sendable {
     private(set) var persistFailures = 0
 
     func apply(_ directives: [CRDT.Directive]) {
+        // Consecutive batches (a push or a catch-up message carries up to hundreds) are committed
+        // in one transaction, before any later directive of the call runs (group commit).
+        var group: [CRDT.Persist] = []
+        func commit() {
+            guard !group.isEmpty else { return }
+            defer { group.removeAll() }
+            guard degraded == nil else { return }
+            do { try persistence.save(group) } catch {
+                persistFailures += 1
+                degraded = "a batch could not be committed: \(error)"
+                Counter(label: "lattica_persist_failures_total", dimensions: [("store", "crdt"), ("op", "batch")]).increment()
+                logger.error("CRDT batches not persisted; the store takes no writes until a restart", metadata: [
+                    "batches": "\(group.count)", "first_author": "\(group[0].batch.author)", "error": "\(error)"])
+            }
+        }
         for d in directives {
+            if case .persist(let p) = d { group.append(p); continue }
+            if case .applied(let a) = d { remember(a); continue }  // bookkeeping: nothing leaves the node
+            commit()
             if degraded != nil, case .send = d { continue }  // nothing after a failed commit leaves the node
             switch d {
             case .send(let m, let peer):
                 swarm.sendOneWay(peer, CRDT.protocolID, m.encoded()) { _ in }
-            case .persist(let p):
-                guard degraded == nil else { continue }
-                do { try persistence.save(p) } catch {
-                    persistFailures += 1
-                    degraded = "a batch could not be committed: \(error)"
-                    Counter(label: "lattica_persist_failures_total", dimensions: [("store", "crdt"), ("op", "batch")]).increment()
-                    logger.error("CRDT batch not persisted", metadata: ["author": "\(p.batch.author)", "first_seq": "\(p.batch.firstSeq)", "error": "\(error)"])
-                }
+            case .persist:
+                break  // grouped above
             case .scheduleTimer(let t, let at):
                 timers[t]?.cancel()
                 timers[t] = loop.scheduleTimer(after: max(.zero, at - loop.now)) { [weak self] _ in
@@ -137,10 +149,11 @@ final class CRDTService: NodeService, @unchecked Sendable {
             case .peerMisbehaved(let peer, let why):
                 Counter(label: "lattica_crdt_peer_misbehaviors_total", dimensions: [("reason", Self.label(why))]).increment()
                 logger.info("CRDT peer misbehaved", metadata: ["peer": "\(peer)", "reason": "\(why)"])
-            case .applied(let a):
-                remember(a)
+            case .applied:
+                break  // handled above
             }
         }
+        commit()
     }
 
     /// Keeps the applied deltas for `meta.log` (bounded: the oldest go first).
@@ -218,15 +231,22 @@ struct CRDTPersistence {
         return out
     }
 
-    /// The batch and its entries in one transaction: after `kill -9` at any instant the store
-    /// has both or neither.
-    func save(_ p: CRDT.Persist) throws(StoreError) {
+    /// Batches and their entries in one transaction: after `kill -9` at any instant the store
+    /// has all of them or none. An entry touched by several of the batches is written once, as
+    /// the last of them left it.
+    func save(_ group: [CRDT.Persist]) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
-            _ = try db.query("INSERT OR IGNORE INTO crdt_batches(author, first_seq, last_seq, body) VALUES (?,?,?,?)",
-                             [.blob(p.batch.author.multihash), .int(Int64(p.batch.firstSeq)), .int(Int64(p.batch.lastSeq)), .blob(p.batch.encoded)])
-            for e in p.entries {
-                _ = try db.query("INSERT OR REPLACE INTO crdt_entries(path, encoded) VALUES (?,?)", [.text(e.path), .blob(e.encoded)])
+            var latest: [String: [UInt8]] = [:]
+            for p in group {
+                _ = try db.query("INSERT OR IGNORE INTO crdt_batches(author, first_seq, last_seq, body) VALUES (?,?,?,?)",
+                                 [.blob(p.batch.author.multihash), .int(Int64(p.batch.firstSeq)), .int(Int64(p.batch.lastSeq)), .blob(p.batch.encoded)])
+                for e in p.entries { latest[e.path] = e.encoded }
+            }
+            for (path, encoded) in latest {
+                _ = try db.query("INSERT OR REPLACE INTO crdt_entries(path, encoded) VALUES (?,?)", [.text(path), .blob(encoded)])
             }
         }
     }
+
+    func save(_ p: CRDT.Persist) throws(StoreError) { try save([p]) }
 }
