@@ -18,6 +18,7 @@ enum LengthPrefixed {
 
     static func encode(_ m: [UInt8]) -> [UInt8] {
         var out = Varint.encoded(UInt64(m.count))
+        out.reserveCapacity(out.count + m.count)
         out += m
         return out
     }
@@ -33,6 +34,9 @@ struct MessageReader {
 
     mutating func onData(_ bytes: ArraySlice<UInt8>) -> Outcome {
         guard !done else { return .waiting }
+        if buffer.isEmpty, let (n, len) = try? Varint.decode(bytes), n <= UInt64(limit) {
+            buffer.reserveCapacity(len + Int(n))  // one allocation for a large message, no regrowth copies
+        }
         buffer.append(contentsOf: bytes)
         return take(finished: false)
     }

@@ -82,10 +82,12 @@ struct RunState {
     /// and is left out of that round instead of holding it up; its own pulls get their latest θ
     /// within the staleness bound.
     var deadlineEstimate: Duration {
-        guard !pullTimes.isEmpty || !stepTimes.isEmpty else { return .seconds(5) }
+        // Until measured: 5 s, plus the time k − 1 models take at 100 MB/s (large models).
+        let transfer = Duration.milliseconds(Int64(Double(max(0, config.k - 1)) * Double(4 * (avg?.slow.count ?? 0)) / 100e6 * 1000))
+        guard !pullTimes.isEmpty || !stepTimes.isEmpty else { return .seconds(5) + transfer }
         let pull = pullTimes.isEmpty ? Duration.zero : pullTimes.sorted()[pullTimes.count / 2] * 4 + .milliseconds(100)
         let cycle = stepTimes.isEmpty ? Duration.zero : stepTimes.sorted()[stepTimes.count / 2] / 2
-        return min(.seconds(30), max(.milliseconds(300), max(pull, cycle)))
+        return min(.seconds(30) + transfer, max(.milliseconds(300), max(pull, cycle)))
     }
 }
 
