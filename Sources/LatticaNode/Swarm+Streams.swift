@@ -44,7 +44,8 @@ final class SwarmStream {
     func send(_ bytes: [UInt8], close: Bool) {
         guard isOpen else { return }
         if backlog.isEmpty {
-            let n = write(bytes)
+            // Offer at most what the stream takes now: the stack copies what it is given.
+            let n = write(bytes.prefix(max(writableBytes, 1)))
             if n < bytes.count { backlog = bytes[n...] }
         } else {
             backlog.append(contentsOf: bytes)
@@ -57,7 +58,7 @@ final class SwarmStream {
     /// The window opened: writes what `send` left. Returns true when nothing is left.
     func flushBacklog() -> Bool {
         guard !backlog.isEmpty else { return true }
-        let n = write(backlog)
+        let n = write(backlog.prefix(max(writableBytes, 1)))  // not the whole backlog: it would be copied per call
         backlog = backlog.dropFirst(n)
         guard backlog.isEmpty else { return false }
         backlog = []
