@@ -37,6 +37,9 @@ public final class Database: @unchecked Sendable {
         sqlite3_extended_result_codes(db, 1)
         try execute("PRAGMA journal_mode=WAL")
         try execute("PRAGMA synchronous=NORMAL")
+        // Checkpoint the WAL every ~16 MB instead of ~4 MB: fewer fsyncs under a stream of commits
+        // (the CRDT store), same durability (a process crash loses nothing committed in WAL mode).
+        try execute("PRAGMA wal_autocheckpoint=4000")
         try execute("PRAGMA foreign_keys=ON")
         try migrate(migrations)
     }
