@@ -13,6 +13,14 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The clang importer needs the SHA target feature to lower the SHA-NI intrinsics of LatticaSHA
+// (only that target; it checks CPUID before any of them runs).
+#if arch(x86_64)
+let shaExtensions: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-msha", "-Xcc", "-mssse3", "-Xcc", "-msse4.1"])]
+#else
+let shaExtensions: [SwiftSetting] = []
+#endif
+
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
@@ -64,8 +72,10 @@ let package = Package(
         .target(name: "LatticaBLAS", dependencies: ["LatticaAveraging", "CBLAS"], swiftSettings: strict),
         // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
         .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
+        // Pure: SHA-256 with the x86 SHA extensions (checked at run time), for model transfer.
+        .target(name: "LatticaSHA", swiftSettings: strict + shaExtensions),
         // Pure: content-addressed, chunked, resumable model transfer (/lattica/model/1.0.0).
-        .target(name: "LatticaModel", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
+        .target(name: "LatticaModel", dependencies: ["LatticaCore", "LatticaCrypto", "LatticaSHA"], swiftSettings: strict),
         // Pure: virtual clock + simulated network.
         .target(name: "LatticaSimulation", dependencies: ["LatticaCore"], swiftSettings: strict),
         // The libuv shell: loop thread, TCP/UDP, timers, async bridge.
@@ -106,7 +116,7 @@ let package = Package(
         .testTarget(name: "LatticaLearningTests", dependencies: ["LatticaLearning", "LatticaBLAS", "LatticaData", "LatticaSimulation"]),
         .testTarget(name: "LatticaSimulationTests", dependencies: ["LatticaSimulation"]),
         .testTarget(name: "LatticaCRDTTests", dependencies: ["LatticaCRDT"]),
-        .testTarget(name: "LatticaModelTests", dependencies: ["LatticaModel"]),
+        .testTarget(name: "LatticaModelTests", dependencies: ["LatticaModel", "LatticaSHA"]),
         .testTarget(name: "LatticaUVTests", dependencies: ["LatticaUV"]),
         .testTarget(name: "LatticaStoreTests", dependencies: ["LatticaStore"]),
         .testTarget(name: "LatticaNodeTests", dependencies: ["LatticaNode", "LatticaAPI"]),

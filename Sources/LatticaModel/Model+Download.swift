@@ -188,7 +188,7 @@ extension Model {
                 return [.manifest(m), .done]
             case .chunkBody(let i, _):
                 guard case .chunks(let m, let first, let count) = mode else { preconditionFailure("chunk body in manifest mode") }
-                guard SHA256.hash(body) == m.chunkHashes[i] else { return fail(.hashMismatch, "chunk \(i) does not match its hash") }
+                guard Model.sha256(body) == m.chunkHashes[i] else { return fail(.hashMismatch, "chunk \(i) does not match its hash") }
                 let chunk = body
                 body = []
                 verified += 1

@@ -76,8 +76,8 @@ extension Model {
     /// Builds a manifest from a blob fed in any pieces (the shell reads the file, this hashes).
     public struct ManifestBuilder: Sendable {
         public let chunkShift: UInt8
-        private var whole = SHA256.Hasher()
-        private var chunk = SHA256.Hasher()
+        private var whole = Model.Hasher()
+        private var chunk = Model.Hasher()
         private var inChunk = 0
         private var hashes: [[UInt8]] = []
         public private(set) var size: UInt64 = 0
@@ -96,7 +96,7 @@ extension Model {
                 chunk.update(raw: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
                 inChunk += take
                 rest = UnsafeRawBufferPointer(rebasing: rest.dropFirst(take))
-                if inChunk == c { hashes.append(chunk.finalize()); chunk = SHA256.Hasher(); inChunk = 0 }
+                if inChunk == c { hashes.append(chunk.finalize()); chunk = Model.Hasher(); inChunk = 0 }
             }
             size += UInt64(bytes.count)
         }

@@ -6,6 +6,7 @@ import LatticaAPI
 import LatticaCore
 import LatticaCrypto
 import LatticaModel
+import LatticaSHA
 
 /// The model-transfer benchmark behind `lattica-bench model`: two daemons in this process (each
 /// with its own loop thread and data directory), a model of `megabytes` random bytes pushed into
@@ -52,7 +53,8 @@ public enum ModelBenchmark {
             throw error
         }
         await da.stop(); await db.stop()
-        out.append(("sha256_MBps_one_core", sha256MBps(bytes: min(bytes, 256 << 20))))
+        out.append(("sha256_libsodium_MBps_one_core", sha256MBps(bytes: min(bytes, 256 << 20))))
+        if FastSHA256.isAvailable { out.append(("sha256_sha_ni_MBps_one_core", sha256MBps(bytes: min(bytes, 256 << 20), fast: true))) }
         if o.rawStream {
             var w = WireBenchmark.Options()
             w.dials = 1; w.roundTrips = 10; w.requests = 10; w.inFlight = 1; w.streamBytes = bytes
@@ -80,13 +82,17 @@ public enum ModelBenchmark {
         }
     }
 
-    static func sha256MBps(bytes: Int) -> Double {
+    /// SHA-256 throughput on one core: libsodium, or the SHA-NI code the transfer uses.
+    static func sha256MBps(bytes: Int, fast: Bool = false) -> Double {
         let buf = [UInt8](repeating: 0x5A, count: 1 << 20)
-        var h = SHA256.Hasher()
+        var sodium = SHA256.Hasher(), ni = fast ? Model.Hasher() : nil
         let t0 = ContinuousClock.now
         var done = 0
-        while done < bytes { h.update(buf); done += buf.count }
-        _ = h.finalize()
+        while done < bytes {
+            if ni != nil { ni!.update(buf) } else { sodium.update(buf) }
+            done += buf.count
+        }
+        _ = ni?.finalize() ?? sodium.finalize()
         return mbps(done, ContinuousClock.now - t0)
     }
 }

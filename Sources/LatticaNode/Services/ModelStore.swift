@@ -143,7 +143,7 @@ struct ModelStore: Sendable {
         for i in 0..<m.chunkCount {
             let want = m.chunkLength(i)
             guard let n = try? Self.readFully(fd, into: &buf, at: m.chunkOffset(i), count: want, path: ""), n == want else { break }
-            have[i] = buf.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) == m.chunkHashes[i] }
+            have[i] = buf.withUnsafeBytes { Model.sha256(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) == m.chunkHashes[i] }
         }
         return have
     }
@@ -245,7 +245,7 @@ struct BlobCheck: ~Copyable {
     let manifest: Model.Manifest
     private var have: [Bool]
     private var next = 0
-    private var whole = SHA256.Hasher()
+    private var whole = Model.Hasher()
     private var buf: [UInt8]
     private var fd: Int32 = -1
 
