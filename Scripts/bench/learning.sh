@@ -15,6 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product lattica-bench >&2
+# The trainer benchmark's data set, from Debian (installed here when missing, as the setup does).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -q dataset-fashion-mnist >&2 || sudo apt-get install -y -q dataset-fashion-mnist >&2) || true
+fi
 json=0
 for a in "$@"; do [ "$a" = "--json" ] && json=1; done
 tracks="table,bristle,dadao,perf"
