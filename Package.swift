@@ -4,7 +4,8 @@
 // Module graph and the sans-I/O rule: Docs/ARCHITECTURE.md.
 //
 // Pure targets (no libuv, SQLite, Dispatch, Foundation, sockets):
-//   LatticaCore, LatticaWire, LatticaDHT, LatticaLearning, LatticaSimulation
+//   LatticaCore, LatticaWire, LatticaDHT, LatticaCRDT, LatticaModel, LatticaSHA, LatticaAveraging,
+//   LatticaLearning, LatticaSimulation
 // Scripts/check-layering.sh enforces that.
 
 import PackageDescription
