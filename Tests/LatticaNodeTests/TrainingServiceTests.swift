@@ -91,6 +91,12 @@ import Testing
         #expect(ra.1.partners == [ds[1].peerId.description], "\(ra.1)")
         #expect(ra.1.rejected >= 1 && rb.1.rejected >= 1)
         #expect(ra.0.allSatisfy { $0.isFinite && abs($0 - 1.5) < 1e-5 }, "\(ra.0)")
+        // The refusal is evidence in the run's reports (an accusation, not a verdict).
+        let reported = try await ds[0].loop.submit { _ -> Bool in
+            guard case .map(let m)? = ds[0].service(CRDTService.self)!.crdt.state.object(at: "run/\(r.run)/reports/\(ds[0].peerId)") else { return false }
+            return m[ds[2].peerId.description].flatMap(CRDT.Report.init(value:))?.reason == "malformed_reply"
+        }
+        #expect(reported)
     }
 }
 

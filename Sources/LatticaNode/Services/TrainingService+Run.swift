@@ -34,6 +34,9 @@ struct RunState {
     var lastOuterStep: Instant?
     var bytesIn = 0, bytesOut = 0, rejected = 0
     var rejectedBy: [PeerId: Int] = [:]
+    /// Consecutive steps a peer's contribution was far from the aggregate; last step reported.
+    var farCount: [Int: Int] = [:]
+    var lastReport: [Int: Int] = [:]
     var loss: Double?
     var accuracy: Double?
     var accuracyPerStep: [Double] = []

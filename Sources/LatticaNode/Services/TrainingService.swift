@@ -208,11 +208,33 @@ final class TrainingService: NodeService, @unchecked Sendable {
                     run?.rejected += 1
                     if let p = run?.peer(at: e.peer) { run?.rejectedBy[p, default: 0] += 1 }
                     Counter(label: "lattica_train_rejected_total", dimensions: [("reason", why.rawValue)]).increment()
+                    report(e.peer, step: e.step, reason: why.rawValue)
+                } else if case .distance(_, true) = e.kind {
+                    run?.farCount[e.peer, default: 0] += 1
+                    if (run?.farCount[e.peer] ?? 0) >= 3 { report(e.peer, step: e.step, reason: "far_from_aggregate") }
+                } else {
+                    run?.farCount[e.peer] = 0
                 }
             case .setParameters(let phi):
                 finish(step: step, phi: phi)
             }
         }
+    }
+
+    /// Evidence against a peer goes to the run's reports (`run/<id>/reports/<us>`, keyed by the
+    /// accused): an accusation with the SHA-256 of the model that earned it, for others to weigh,
+    /// never a verdict (no node acts on another's report). At most one per peer every 10 steps.
+    func report(_ index: Int, step: Int, reason: String) {
+        guard let r = run, let accused = r.peer(at: index), let crdt, let runID = CRDT.RunID(r.id) else { return }
+        if let last = r.lastReport[index], step - last < 10 { return }
+        run?.lastReport[index] = step
+        let evidence = r.lastPulled[index].map { p in p.withUnsafeBytes { SHA256.hash($0) } }
+            ?? SHA256.hash(Array("\(accused) \(step) \(reason)".utf8))
+        let rep = CRDT.Report(reason: String(reason.prefix(64)), step: UInt64(step), evidence: [evidence])
+        do { _ = try crdt.write([.report(runID, by: swarm.localPeer, against: accused, rep)]) } catch {
+            logger.debug("report not written to the store", metadata: ["error": "\(error)"])
+        }
+        Counter(label: "lattica_train_reports_total", dimensions: [("reason", String(reason.prefix(32)))]).increment()
     }
 
     func pull(_ peer: PeerId, index: Int, step: Int) {
@@ -259,6 +281,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                     Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_reply")]).increment()
                     self.run?.rejected += 1
                     self.run?.rejectedBy[peer, default: 0] += 1
+                    self.report(index, step: step, reason: "malformed_reply")
                     ds = avg.onPeerUnreachable(index, now: self.loop.now)
                 }
             case .failure:
