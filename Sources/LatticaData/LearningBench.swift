@@ -59,6 +59,8 @@ public enum LearningBench {
             Row(name: "k=8 + CenteredClip", aggregator: "centered-clip", method: .robust(k: 8, rule: cclip), anchors: a([95.6, 80.4, 94.9, 93.8, 95.6, 94.9])),
             Row(name: "k=8 + Flag (r=2)", aggregator: "flag", method: .robust(k: 8, rule: flag), anchors: a([94.8, 92.0, 92.1, 93.1, 94.8, 91.5])),
             Row(name: "ours: k=8 + Flag + reputation", aggregator: "flag+reputation", method: .robust(k: 8, rule: flag), reputation: true),
+            // Separates the two changes of the row below: beta 0.7 alone, without reputation.
+            Row(name: "k=8 + CClip, beta 0.7, no reputation", aggregator: "centered-clip-beta0.7", method: .robust(k: 8, rule: cclip), beta: 0.7),
             Row(name: "ours: k=8 + CClip + reputation, beta 0.7", aggregator: "centered-clip+reputation", method: .robust(k: 8, rule: cclip), reputation: true, beta: 0.7),
         ]
     }
