@@ -88,7 +88,8 @@ import Testing
     }
 
     @Test func openInPlace_rejectsTamperingAndZeroesThePlaintextRegion() throws {
-        let key = SecureRandom.bytes(32)
+        var rng = SeededRandom(seed: 0xC4A_7A3)  // fixed: a failure replays
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let sealed = ChaChaPoly.seal(key: key, nonce: 7, plaintext: bytes("attack at dawn"), ad: [])
         for i in sealed.indices {
             var buffer = sealed

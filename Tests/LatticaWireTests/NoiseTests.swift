@@ -116,7 +116,7 @@ extension Noise.Directive {
     }
 
     @Test func dialer_rejectsTheResponder_whenItIsNotThePeerItDialled() {
-        let carol = Ed25519PrivateKey.generate()
+        let carol = try! Ed25519PrivateKey(seed: [UInt8](repeating: 3, count: 32))
         var i = Noise.Handshake(initiator: true, identity: alice, expectedPeer: carol.publicKey.peerId, keys: testKeys(1))
         var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         let (a, b) = noiseHandshake(&i, &r)
@@ -137,7 +137,7 @@ extension Noise.Directive {
     @Test func payloadSigned_overAnotherStaticKey_isRejected() {
         var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
         var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
-        r.payloadOverride = Noise.Payload.signed(identity: bob, staticPublicKey: X25519PrivateKey.generate().publicKey).encoded()
+        r.payloadOverride = Noise.Payload.signed(identity: bob, staticPublicKey: testKeys(99).staticKey.publicKey).encoded()
         let (a, _) = noiseHandshake(&i, &r)
         #expect(a?.failure == .badSignature)
     }
@@ -173,13 +173,14 @@ extension Noise.Directive {
         let (a, b) = noiseHandshake(&i, &r)
         var sender = try #require(a?.session?.transport)
         let receiver = try #require(b?.session?.transport)
-        var rng = SeededRandom(seed: 0xC0_B1)
+        let seed: UInt64 = 0xC0_B1  // printed in every failure: the run replays
+        var rng = SeededRandom(seed: seed)
         // Frames of every size class: empty, tiny, and full 65,519-byte ones.
         var wire: [UInt8] = [], sent: [UInt8] = []
         for n in [0, 1, 5, 300, 65_519, 65_519, 7, 0, 40_000, 65_519, 2] {
             let m = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
             sent += m
-            #expect(sender.encrypt(m, into: &wire))
+            #expect(sender.encrypt(m, into: &wire), "seed \(seed)")
         }
         for round in 0..<60 {
             var bytes = wire
@@ -201,27 +202,28 @@ extension Noise.Directive {
                 }
                 if !failedCopy {
                     switch chunk.withUnsafeBytes({ viaCopy.decrypt(copying: $0) }) {
-                    case .success(let ps): for p in ps { #expect(!p.isEmpty); outCopy += p }
+                    case .success(let ps): for p in ps { #expect(!p.isEmpty, "seed \(seed)"); outCopy += p }
                     case .failure: failedCopy = true
                     }
                 }
-                #expect(viaCopy.partial.count <= 2 + 65_535)
+                #expect(viaCopy.partial.count <= 2 + 65_535, "seed \(seed)")
             }
-            #expect(failedArray == failedCopy && outArray == outCopy)
-            if !failedCopy { #expect(viaArray.receiveNonce == viaCopy.receiveNonce) }  // a failed transport is dead
-            if !corrupt { #expect(outCopy == sent && !failedCopy) }
+            #expect(failedArray == failedCopy && outArray == outCopy, "seed \(seed)")
+            if !failedCopy { #expect(viaArray.receiveNonce == viaCopy.receiveNonce, "seed \(seed)") }  // a failed transport is dead
+            if !corrupt { #expect(outCopy == sent && !failedCopy, "seed \(seed)") }
             // A corrupted length prefix may only shorten the stream; any other flip must fail.
         }
     }
 
     @Test func decoders_neverCrash_onRandomMutatedAndTruncatedHandshakeAndTransportBytes() throws {
-        var rng = SeededRandom(seed: 0x401_5E)
+        let seed: UInt64 = 0x401_5E  // printed in every failure: the run replays
+        var rng = SeededRandom(seed: seed)
         // A genuine transcript to mutate.
         var transcript: [[UInt8]] = []
         var i0 = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
         var r0 = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
         _ = noiseHandshake(&i0, &r0) { _, b in transcript.append(b) }
-        #expect(transcript.count == 3)
+        #expect(transcript.count == 3, "seed \(seed)")
         var failures = 0
         for round in 0..<1500 {
             var input: [UInt8]
@@ -235,14 +237,14 @@ extension Noise.Directive {
             var r = Noise.Handshake(initiator: false, identity: bob, keys: testKeys(2))
             for chunk in input.chunked(by: 1 + Int(rng.next() % 64)) {
                 for d in r.onBytes(chunk) { if d.failure != nil { failures += 1 } }
-                #expect(r.buffer.count <= 2 + 65535)
+                #expect(r.buffer.count <= 2 + 65535, "seed \(seed)")
             }
             var i = Noise.Handshake(initiator: true, identity: alice, keys: testKeys(1))
             _ = i.start()
             var m2 = transcript[1]
             if round % 2 == 0 { m2[2 + Int(rng.next() % UInt64(m2.count - 2))] ^= 0x10 } else { m2 = Array(m2.prefix(Int(rng.next() % UInt64(m2.count)))) }
             let ds = i.onBytes(m2 + [0, 0])
-            if round % 2 == 0 { #expect(ds.contains { $0.failure != nil }, "a flipped bit in message 2 must fail") }
+            if round % 2 == 0 { #expect(ds.contains { $0.failure != nil }, "a flipped bit in message 2 must fail (seed \(seed))") }
             // Payload decoder on random bytes.
             let junk = (0..<Int(rng.next() % 100)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             _ = try? Noise.Payload(decoding: junk[...])
@@ -258,11 +260,11 @@ extension Noise.Directive {
         for _ in 0..<1000 {
             var t = base
             let junk = (0..<Int(rng.next() % 2000)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            if case .success(let out) = t.decrypt(junk) { #expect(out.isEmpty) }
-            #expect(t.partial.count <= 65537)
+            if case .success(let out) = t.decrypt(junk) { #expect(out.isEmpty, "seed \(seed)") }
+            #expect(t.partial.count <= 65537, "seed \(seed)")
             var c = base
-            if case .success(let out) = junk.withUnsafeBytes({ c.decrypt(copying: $0) }) { #expect(out.isEmpty) }
-            #expect(c.partial.count <= 65537)
+            if case .success(let out) = junk.withUnsafeBytes({ c.decrypt(copying: $0) }) { #expect(out.isEmpty, "seed \(seed)") }
+            #expect(c.partial.count <= 65537, "seed \(seed)")
         }
     }
 }
