@@ -191,7 +191,7 @@ final class CRDTService: NodeService, @unchecked Sendable {
         case .string(let s): s
         case .int(let i): String(i)
         case .bool(let b): b ? "true" : "false"
-        case .bytes(let b): "0x" + DHTService.hex(b)
+        case .bytes(let b): "0x" + Hex.encode(b)
         }
     }
 
@@ -227,7 +227,11 @@ struct CRDTPersistence {
             guard let b = r.blob(0), let batch = try? CRDT.SignedBatch(decoding: b[...], limits: limits) else { bad += 1; continue }
             out.append(batch)
         }
-        if bad > 0 { Counter(label: "lattica_crdt_unreadable_rows_total").increment(by: bad) }
+        if bad > 0 {
+            Counter(label: "lattica_crdt_unreadable_rows_total").increment(by: bad)
+            Logger(label: "lattica.crdt").error("rows of crdt_batches could not be decoded and were skipped (the file is damaged?)",
+                                                 metadata: ["rows": "\(bad)", "database": "\(db.path)"])
+        }
         return out
     }
 

@@ -19,7 +19,11 @@ extension TrainingService {
                 guard let r = self.run, r.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not training in run '\(p.run.prefix(128))'") }
                 self.stopTrainer()
                 unlink(self.runDir(r.id) + "/joined")
-                if let crdt = self.crdt, let id = CRDT.RunID(r.id) { _ = try? crdt.write([.leave(id, as: self.swarm.localPeer)]) }
+                if let crdt = self.crdt, let id = CRDT.RunID(r.id) {
+                    do { _ = try crdt.write([.leave(id, as: self.swarm.localPeer)]) } catch {
+                        self.logger.warning("left the run, but the members set could not be updated", metadata: ["run": "\(r.id)", "error": "\(error)"])
+                    }
+                }
                 let s = self.status()
                 self.run = nil
                 return s
