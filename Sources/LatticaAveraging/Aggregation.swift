@@ -168,3 +168,33 @@ public enum Aggregation {
         return weightedSum(inputs, weights: w)
     }
 }
+
+extension Aggregation.Rule {
+    /// The rule a run's config names (`RunConfig.aggregator`), sized for `k` contributions: the
+    /// one mapping the daemon, the trainer's `--simulate` and the docs use.
+    public init(named name: String, k: Int) {
+        switch name {
+        case "median": self = .median
+        case "trimmed-mean": self = .trimmedMean(trim: max(1, k / 4))
+        case "krum": self = .multiKrum(f: max(1, k / 4), m: max(1, k / 2))
+        case "flag": self = .flag(r: 2, iterations: 20)
+        case "centered-clip": self = .centeredClip(tau: nil, iterations: 20)
+        default: self = .mean
+        }
+    }
+}
+
+extension Aggregation {
+    /// Per-coordinate mean and standard deviation of equally long vectors (what ALIE and IPM
+    /// attackers estimate from the honest models they see).
+    public static func moments(_ xs: [[Float]]) -> (mean: [Float], std: [Float]) {
+        let n = xs[0].count
+        var mean = [Float](repeating: 0, count: n), std = mean
+        for x in xs { for i in 0..<n { mean[i] += x[i] } }
+        let inv = 1 / Float(xs.count)
+        for i in 0..<n { mean[i] *= inv }
+        for x in xs { for i in 0..<n { let d = x[i] - mean[i]; std[i] += d * d } }
+        for i in 0..<n { std[i] = (std[i] * inv).squareRoot() }
+        return (mean, std)
+    }
+}

@@ -120,17 +120,7 @@ public enum Experiment {
                        farFromByzantine: farByz, farFromHonest: farHonest)
     }
 
-    /// Per-coordinate mean and standard deviation of equally long vectors.
-    static func moments(_ xs: [[Float]]) -> ([Float], [Float]) {
-        let n = xs[0].count
-        var mean = [Float](repeating: 0, count: n), std = mean
-        for x in xs { for i in 0..<n { mean[i] += x[i] } }
-        let inv = 1 / Float(xs.count)
-        for i in 0..<n { mean[i] *= inv }
-        for x in xs { for i in 0..<n { let d = x[i] - mean[i]; std[i] += d * d } }
-        for i in 0..<n { std[i] = (std[i] * inv).squareRoot() }
-        return (mean, std)
-    }
+    static func moments(_ xs: [[Float]]) -> ([Float], [Float]) { Aggregation.moments(xs) }
 
     /// Summary over seeds: mean of the per-seed means, lowest worst node, mean curve.
     public struct Summary: Hashable, Sendable {

@@ -61,13 +61,7 @@ public struct ModelID: Hashable, Sendable, Comparable, CustomStringConvertible {
 }
 
 extension Model {
-    public static func hex(_ b: some Collection<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(b.count * 2)
-        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func hex(_ b: some Collection<UInt8>) -> String { Hex.encode(b) }
 
     /// Why a peer's bytes were refused; the label of `lattica_model_rejected_total{reason}`.
     public enum Rejection: String, Sendable, CaseIterable {

@@ -12,7 +12,7 @@ extension DHTService {
         ctx.method(Methods.DHTPut.self) { [self] p in
             let value: [UInt8]
             if let h = p.valueHex {
-                guard let v = Self.unhex(h) else { throw ControlErrorBody.badRequest("'value_hex' is not hex") }
+                guard let v = Hex.decode(h) else { throw ControlErrorBody.badRequest("'value_hex' is not hex") }
                 value = v
             } else { value = Array((p.value ?? "").utf8) }
             let limit = Methods.DHTPut.Params.maxValueBytes
@@ -42,7 +42,7 @@ extension DHTService {
                     }
                 }
             }
-            return DHTGetResult(key: p.key, value: String(validating: value, as: UTF8.self), valueHex: Self.hex(value),
+            return DHTGetResult(key: p.key, value: String(validating: value, as: UTF8.self), valueHex: Hex.encode(value),
                                 encoding: encoding, copies: copies, ms: (ContinuousClock.now - t0).secondsDouble * 1000)
         }
         ctx.method(Methods.DHTProvide.self) { [self] p in
@@ -111,26 +111,6 @@ extension DHTService {
             }
         }
         return (v, "raw")
-    }
-
-    static func hex(_ b: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(b.count * 2)
-        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func unhex(_ s: String) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(u.count / 2)
-        for i in stride(from: 0, to: u.count, by: 2) {
-            guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
-        }
-        return out
     }
 
     static func describe(_ e: DHT.QueryError) -> String {

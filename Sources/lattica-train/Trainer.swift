@@ -62,14 +62,7 @@ struct Trainer: ParsableCommand {
     /// The same configuration in the simulator, for the network's accuracy to be compared with.
     func runSimulated() throws {
         let hidden = model.dropFirst(4).split(separator: "-").compactMap { Int($0) }
-        let rule: Aggregation.Rule = switch aggregator {
-        case "median": .median
-        case "trimmed-mean": .trimmedMean(trim: max(1, k / 4))
-        case "krum": .multiKrum(f: max(1, k / 4), m: max(1, k / 2))
-        case "flag": .flag(r: 2, iterations: 20)
-        case "centered-clip": .centeredClip(tau: nil, iterations: 20)
-        default: .mean
-        }
+        let rule = Aggregation.Rule(named: aggregator, k: k)
         var c = Experiment.Config(method: .robust(k: k, rule: rule))
         c.nodes = nodes
         c.byzantine = byzantine

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LatticaAPI
+import LatticaCore
 
 struct DHTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct DHTCommand: ParsableCommand {
             } else {
                 bytes = Array(value.utf8)
             }
-            guard let r = try global.call(Methods.DHTPut.self, .init(key: key, valueHex: hex(bytes), quorum: quorum)) else { return }
+            guard let r = try global.call(Methods.DHTPut.self, .init(key: key, valueHex: Hex.encode(bytes), quorum: quorum)) else { return }
             print("stored '\(r.key)' on \(r.storedOn) peer\(r.storedOn == 1 ? "" : "s") (quorum \(r.quorum)) in \(formatMillis(r.ms))")
         }
     }
@@ -83,4 +84,3 @@ struct DHTCommand: ParsableCommand {
     }
 }
 
-func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }

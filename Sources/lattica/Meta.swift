@@ -32,28 +32,29 @@ struct MetaCommand: ParsableCommand {
         }
     }
 
-    struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add ELEMENT to the set at PATH (add wins over a concurrent remove).")
+    /// What `add` and `remove` share: the set, the element, how it is read.
+    struct ElementArguments: ParsableArguments {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var type: TypeOption
         @Argument var path: String
         @Argument var element: String
-        func run() throws {
-            guard let r = try global.call(Methods.MetaAdd.self, .init(path: path, element: element, type: type.type)) else { return }
+
+        func write<M: ControlMethod>(_ m: M.Type) throws where M.Params == MetaElementParams, M.Result == MetaWriteResult {
+            guard let r = try global.call(m, .init(path: path, element: element, type: type.type)) else { return }
             MetaCommand.printWrite(r)
         }
     }
 
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add ELEMENT to the set at PATH (add wins over a concurrent remove).")
+        @OptionGroup var args: ElementArguments
+        func run() throws { try args.write(Methods.MetaAdd.self) }
+    }
+
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove ELEMENT from the set at PATH (the adds this node has seen).")
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var type: TypeOption
-        @Argument var path: String
-        @Argument var element: String
-        func run() throws {
-            guard let r = try global.call(Methods.MetaRemove.self, .init(path: path, element: element, type: type.type)) else { return }
-            MetaCommand.printWrite(r)
-        }
+        @OptionGroup var args: ElementArguments
+        func run() throws { try args.write(Methods.MetaRemove.self) }
     }
 
     struct Incr: ParsableCommand {

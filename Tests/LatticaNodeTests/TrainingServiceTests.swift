@@ -46,15 +46,23 @@ import Testing
         }
     }
 
+    /// Node 0 starts a run of the mean (α = 1, β = 0, no reputation: exact results) for all of
+    /// `ds`; the others join once its config has reached them. Returns the run id.
+    func startRun(_ ds: [Daemon], name: String) async throws -> String {
+        let t0 = try await train(ds[0])
+        let n = ds.count
+        let config = RunConfig(aggregator: "mean", alpha: 1, beta: 0, k: n, rounds: 5, nodes: n, reputation: false)
+        let r = try await ds[0].loop.submit { _ in try t0.start(.init(name: name, config: config, shard: "0/\(n)", spawn: false)) }
+        for (i, d) in ds.enumerated().dropFirst() { try await join(d, r.run, shard: "\(i)/\(n)") }
+        return r.run
+    }
+
     @Test func threeDaemons_pullEachOther_andAggregate() async throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }
         let ds = try await daemons(3, tmp)
         defer { Task { for d in ds { await d.stop() } } }
-        let t0 = try await train(ds[0])
-        let config = RunConfig(aggregator: "mean", alpha: 1, beta: 0, k: 3, rounds: 5, nodes: 3, reputation: false)
-        let r = try await ds[0].loop.submit { _ in try t0.start(.init(name: "t", config: config, shard: "0/3", spawn: false)) }
-        for (i, d) in ds.enumerated().dropFirst() { try await join(d, r.run, shard: "\(i)/3") }
+        let run = try await startRun(ds, name: "t")
         let phi0 = [Float](repeating: 0, count: 6)
         for d in ds { let t = try await train(d); try await d.loop.submit { _ in try t.setStart(step: 0, phi: phi0) } }
         // Three nodes, three different θ; with the mean, α = 1, β = 0 every node ends at their mean.
@@ -75,10 +83,7 @@ import Testing
         defer { tmp.cleanup() }
         let ds = try await daemons(3, tmp)
         defer { Task { for d in ds { await d.stop() } } }
-        let t0 = try await train(ds[0])
-        let config = RunConfig(aggregator: "mean", alpha: 1, beta: 0, k: 3, rounds: 5, nodes: 3, reputation: false)
-        let r = try await ds[0].loop.submit { _ in try t0.start(.init(name: "s", config: config, shard: "0/3", spawn: false)) }
-        for (i, d) in ds.enumerated().dropFirst() { try await join(d, r.run, shard: "\(i)/3") }
+        let run = try await startRun(ds, name: "s")
         // ds[2] runs a model with another shape: its replies cannot be taken.
         for (i, d) in ds.enumerated() {
             let t = try await train(d)
@@ -93,7 +98,7 @@ import Testing
         #expect(ra.0.allSatisfy { $0.isFinite && abs($0 - 1.5) < 1e-5 }, "\(ra.0)")
         // The refusal is evidence in the run's reports (an accusation, not a verdict).
         let reported = try await ds[0].loop.submit { _ -> Bool in
-            guard case .map(let m)? = ds[0].service(CRDTService.self)!.crdt.state.object(at: "run/\(r.run)/reports/\(ds[0].peerId)") else { return false }
+            guard case .map(let m)? = ds[0].service(CRDTService.self)!.crdt.state.object(at: "run/\(run)/reports/\(ds[0].peerId)") else { return false }
             return m[ds[2].peerId.description].flatMap(CRDT.Report.init(value:))?.reason == "malformed_reply"
         }
         #expect(reported)

@@ -49,7 +49,7 @@ extension CRDTService {
                 }
                 let clock = self.crdt.batches(of: self.crdt.localPeer).last?.deltas.last.map { "\($0.time)" } ?? ""
                 done(.success(.success(MetaWriteResult(path: w.path, author: self.crdt.localPeer.description, seq: seq, clock: clock,
-                                                       stateHash: DHTService.hex(self.crdt.state.stateHash)))))
+                                                       stateHash: Hex.encode(self.crdt.state.stateHash)))))
             } catch let e {
                 done(.success(.failure(Self.describe(e))))
             }
@@ -86,7 +86,7 @@ extension CRDTService {
             guard let b = Bool(text) else { throw ControlErrorBody.badRequest("'\(field)' is not true or false") }
             return .bool(b)
         case "hex":
-            guard let b = DHTService.unhex(text) else { throw ControlErrorBody.badRequest("'\(field)' is not hex") }
+            guard let b = Hex.decode(text) else { throw ControlErrorBody.badRequest("'\(field)' is not hex") }
             return .bytes(b)
         default:
             return .string(text)
@@ -136,7 +136,7 @@ extension CRDTService {
             SyncResult.Peer(peerId: s.peer.description, lag: s.lag, theyLack: s.theyLack, weLack: s.weLack,
                             lastSyncSeconds: s.lastSync.map { (now - $0).secondsDouble })
         }
-        return SyncResult(stateHash: DHTService.hex(crdt.state.stateHash), deltas: crdt.versions.total,
+        return SyncResult(stateHash: Hex.encode(crdt.state.stateHash), deltas: crdt.versions.total,
                           authors: crdt.versions.authors, paths: crdt.state.entries.count, peers: peers)
     }
 }

@@ -100,14 +100,7 @@ extension TrainingService {
 
     /// The averaging settings of a run's config.
     static func averagingSettings(_ c: RunConfig, members: Int) -> Averaging.Settings {
-        let rule: Aggregation.Rule = switch c.aggregator {
-        case "median": .median
-        case "trimmed-mean": .trimmedMean(trim: max(1, c.k / 4))
-        case "krum": .multiKrum(f: max(1, c.k / 4), m: max(1, c.k / 2))
-        case "flag": .flag(r: 2, iterations: 20)
-        case "centered-clip": .centeredClip(tau: nil, iterations: 20)
-        default: .mean
-        }
+        let rule = Aggregation.Rule(named: c.aggregator, k: c.k)
         var s = Averaging.Settings(method: .robust(k: max(2, c.k), rule: rule), alpha: Float(c.alpha), beta: Float(c.beta))
         s.useReputation = c.reputation
         return s

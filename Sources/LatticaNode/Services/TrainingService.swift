@@ -124,7 +124,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         var out = theta
         if settings.attack != .none, let avg = r.avg {
             let update = theta - avg.slow
-            let (mean, std) = r.lastHonest.isEmpty ? (theta, update.map { abs($0) }) : Self.moments(r.lastHonest)
+            let (mean, std) = r.lastHonest.isEmpty ? (theta, update.map { abs($0) }) : Aggregation.moments(r.lastHonest)
             let c = Attack.Context(receiverSlow: avg.slow, ownUpdate: update, honestMean: mean, honestStd: std)
             if let crafted = settings.attack.craft(c, rng: &rng) { out = crafted }
         }
@@ -132,16 +132,6 @@ final class TrainingService: NodeService, @unchecked Sendable {
         run?.bytesOut += reply.count
         Counter(label: "lattica_train_pulls_served_total").increment()
         return reply
-    }
-
-    static func moments(_ xs: [[Float]]) -> ([Float], [Float]) {
-        let n = xs[0].count
-        var mean = [Float](repeating: 0, count: n), std = mean
-        for x in xs { for i in 0..<n { mean[i] += x[i] } }
-        for i in 0..<n { mean[i] /= Float(xs.count) }
-        for x in xs { for i in 0..<n { let d = x[i] - mean[i]; std[i] += d * d } }
-        for i in 0..<n { std[i] = (std[i] / Float(xs.count)).squareRoot() }
-        return (mean, std)
     }
 
     // MARK: the outer step
