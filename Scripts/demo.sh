@@ -70,6 +70,10 @@ for _ in $(seq 1 100); do  # the connection keeper and the DHT connect everyone
 done
 "$bin/lattica" --data-dir "$root/node-0" peers | tail -n +1 | head -3
 
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }  # KiB
+for p in "${pids[@]}"; do rss "$p"; done > "$root/rss-idle.txt"  # idle: connected, no run yet
+declare -A peak=()
+
 echo "--- node-0 starts run 'digits' (config in the CRDT store), the others join"
 "$bin/lattica" --data-dir "$root/node-0" train start --run digits --nodes "$nodes" --rounds "$rounds" --k "$nodes" --shard "0/$nodes"
 run=$("$bin/lattica" --data-dir "$root/node-0" train status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["run"])')
@@ -93,11 +97,13 @@ while :; do
     python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["runs"]; sys.exit(0 if r and r[0]["trainer"] in ("finished","exited with 0") else 1)' "$root/node-$i/status.json" && done_count=$((done_count + 1))
   done
   step=$(python3 -c 'import json,sys; print(min(json.load(open(f))["runs"][0]["step"] for f in sys.argv[1:]))' "$root"/node-[0-$((honest - 1))]/status.json 2>/dev/null || echo 0)
+  for p in "${pids[@]}"; do r=$(rss "$p"); [ "$r" -gt "${peak[$p]:-0}" ] && peak[$p]=$r; done
   printf '\r    step %s/%s, %s of %s honest trainers finished' "$step" "$rounds" "$done_count" "$honest"
   [ "$done_count" -ge "$honest" ] && break
   sleep 1
 done
 echo
+for p in "${pids[@]}"; do echo "${peak[$p]:-0}"; done > "$root/rss-train.txt"  # peak while training
 for i in $(seq "$honest" $((nodes - 1))); do "$bin/lattica" --data-dir "$root/node-$i" status --json > "$root/node-$i/node.json"; done
 python3 Scripts/demo_report.py "$root" "$honest" "$nodes" "$attack"
 if [ "$keep" = 1 ]; then

@@ -8,8 +8,11 @@ import sys
 root, honest, nodes, attack = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 runs = [json.load(open(f"{root}/node-{i}/status.json"))["runs"][0] for i in range(honest)]
 # accuracy_per_step[s] is θ's held-out accuracy before outer step s (after step s-1); the final
-# one is the status's `accuracy`.
-curves = [r["accuracy_per_step"][1:] + [r["accuracy"]] for r in runs]
+# one is the status's `accuracy` (after the final merge: `accuracy_before_merge`).
+def final(r):
+    return r["accuracy_before_merge"] if r.get("accuracy_before_merge") is not None else r["accuracy"]
+curves = [r["accuracy_per_step"][1:] + [final(r)] for r in runs]
+merged = [r["accuracy"] for r in runs if r.get("merged")]
 n = min(len(c) for c in curves)
 mean = [sum(c[s] for c in curves) / len(curves) for s in range(n)]
 worst = min(c[n - 1] for c in curves)
@@ -23,7 +26,19 @@ rej = sum(r["rejected"] for r in runs)
 print(f"\nafter {n} outer steps, {honest} honest of {nodes} daemons ({nodes - honest} attacking with {attack}):")
 print(f"  network: mean {mean[-1] * 100:.1f}%, worst honest node {worst * 100:.1f}%")
 print(f"  simulator, same configuration: mean {simc[n - 1] * 100:.1f}% (worst {sim['simulated_worst'] * 100:.1f}%); difference {abs(mean[-1] - simc[n - 1]) * 100:.1f} points")
+if merged:
+    sa, sw = sim.get("simulated_after_merge"), sim.get("simulated_worst_after_merge")
+    print(f"  final merge (every member's final model, once, merged robustly) on {len(merged)} of {honest} honest nodes: "
+          f"mean {mean[-1] * 100:.1f}% -> {sum(merged) / len(merged) * 100:.1f}%, worst {min(merged) * 100:.1f}%"
+          + (f"; simulator {simc[n - 1] * 100:.1f}% -> {sa * 100:.1f}% (worst {sw * 100:.1f}%)" if sa is not None else ""))
 print(f"  central baseline: {central[n - 1] * 100:.1f}%")
+try:
+    idle = [int(x) / 1024 for x in open(f"{root}/rss-idle.txt").read().split()]
+    train = [int(x) / 1024 for x in open(f"{root}/rss-train.txt").read().split()]
+    print(f"  latticad RSS: idle (connected, before the run) median {sorted(idle)[len(idle) // 2]:.1f} MiB, max {max(idle):.1f}; "
+          f"training (peak per daemon, sampled each second) median {sorted(train)[len(train) // 2]:.1f} MiB, max {max(train):.1f}")
+except (OSError, ValueError):
+    pass
 print(f"  contributions rejected by honest nodes: {rej}; node-0's view of its peers:")
 attackers = {json.load(open(f"{root}/node-{i}/node.json"))["peer_id"] for i in range(honest, nodes)}
 for p in sorted(runs[0]["peers"], key=lambda p: p["reputation"]):

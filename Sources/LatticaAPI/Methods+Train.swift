@@ -126,9 +126,43 @@ extension Methods {
         public struct Params: ControlParams, Equatable {
             public var run: String
             public var accuracy: Double?
-            public enum CodingKeys: String, CodingKey, CaseIterable { case run, accuracy }
+            /// With a final merge: the held-out accuracy before it (`accuracy` is after it).
+            public var accuracyBeforeMerge: Double?
+            public enum CodingKeys: String, CodingKey, CaseIterable { case run, accuracy, accuracyBeforeMerge = "accuracy_before_merge" }
             public static let maxLengths = ["run": 128]
-            public init(run: String, accuracy: Double?) { self.run = run; self.accuracy = accuracy }
+            public init(run: String, accuracy: Double?, accuracyBeforeMerge: Double? = nil) {
+                self.run = run; self.accuracy = accuracy; self.accuracyBeforeMerge = accuracyBeforeMerge
+            }
+            public func validate() throws(ControlErrorBody) {
+                try require("run", run)
+                for (f, v) in [("accuracy", accuracy), ("accuracy_before_merge", accuracyBeforeMerge)] where v.map({ !$0.isFinite }) == true {
+                    throw .badRequest("'\(f)' must be a finite number")
+                }
+            }
+        }
+    }
+
+    /// Trainer API: the run's rounds are over and θ (the final φ) is in `shm`: the daemon pulls
+    /// every connected member's final model once, merges them robustly with ours (the run's rule,
+    /// reputation) and answers with the merged θ in `shm`. Members that do not reach the end
+    /// within the merge deadline are left out.
+    public enum TrainerFinalMerge: ControlMethod {
+        public static let name = "trainer.final_merge"
+        public typealias Result = OuterStepResult
+        public struct Params: ControlParams, Equatable {
+            public var run: String
+            public var shm: String
+            public var count: Int
+            public enum CodingKeys: String, CodingKey, CaseIterable { case run, shm, count }
+            public static let ranges = ["count": 1...(1 << 30)]
+            public static let maxLengths = ["run": 128, "shm": 256]
+            public init(run: String, shm: String, count: Int) { self.run = run; self.shm = shm; self.count = count }
+            public func validate() throws(ControlErrorBody) {
+                try require("run", run); try check("count", count)
+                guard shm.hasPrefix("/dev/shm/"), !shm.contains("/../"), !shm.hasSuffix("/..") else {
+                    throw .badRequest("'shm' must be a file under /dev/shm/")
+                }
+            }
         }
     }
 }
@@ -159,18 +193,52 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var reputation: Bool
     /// Outer steps a pulled model may be behind or ahead of ours.
     public var staleness: Int
+    /// `robust` (pull k − 1 peers, aggregate with `aggregator` and reputation), `noloco` (NoLoCo
+    /// pairs: one partner per step from a permutation seeded by the run's seed and the step, mean
+    /// of the two) or `diloco` (every connected member, mean: the all-reduce baseline).
+    public var method: String
+    /// At the run's end every node pulls every member's final model once and merges them with
+    /// the run's rule (`trainer.final_merge`).
+    public var finalMerge: Bool
 
     enum CodingKeys: String, CodingKey {
         case dataset, model, aggregator, innerSteps = "inner_steps", alpha, beta, k, rounds, seed, split, nodes, reputation, staleness
+        case method, finalMerge = "final_merge"
     }
+
+    public static let methods = ["robust", "noloco", "diloco"]
 
     public init(dataset: String = "digits", model: String = "mlp:32", aggregator: String = "centered-clip", innerSteps: Int = 10,
                 alpha: Double = 0.7, beta: Double = 0.7, k: Int = 8, rounds: Int = 60, seed: Int = 1, split: String = "dirichlet:0.5",
-                nodes: Int = 8, reputation: Bool = true, staleness: Int = 2) {
+                nodes: Int = 8, reputation: Bool = true, staleness: Int = 2, method: String = "robust", finalMerge: Bool = true) {
         self.dataset = dataset; self.model = model; self.aggregator = aggregator; self.innerSteps = innerSteps; self.alpha = alpha
         self.beta = beta; self.k = k; self.rounds = rounds; self.seed = seed; self.split = split; self.nodes = nodes
-        self.reputation = reputation; self.staleness = staleness
+        self.reputation = reputation; self.staleness = staleness; self.method = method; self.finalMerge = finalMerge
     }
+
+    /// `method` and `final_merge` came in a later release: absent, they take their defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dataset = try c.decode(String.self, forKey: .dataset)
+        model = try c.decode(String.self, forKey: .model)
+        aggregator = try c.decode(String.self, forKey: .aggregator)
+        innerSteps = try c.decode(Int.self, forKey: .innerSteps)
+        alpha = try c.decode(Double.self, forKey: .alpha)
+        beta = try c.decode(Double.self, forKey: .beta)
+        k = try c.decode(Int.self, forKey: .k)
+        rounds = try c.decode(Int.self, forKey: .rounds)
+        seed = try c.decode(Int.self, forKey: .seed)
+        split = try c.decode(String.self, forKey: .split)
+        nodes = try c.decode(Int.self, forKey: .nodes)
+        reputation = try c.decode(Bool.self, forKey: .reputation)
+        staleness = try c.decode(Int.self, forKey: .staleness)
+        method = try c.decodeIfPresent(String.self, forKey: .method) ?? "robust"
+        finalMerge = try c.decodeIfPresent(Bool.self, forKey: .finalMerge) ?? true
+    }
+
+    /// The model is the trainer's own (a PyTorch client, Docs/PYTHON.md): `external` or
+    /// `external:NAME`; the daemon takes its size from the first θ.
+    public var isExternalModel: Bool { model == "external" || model.hasPrefix("external:") }
 
     public static let aggregators = ["mean", "median", "trimmed-mean", "krum", "centered-clip", "flag"]
 
@@ -185,10 +253,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
         guard alpha.isFinite, (0...10).contains(alpha) else { throw .badRequest("'alpha' must be in 0...10") }
         guard beta.isFinite, (0..<1).contains(beta) else { throw .badRequest("'beta' must be in 0..<1") }
         guard Self.aggregators.contains(aggregator) else { throw .badRequest("'aggregator' must be one of \(Self.aggregators.joined(separator: ", "))") }
-        guard dataset == "digits" || dataset.hasPrefix("csv:") || dataset.hasPrefix("idx:") else { throw .badRequest("'dataset' must be digits, csv:PATH or idx:PATH") }
+        guard dataset == "digits" || dataset == "fashion-mnist" || dataset.hasPrefix("csv:") || dataset.hasPrefix("idx:") || dataset.hasPrefix("external:") else {
+            throw .badRequest("'dataset' must be digits, fashion-mnist, csv:PATH, idx:IMAGES,LABELS or external:NAME")
+        }
         guard dataset.utf8.count <= 1024 else { throw .badRequest("'dataset' is too long") }
-        guard model.hasPrefix("mlp:"), model.dropFirst(4).split(separator: "-").allSatisfy({ Int($0).map { (1...4096).contains($0) } ?? false }),
-              model.count <= 64 else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096)") }
+        guard model.count <= 64, isExternalModel && model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+                || model.hasPrefix("mlp:") && model.dropFirst(4).split(separator: "-").allSatisfy({ Int($0).map { (1...4096).contains($0) } ?? false })
+        else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096), or external:NAME for a trainer's own model") }
+        guard Self.methods.contains(method) else { throw .badRequest("'method' must be one of \(Self.methods.joined(separator: ", "))") }
         guard split == "iid" || (split.hasPrefix("dirichlet:") && Double(split.dropFirst(10)).map { $0 > 0 && $0 <= 1000 } == true) else {
             throw .badRequest("'split' must be iid or dirichlet:A with A in (0, 1000]")
         }
@@ -275,9 +347,14 @@ public struct TrainStatusResult: Codable, Sendable, Equatable {
         public var trainer: String
         public var attack: String
         public var peers: [Peer]
+        public var method: String?
+        /// After a final merge: the held-out accuracy before it (`accuracy` is after it).
+        public var accuracyBeforeMerge: Double?
+        public var merged: Bool?
         enum CodingKeys: String, CodingKey {
             case run, shard, step, rounds, loss, accuracy, accuracyPerStep = "accuracy_per_step", partners
             case lastOuterStepSeconds = "last_outer_step_s", bytesIn = "bytes_in", bytesOut = "bytes_out", rejected, members, trainer, attack, peers
+            case method, accuracyBeforeMerge = "accuracy_before_merge", merged
         }
         public init(run: String, shard: String, step: Int, rounds: Int, loss: Double?, accuracy: Double?, accuracyPerStep: [Double],
                     partners: [String], lastOuterStepSeconds: Double?, bytesIn: Int, bytesOut: Int, rejected: Int, members: Int,

@@ -47,7 +47,10 @@ extension Averaging {
         /// Start of outer step `step`: θ is the result of the inner loop; `members` the nodes
         /// currently known (including or excluding `me`). Returns the pulls to send and the
         /// round deadline.
-        public mutating func onOuterStep(step: Int, parameters theta: [Float], members: [Int], now: Instant) -> [Directive] {
+        ///
+        /// `partner`, for NoLoCo only: the partner the shell computed itself (a network derives the
+        /// pairing from peer ids, which its small integer indices do not preserve).
+        public mutating func onOuterStep(step: Int, parameters theta: [Float], members: [Int], now: Instant, partner: Int? = nil) -> [Directive] {
             precondition(theta.count == slow.count, "θ of the wrong shape from our own trainer")
             self.step = step
             published = theta
@@ -61,7 +64,7 @@ extension Averaging {
             case .localOnly: targets = []
             case .diloco: targets = self.members
             case .noloco:
-                targets = Self.nolocoPartner(of: me, members: self.members + [me], step: step, networkSeed: settings.networkSeed)
+                targets = (partner ?? Self.nolocoPartner(of: me, members: self.members + [me], step: step, networkSeed: settings.networkSeed))
                     .map { [$0] } ?? randomPeers(1)
             case .gossip: targets = randomPeers(1)
             case .robust(let k, _): targets = randomPeers(k - 1)
@@ -144,22 +147,7 @@ extension Averaging {
             metrics.outerSteps += 1
             var directives: [Directive] = []
             let n = slow.count
-            // Deltas Δ_j = θ_j − φ, own first.
-            var contributors = [me]
-            var deltas = [published - slow]
-            for (peer, p) in received.sorted(by: { $0.peer < $1.peer }) {
-                if settings.useReputation && !reputation.isTrusted(peer) { continue }
-                contributors.append(peer); deltas.append(p - slow)
-            }
-            // Keep deprioritised peers only if too few trusted ones answered.
-            if settings.useReputation && contributors.count < 3 {
-                for (peer, p) in received where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
-            }
-            let aggregate: [Float]
-            switch settings.method {
-            case .robust(_, let rule) where deltas.count >= 3: aggregate = Aggregation.aggregate(deltas, rule: rule)
-            default: aggregate = Aggregation.aggregate(deltas, rule: .mean)
-            }
+            let (contributors, deltas, aggregate) = aggregateDeltas(own: published, received.sorted(by: { $0.peer < $1.peer }))
             // Evidence: each peer's distance from the aggregate, relative to the median distance.
             if deltas.count >= 3 {
                 let dist = deltas.map { $0.distance(to: aggregate) }
@@ -190,6 +178,52 @@ extension Averaging {
             published = slow
             directives.append(.setParameters(slow))
             return directives
+        }
+
+        /// The deltas Δ_j = θ_j − φ (own first) of the trusted contributions (all of them when fewer
+        /// than 3 trusted ones remain, or without reputation), and their aggregate: the run's rule
+        /// for robust methods with 3 or more, the mean otherwise.
+        func aggregateDeltas(own: [Float], _ models: [(peer: Int, parameters: [Float])]) -> (contributors: [Int], deltas: [[Float]], aggregate: [Float]) {
+            var contributors = [me]
+            var deltas = [own - slow]
+            for (peer, p) in models where !settings.useReputation || reputation.isTrusted(peer) {
+                contributors.append(peer); deltas.append(p - slow)
+            }
+            // Keep deprioritised peers only if too few trusted ones answered.
+            if settings.useReputation && contributors.count < 3 {
+                for (peer, p) in models where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
+            }
+            switch settings.method {
+            case .robust(_, let rule) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
+            default: return (contributors, deltas, Aggregation.aggregate(deltas, rule: .mean))
+            }
+        }
+
+        /// The final global merge ("A Single Merging Suffices"): at a run's end the node takes every
+        /// member's final model once and aggregates them robustly with its own. Each model is checked
+        /// as in a step (shape, finiteness, norm: rejected ones become evidence), untrusted peers are
+        /// left out when reputation is on (unless fewer than 3 would remain), and the deltas from our
+        /// φ are aggregated with the run's rule (the mean for non-robust methods): φ ← φ + agg, with no
+        /// outer learning rate or momentum. Returns the merged φ (also the new published θ), the
+        /// peers that contributed, and the evidence.
+        /// `own` is this node's final θ (normally φ itself).
+        public mutating func finalMerge(own: [Float], _ models: [(peer: Int, parameters: [Float])]) -> (phi: [Float], contributors: [Int], directives: [Directive]) {
+            precondition(own.count == slow.count, "θ of the wrong shape from our own trainer")
+            finished = true
+            var directives: [Directive] = []
+            var accepted: [(peer: Int, parameters: [Float])] = []
+            for (peer, p) in models.sorted(by: { $0.peer < $1.peer }) where peer != me && !accepted.contains(where: { $0.peer == peer }) {
+                let reason: RejectReason? = p.count != slow.count ? .wrongShape : !p.allFinite ? .nonFinite
+                    : p.distance(to: slow) > settings.maxDeltaNorm ? .absurdNorm : nil
+                if let reason { directives += reject(peer, reason); continue }
+                accepted.append((peer, p))
+            }
+            let (contributors, _, aggregate) = aggregateDeltas(own: own, accepted)
+            slow.withUnsafeMutableBufferPointer { phi in
+                aggregate.withUnsafeBufferPointer { g in for i in 0..<phi.count { phi[i] += g[i] } }
+            }
+            published = slow
+            return (slow, contributors, directives)
         }
     }
 }

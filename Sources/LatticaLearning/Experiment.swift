@@ -17,6 +17,9 @@ public enum Experiment {
         public var attack: Attack = .none
         public var averaging: Averaging.Settings
         public var trainer = LocalTrainer.Settings()
+        /// After the last round every honest node merges every node's final model once
+        /// (`Averaging.Instance.finalMerge`); Byzantine nodes send crafted models to it too.
+        public var finalMerge = false
 
         public init(method: Averaging.Method) { averaging = Averaging.Settings(method: method) }
     }
@@ -35,6 +38,10 @@ public enum Experiment {
         /// Contributions flagged far from the aggregate, by honest nodes, from Byzantine / honest peers.
         public var farFromByzantine: Int
         public var farFromHonest: Int
+        /// With `finalMerge`: the honest mean and worst accuracy after the merge (the fields
+        /// above are before it).
+        public var meanAfterMerge: Double?
+        public var worstAfterMerge: Double?
     }
 
     /// Runs one seed. `data` is the whole data set (split into train/test here by `seed`).
@@ -115,9 +122,33 @@ public enum Experiment {
             perRound.append(accs.reduce(0, +) / Double(accs.count))
             worst = accs.min()!
         }
-        return Outcome(meanAccuracy: perRound.last ?? 0, worstAccuracy: worst, perRound: perRound,
-                       nodeRounds: config.nodes * config.rounds, rejected: rejected,
-                       farFromByzantine: farByz, farFromHonest: farHonest)
+        var outcome = Outcome(meanAccuracy: perRound.last ?? 0, worstAccuracy: worst, perRound: perRound,
+                              nodeRounds: config.nodes * config.rounds, rejected: rejected,
+                              farFromByzantine: farByz, farFromHonest: farHonest)
+        if config.finalMerge {
+            // Every honest node pulls every other node's final model once (what it publishes: its
+            // φ, or a crafted model from a Byzantine node) and merges them robustly.
+            var honestMean: [Float] = [], honestStd: [Float] = []
+            if config.attack == .alie || config.attack == .ipm { (honestMean, honestStd) = moments(honest.map { thetas[$0] }) }
+            var merged: [Int: [Float]] = [:]
+            for k in honest {
+                var models: [(peer: Int, parameters: [Float])] = []
+                for j in 0..<config.nodes where j != k {
+                    var p = thetas[j]
+                    if byzantine.contains(j) {
+                        let ctx = Attack.Context(receiverSlow: instances[k].slow, ownUpdate: thetas[j] - instances[j].slow,
+                                                 honestMean: honestMean, honestStd: honestStd)
+                        if let crafted = config.attack.craft(ctx, rng: &attackRngs[j]) { p = crafted }
+                    }
+                    models.append((j, p))
+                }
+                merged[k] = instances[k].finalMerge(own: thetas[k], models).phi
+            }
+            let accs = honest.map { arch.accuracy(parameters: merged[$0]!, on: test, workspace: &ws) }
+            outcome.meanAfterMerge = accs.reduce(0, +) / Double(accs.count)
+            outcome.worstAfterMerge = accs.min()
+        }
+        return outcome
     }
 
     static func moments(_ xs: [[Float]]) -> ([Float], [Float]) { Aggregation.moments(xs) }

@@ -72,3 +72,36 @@ public final class DataDirectory: @unchecked Sendable {
     static func err(_ path: String, _ m: String) -> DataDirError { DataDirError(path: path, message: m) }
     static func errnoString() -> String { String(cString: strerror(errno)) }
 }
+
+extension DataDirectory {
+    /// Writes `bytes` to `path` atomically (mode 0600): a temporary file beside it, fsync, rename,
+    /// fsync of the directory; the directory is created if needed. A crash leaves the old file or
+    /// the new one, never a mix. (LatticaData has the same for the trainer and tools; latticad does
+    /// not link it, to keep Foundation out of the daemon.)
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SwarmError) {
+        let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw SwarmError("cannot create \(dir): \(error)")
+        }
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw SwarmError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        let ok = bytes.withUnsafeBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = write(fd, b.baseAddress! + off, b.count - off)
+                if n <= 0 { return false }
+                off += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
+            throw SwarmError("cannot write \(path): \(e)")
+        }
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+}

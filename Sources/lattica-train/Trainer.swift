@@ -73,14 +73,18 @@ struct Trainer: ParsableCommand {
         c.attack = Attack(rawValue: attack) ?? .none
         c.averaging = Averaging.Settings(method: .robust(k: k, rule: rule), alpha: Float(alpha), beta: Float(beta))
         c.averaging.useReputation = true
+        c.finalMerge = true
         let o = Experiment.run(c, data: try load(dataset), seed: UInt64(seed))
-        print("{\"simulated_accuracy_per_round\": [\(o.perRound.map { String(format: "%.4f", $0) }.joined(separator: ","))], \"simulated_worst\": \(o.worstAccuracy)}")
+        print("{\"simulated_accuracy_per_round\": [\(o.perRound.map { String(format: "%.4f", $0) }.joined(separator: ","))], \"simulated_worst\": \(o.worstAccuracy), \"simulated_after_merge\": \(o.meanAfterMerge ?? .nan), \"simulated_worst_after_merge\": \(o.worstAfterMerge ?? .nan)}")
     }
 
     func runAttached(socket: String, runID: String) throws {
         let client = try ControlClient(socketPath: socket, timeoutSeconds: 600)
         let a = try client.call(Methods.TrainerAttach.self, .init(run: runID, pid: Int(getpid())))
         let c = a.config
+        guard !c.isExternalModel else {
+            throw ValidationError("run \(a.run) has an external model (\(c.model)): its trainer is the user's own (Docs/PYTHON.md), not lattica-train")
+        }
         let shard = try Shard(a.shard)
         log("attached to \(a.run): \(c.dataset), \(c.model), \(c.aggregator), H=\(c.innerSteps), shard \(shard), from step \(a.step), attack \(a.attack)")
 
@@ -138,13 +142,36 @@ struct Trainer: ParsableCommand {
             step = max(step, r.step) + 1
             log("step \(step)/\(c.rounds): loss \(String(format: "%.4f", loss)), held-out accuracy \(String(format: "%.4f", accuracy)), partners \(r.partners.count), rejected \(r.rejected), \(Int(r.ms)) ms")
         }
-        _ = try client.call(Methods.TrainerDone.self, .init(run: runID, accuracy: accuracy))
+        // The final global merge: every member's final model, once, merged robustly. Skipped when
+        // this trainer resumes after a merge it already did (the checkpoint is past the last step).
+        var before: Double?
+        if c.finalMerge, a.step <= c.rounds {
+            before = accuracy
+            put(theta)
+            let m = try client.call(Methods.TrainerFinalMerge.self, .init(run: runID, shm: shm, count: theta.count))
+            theta = get()
+            accuracy = arch.accuracy(parameters: theta, on: test, workspace: &ws)
+            log("final merge of \(m.partners.count + 1) models in \(Int(m.ms)) ms: held-out accuracy \(String(format: "%.4f", before ?? 0)) -> \(String(format: "%.4f", accuracy))")
+        }
+        _ = try client.call(Methods.TrainerDone.self, .init(run: runID, accuracy: accuracy, accuracyBeforeMerge: before))
         log("done: held-out accuracy \(String(format: "%.4f", accuracy))")
     }
 
     func load(_ spec: String) throws -> Dataset {
         // Scaled to [0, 1] as the simulator's experiments (lattica-bench learning) use it.
         if spec == "digits" { return try DataFiles.fixture("digits").scaled(by: 1.0 / 16) }
+        if spec == "fashion-mnist" {
+            // Debian's dataset-fashion-mnist: the 60,000 training images (the run splits them
+            // into its own train and held-out sets, as for every data set).
+            let dir = "/usr/share/datasets/fashion-mnist"
+            func path(_ base: String) -> String {
+                FileManager.default.fileExists(atPath: "\(dir)/\(base)") ? "\(dir)/\(base)" : "\(dir)/\(base).gz"
+            }
+            guard FileManager.default.fileExists(atPath: path("train-images-idx3-ubyte")) else {
+                throw ValidationError("fashion-mnist needs Debian's dataset-fashion-mnist (apt install dataset-fashion-mnist): \(dir) is missing")
+            }
+            return try DataFiles.readIDX(images: path("train-images-idx3-ubyte"), labels: path("train-labels-idx1-ubyte"))
+        }
         if spec.hasPrefix("csv:") { return try DataFiles.readCSV(String(spec.dropFirst(4))) }
         if spec.hasPrefix("idx:") {
             // idx:IMAGES,LABELS

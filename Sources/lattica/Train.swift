@@ -13,8 +13,9 @@ struct TrainCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a run (its config goes to the store) and join it.")
         @OptionGroup var global: GlobalOptions
         @Option(name: .customLong("run"), help: "The run's name; its id is <this node's peer id>.<name>.") var runName: String
-        @Option(help: "digits, csv:PATH or idx:IMAGES,LABELS.") var dataset = "digits"
-        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32.") var model = "mlp:32"
+        @Option(help: "digits, fashion-mnist, csv:PATH, idx:IMAGES,LABELS, or external:NAME for a trainer's own data.") var dataset = "digits"
+        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32; or external:NAME for a trainer's own model (no built-in trainer).") var model = "mlp:32"
+        @Option(help: "robust (pull k − 1 peers, robust aggregation), noloco (pairs) or diloco (mean of all members).") var method = "robust"
         @Option(help: "mean, median, trimmed-mean, krum, centered-clip or flag.") var aggregator = "centered-clip"
         @Option(name: .customLong("inner-steps"), help: "Inner steps H per outer step.") var innerSteps = 10
         @Option(help: "Outer learning rate α.") var alpha = 0.7
@@ -25,12 +26,16 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "iid or dirichlet:A.") var split = "dirichlet:0.5"
         @Option(help: "Shards the data set is split into (one per node).") var nodes = 8
         @Flag(inversion: .prefixedNo, help: "Weigh peers by reputation.") var reputation = true
+        @Flag(name: .customLong("final-merge"), inversion: .prefixedNo, help: "At the end, merge every member's final model once.") var finalMerge = true
         @Option(help: "This node's shard, i/n.") var shard: String?
+        @Flag(name: .customLong("no-trainer"), help: "Do not start the built-in trainer: your own trainer attaches (Docs/TRAINER-API.md).") var noTrainer = false
 
         func run() throws {
             let c = RunConfig(dataset: dataset, model: model, aggregator: aggregator, innerSteps: innerSteps, alpha: alpha, beta: beta,
-                              k: k, rounds: rounds, seed: seed, split: split, nodes: nodes, reputation: reputation)
-            guard let r = try global.call(Methods.TrainStart.self, .init(name: runName, config: c, shard: shard ?? "0/\(nodes)")) else { return }
+                              k: k, rounds: rounds, seed: seed, split: split, nodes: nodes, reputation: reputation, method: method,
+                              finalMerge: finalMerge)
+            guard let r = try global.call(Methods.TrainStart.self, .init(name: runName, config: c, shard: shard ?? "0/\(nodes)",
+                                                                         spawn: noTrainer || c.isExternalModel ? false : nil)) else { return }
             print("run \(r.run): joined with shard \(r.shard)" + (r.trainerPid.map { ", trainer pid \($0)" } ?? ""))
             print("others join with: lattica train join \(r.run) --shard I/\(nodes)")
         }
@@ -41,8 +46,9 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The run id.") var runID: String
         @Option(help: "This node's shard, i/n.") var shard: String?
+        @Flag(name: .customLong("no-trainer"), help: "Do not start the built-in trainer: your own trainer attaches (Docs/TRAINER-API.md).") var noTrainer = false
         func run() throws {
-            guard let r = try global.call(Methods.TrainJoin.self, .init(run: runID, shard: shard)) else { return }
+            guard let r = try global.call(Methods.TrainJoin.self, .init(run: runID, shard: shard, spawn: noTrainer ? false : nil)) else { return }
             print("run \(r.run): joined with shard \(r.shard)" + (r.trainerPid.map { ", trainer pid \($0)" } ?? ""))
         }
     }
@@ -70,7 +76,9 @@ struct TrainCommand: ParsableCommand {
             print("\(bar) step \(r.step)/\(r.rounds)")
             printRows([
                 ("loss", r.loss.map { String(format: "%.4f", $0) } ?? "-"),
+                ("method", r.method ?? "robust"),
                 ("held-out accuracy", r.accuracy.map { String(format: "%.2f%%", $0 * 100) } ?? "-"),
+                ("final merge", r.merged == true ? "done" + (r.accuracyBeforeMerge.map { String(format: " (held-out accuracy before it %.2f%%)", $0 * 100) } ?? "") : "-"),
                 ("partners", r.partners.isEmpty ? "-" : "\(r.partners.count): " + r.partners.map { String($0.suffix(8)) }.joined(separator: " ")),
                 ("last outer step", r.lastOuterStepSeconds.map { formatDuration($0) + " ago" } ?? "never"),
                 ("bytes in / out", "\(r.bytesIn) / \(r.bytesOut)"),

@@ -61,6 +61,25 @@ import Testing
         #expect(out.contains(.setParameters([0.7, 0.7])))  // only our own delta (1, 1) survived
     }
 
+    /// The final merge checks every model as a step does, then aggregates the deltas from φ with
+    /// the run's rule and no outer rate or momentum: here the coordinate-wise median of the four
+    /// valid models (ours and three peers'), with the NaN model and the wrong shape refused.
+    @Test func finalMerge_rejectsBadModels_andAggregatesTheRestWithTheRule() {
+        var a = instance(.robust(k: 8, rule: .median))
+        let (phi, contributors, ds) = a.finalMerge(own: [1, 1], [
+            (1, [2, 2]), (2, [3, -1]), (3, [100, 100]), (4, [.nan, 0]), (5, [1, 1, 1]),
+        ])
+        #expect(ds == [.evidence(Evidence(peer: 4, step: -1, kind: .rejected(.nonFinite))),
+                       .evidence(Evidence(peer: 5, step: -1, kind: .rejected(.wrongShape)))])
+        #expect(contributors == [0, 1, 2, 3])
+        // Medians of (1, 2, 3, 100) and (1, 2, -1, 100) (even count: the mean of the middle two).
+        #expect(phi == [2.5, 1.5], "\(phi)")
+        #expect(a.slow == phi)
+        // The mean for non-robust methods.
+        var b = instance(.diloco)
+        #expect(b.finalMerge(own: [0, 0], [(1, [2, 4])]).phi == [1, 2])
+    }
+
     @Test func unreachablePartner_fallsBackToAnotherLivePeer() {
         var a = instance(.noloco)
         let first = pulls(a.onOuterStep(step: 0, parameters: [0, 0], members: Array(0..<6), now: .zero)).first!

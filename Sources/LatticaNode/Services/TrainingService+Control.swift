@@ -77,11 +77,41 @@ extension TrainingService {
             if p.initial != true { try Self.writeShared(p.shm, phi) }
             return result
         }
+        ctx.method(Methods.TrainerFinalMerge.self) { [self] p in
+            let expected: Int = try await ctx.onLoop { () throws -> Int in
+                guard let r = self.run, r.id == p.run, let n = r.avg?.slow.count else { throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'") }
+                return n
+            }
+            guard expected == p.count else { throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)") }
+            let theta = try Self.readShared(p.shm, count: p.count)
+            guard theta.allSatisfy({ $0.isFinite }) else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
+                guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
+                self.finalMerge(theta: theta) { done(.success($0)) }
+            }
+            let (phi, result) = try outcome.get()
+            try Self.writeShared(p.shm, phi)
+            try await ctx.onLoop { self.checkpoint(step: result.step - 1, phi: phi, version: result.step + 1) }
+            return result
+        }
         ctx.method(Methods.TrainerDone.self) { [self] p in
-            try await ctx.onLoop { () throws -> TrainStatusResult in
+            // The merged model's hash is computed on the checkpoint queue; its result reaches the
+            // loop before the job below.
+            self.checkpointQueue.sync {}
+            return try await ctx.onLoop { () throws -> TrainStatusResult in
                 guard self.run?.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not attached to run '\(p.run.prefix(128))'") }
-                if let a = p.accuracy, a.isFinite { self.run?.accuracy = a }
+                if let a = p.accuracy { self.run?.accuracy = a }
+                if let b = p.accuracyBeforeMerge { self.run?.accuracyBeforeMerge = b }
                 self.run?.trainerState = "finished"
+                if let r = self.run, r.merged, let hash = r.mergedHash, let a = p.accuracy, let crdt = self.crdt, let id = CRDT.RunID(r.id) {
+                    // The merged model's record, with the accuracy before and after the merge.
+                    var metrics = ["accuracy": a]
+                    if let b = p.accuracyBeforeMerge { metrics["accuracy_before_merge"] = b }
+                    let c = CRDT.Checkpoint(contentHash: hash, step: UInt64(r.config.rounds), metrics: metrics)
+                    do { _ = try crdt.write([.checkpoint(id, version: UInt64(r.config.rounds + 1), c)]) } catch {
+                        self.logger.debug("merged checkpoint not written to the store", metadata: ["error": "\(error)"])
+                    }
+                }
                 return self.status()
             }
         }
@@ -97,6 +127,7 @@ extension TrainingService {
             ("inner_steps", .int(Int64(c.innerSteps))), ("alpha", .string(String(c.alpha))), ("beta", .string(String(c.beta))),
             ("k", .int(Int64(c.k))), ("rounds", .int(Int64(c.rounds))), ("seed", .int(Int64(c.seed))), ("split", .string(c.split)),
             ("nodes", .int(Int64(c.nodes))), ("reputation", .bool(c.reputation)), ("staleness", .int(Int64(c.staleness))),
+            ("method", .string(c.method)), ("final_merge", .bool(c.finalMerge)),
         ]
         do { _ = try crdt.write(fields.map { .config(id, $0.0, $0.1) }) } catch { throw CRDTService.describe(error) }
         return try join(id.description, shard: p.shard, spawn: p.spawn ?? true)
@@ -113,10 +144,10 @@ extension TrainingService {
         if run == nil { run = RunState(id: id, config: config, shard: s) }
         // Remembered across restarts: after a crash the daemon rejoins and its trainer resumes
         // from the last checkpoint (see `start()`).
-        do { try Self.writeAtomically(Array(s.description.utf8), to: runDir(id) + "/joined") } catch {
+        do { try DataDirectory.writeAtomically(Array(s.description.utf8), to: runDir(id) + "/joined") } catch {
             logger.warning("cannot record the run as joined", metadata: ["run": "\(id)", "error": "\(error)"])
         }
-        if spawn, settings.spawnTrainer, run?.trainerPid == nil {
+        if spawn, settings.spawnTrainer, !config.isExternalModel, run?.trainerPid == nil {  // an external model brings its own trainer
             let pid = spawnTrainer(id)
             run?.trainerPid = pid
             run?.trainerState = pid == nil ? "could not start" : "starting"
@@ -145,6 +176,8 @@ extension TrainingService {
         c.nodes = int("nodes") ?? c.nodes
         if case .bool(let b)? = m["reputation"] { c.reputation = b }
         c.staleness = int("staleness") ?? c.staleness
+        c.method = str("method") ?? c.method
+        if case .bool(let b)? = m["final_merge"] { c.finalMerge = b }
         try c.validate()  // written by its creator, but read from the network: checked again
         return c
     }
@@ -157,10 +190,14 @@ extension TrainingService {
         let peers = r.indices.sorted { $0.value < $1.value }.map { p, i in
             TrainStatusResult.Peer(peerId: p.description, reputation: r.avg?.reputation.score(i) ?? 1, rejected: r.rejectedBy[p] ?? 0)
         }
-        return TrainStatusResult(runs: [TrainStatusResult.Run(
+        var run = TrainStatusResult.Run(
             run: r.id, shard: r.shard.description, step: r.step, rounds: r.config.rounds, loss: r.loss, accuracy: r.accuracy,
             accuracyPerStep: r.accuracyPerStep, partners: r.partners, lastOuterStepSeconds: r.lastOuterStep.map { (loop.now - $0).secondsDouble },
             bytesIn: r.bytesIn, bytesOut: r.bytesOut, rejected: r.rejected, members: members, trainer: r.trainerState,
-            attack: settings.attack.rawValue, peers: peers)])
+            attack: settings.attack.rawValue, peers: peers)
+        run.method = r.config.method
+        run.merged = r.merged
+        run.accuracyBeforeMerge = r.accuracyBeforeMerge
+        return TrainStatusResult(runs: [run])
     }
 }

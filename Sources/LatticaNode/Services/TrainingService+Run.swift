@@ -48,6 +48,21 @@ struct RunState {
     var gatherDeadline: Instant?
     var trainerPid: pid_t?
     var trainerState = "not started"
+    /// The final global merge in progress (`trainer.final_merge`), and its outcome.
+    var merge: Merge?
+    var merged = false
+    var accuracyBeforeMerge: Double?
+    var mergedHash: [UInt8]?
+
+    struct Merge {
+        var startedAt: Instant
+        var deadline: Instant
+        var waiting: Set<Int> = []
+        var models: [Int: [Float]] = [:]
+        var bytesIn = 0
+        var timer: LoopTimer?
+        var done: (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void
+    }
 
     struct Pending {
         var step: Int
@@ -100,10 +115,26 @@ extension TrainingService {
 
     /// The averaging settings of a run's config.
     static func averagingSettings(_ c: RunConfig, members: Int) -> Averaging.Settings {
-        let rule = Aggregation.Rule(named: c.aggregator, k: c.k)
-        var s = Averaging.Settings(method: .robust(k: max(2, c.k), rule: rule), alpha: Float(c.alpha), beta: Float(c.beta))
+        let method: Averaging.Method = switch c.method {
+        case "noloco": .noloco
+        case "diloco": .diloco
+        default: .robust(k: max(2, c.k), rule: Aggregation.Rule(named: c.aggregator, k: c.k))
+        }
+        var s = Averaging.Settings(method: method, alpha: Float(c.alpha), beta: Float(c.beta))
         s.useReputation = c.reputation
+        // NoLoCo's pairing is derived from it on every node (see `nolocoPartner`).
+        s.networkSeed = UInt64(c.seed)
         return s
+    }
+
+    /// NoLoCo's partner for `step`: the pairing of `Averaging.Instance.nolocoPartner` over the
+    /// members' peer ids in sorted order, so that every node with the same view of the members
+    /// computes the same pairs without negotiating (local indices differ from node to node).
+    static func nolocoPartner(me: PeerId, members: [PeerId], step: Int, seed: UInt64) -> PeerId? {
+        let sorted = Array(Set((members + [me]).map(\.description))).sorted()
+        guard let mine = sorted.firstIndex(of: me.description),
+              let j = Averaging.Instance.nolocoPartner(of: mine, members: Array(sorted.indices), step: step, networkSeed: seed) else { return nil }
+        return try? PeerId(string: sorted[j])
     }
 
     /// The trainer handed over the starting point (θ0, or a checkpoint): averaging begins there.
@@ -118,26 +149,37 @@ extension TrainingService {
     }
 
     /// After each outer step: the slow weights to disk (atomically: the trainer resumes from them
-    /// after a crash), progress and (every 10 steps) a checkpoint record in the store.
-    func checkpoint(step: Int, phi: [Float]) {
+    /// after a crash), progress and (every 10 steps) a checkpoint record in the store. The files
+    /// are written (and a large model hashed) on the checkpoint queue, never on the loop thread:
+    /// 100 MB with fsync would stall every connection for a while.
+    func checkpoint(step: Int, phi: [Float], metrics extra: [String: Double] = [:], version: Int? = nil) {
         guard let r = run else { return }
-        let dir = runDir(r.id)
-        let bytes = phi.withUnsafeBytes { Array($0) }
-        do {
-            try Self.writeAtomically(bytes, to: dir + "/slow.f32")
-            try Self.writeAtomically(Array("\(step + 1)\n".utf8), to: dir + "/step")
-        } catch {
-            Counter(label: "lattica_persist_failures_total", dimensions: [("store", "train"), ("op", "checkpoint")]).increment()
-            logger.warning("cannot write the run's checkpoint", metadata: ["run": "\(r.id)", "error": "\(error)"])
-        }
-        guard let crdt, let runID = CRDT.RunID(r.id) else { return }
-        var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: r.loss ?? .nan))]
-        if (step + 1) % 10 == 0 || step + 1 == r.config.rounds {
-            let c = CRDT.Checkpoint(contentHash: SHA256.hash(bytes), step: UInt64(step + 1), metrics: r.accuracy.map { ["accuracy": $0] } ?? [:])
-            writes.append(.checkpoint(runID, version: UInt64(step + 1), c))
-        }
-        do { _ = try crdt.write(writes) } catch {
-            logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
+        let dir = runDir(r.id), id = r.id, loss = r.loss ?? .nan
+        // `version`: the merged model after the final merge (its record is written by trainer.done,
+        // with the accuracy before and after); otherwise a record every 10 steps and at the end.
+        let record = version == nil && ((step + 1) % 10 == 0 || step + 1 == r.config.rounds)
+        let metrics = (r.accuracy.map { ["accuracy": $0] } ?? [:]).merging(extra) { $1 }
+        checkpointQueue.async { [self] in
+            let bytes = phi.withUnsafeBytes { Array($0) }
+            do {
+                try DataDirectory.writeAtomically(bytes, to: dir + "/slow.f32")
+                try DataDirectory.writeAtomically(Array("\(version ?? step + 1)\n".utf8), to: dir + "/step")
+            } catch {
+                Counter(label: "lattica_persist_failures_total", dimensions: [("store", "train"), ("op", "checkpoint")]).increment()
+                logger.warning("cannot write the run's checkpoint", metadata: ["run": "\(id)", "error": "\(error)"])
+            }
+            let hash = record || version != nil ? SHA256.hash(bytes) : nil
+            _ = loop.execute { [self] in
+                if version != nil { run?.mergedHash = hash }
+                guard let crdt, let runID = CRDT.RunID(id) else { return }
+                var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss))]
+                if record, let hash {
+                    writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
+                }
+                do { _ = try crdt.write(writes) } catch {
+                    logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
+                }
+            }
         }
     }
 
@@ -147,25 +189,6 @@ extension TrainingService {
         guard let s = try? String(contentsOfFile: dir + "/step", encoding: .utf8), let step = Int(s.filter { $0.isNumber }),
               FileManager.default.fileExists(atPath: dir + "/slow.f32") else { return nil }
         return (step, dir + "/slow.f32")
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw SwarmError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let ok = bytes.withUnsafeBytes { b -> Bool in
-            var off = 0
-            while off < b.count {
-                let n = write(fd, b.baseAddress! + off, b.count - off)
-                if n <= 0 { return false }
-                off += n
-            }
-            return fsync(fd) == 0
-        }
-        guard ok, rename(tmp, path) == 0 else { throw SwarmError("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     // MARK: shared memory

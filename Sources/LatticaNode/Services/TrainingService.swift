@@ -1,3 +1,4 @@
+import Dispatch
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -45,6 +46,8 @@ final class TrainingService: NodeService, @unchecked Sendable {
     var run: RunState?
     var rng = SeededRandom(seed: SecureRandom.uint64())
     var reaper: LoopTimer?
+    /// Checkpoint files are written (and hashed) here, in order, off the loop thread.
+    let checkpointQueue = DispatchQueue(label: "lattica.train.checkpoints")
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -100,7 +103,11 @@ final class TrainingService: NodeService, @unchecked Sendable {
         run?.deadline?.cancel()
         run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
         run?.pending = nil
+        run?.merge?.timer?.cancel()
+        run?.merge?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
+        run?.merge = nil
         stopTrainer()
+        checkpointQueue.sync {}  // the last checkpoint reaches the disk before the daemon exits
     }
 
     var crdt: CRDTService? { ctx.service(CRDTService.self) }
@@ -158,7 +165,13 @@ final class TrainingService: NodeService, @unchecked Sendable {
         r.pending = RunState.Pending(step: step, startedAt: loop.now, deadline: loop.now + r.deadlineEstimate, bytesIn: 0, done: done)
         run = r
         var instance = avg
-        var ds = instance.onOuterStep(step: step, parameters: theta, members: members, now: loop.now)
+        // NoLoCo pairs: the partner from the members' peer ids, the same on every node.
+        var partner: Int?
+        if case .noloco = instance.settings.method,
+           let p = Self.nolocoPartner(me: swarm.localPeer, members: connected, step: step, seed: UInt64(r.config.seed)) {
+            partner = run?.index(of: p)
+        }
+        var ds = instance.onOuterStep(step: step, parameters: theta, members: members, now: loop.now, partner: partner)
         if instance.hasAllContributions { ds += instance.finishStep(now: loop.now) }  // nobody to pull from
         run?.avg = instance
         apply(ds, step: step)
@@ -268,10 +281,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                     ds = avg.onMessage(.model(step: step, parameters: reply.parameters), from: index, now: self.loop.now)
                 } catch {
                     // A wrong shape or a malformed reply: rejected before it touches the model.
-                    Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_reply")]).increment()
-                    self.run?.rejected += 1
-                    self.run?.rejectedBy[peer, default: 0] += 1
-                    self.report(index, step: step, reason: "malformed_reply")
+                    self.refuseMalformedReply(peer, index: index, step: step)
                     ds = avg.onPeerUnreachable(index, now: self.loop.now)
                 }
             case .failure:
@@ -281,6 +291,14 @@ final class TrainingService: NodeService, @unchecked Sendable {
             self.run?.avg = avg
             self.apply(ds, step: step)
         }
+    }
+
+    /// A reply of the wrong shape or undecodable: counted, and reported as evidence.
+    func refuseMalformedReply(_ peer: PeerId, index: Int, step: Int) {
+        Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_reply")]).increment()
+        run?.rejected += 1
+        run?.rejectedBy[peer, default: 0] += 1
+        report(index, step: step, reason: "malformed_reply")
     }
 
     func finish(step: Int, phi phiAveraged: [Float]) {
@@ -321,5 +339,89 @@ final class TrainingService: NodeService, @unchecked Sendable {
         checkpoint(step: step, phi: phi)
         p.done(.success((phi, OuterStepResult(step: step, partners: partners, rejected: r.rejected, bytesIn: p.bytesIn,
                                                bytesOut: r.bytesOut, ms: ms))))
+    }
+
+    // MARK: the final global merge
+
+    /// The run's rounds are over and `theta` is our final φ: publish it as step `rounds`, pull
+    /// every connected member's final model once (asking again while they are still in their last
+    /// step, until the merge deadline), and merge them robustly (`Averaging.Instance.finalMerge`).
+    func finalMerge(theta: [Float], done: @escaping (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void) {
+        guard let r = run, let avg = r.avg else { done(.failure(.badRequest("no run attached"))); return }
+        guard r.pending == nil, r.merge == nil else { done(.failure(.badRequest("an outer step or merge is already in progress"))); return }
+        guard theta.count == avg.slow.count else {
+            done(.failure(.badRequest("θ has \(theta.count) parameters; the run's model has \(avg.slow.count)")))
+            return
+        }
+        let final = r.config.rounds
+        run?.published = (final, theta)
+        // Everyone's last step ends within about one step cycle of ours: wait that long and more,
+        // plus the transfer time of every member's model (the deadline estimate covers k − 1).
+        let window = min(.seconds(120), max(.seconds(10), r.deadlineEstimate * 4 + (r.stepTimes.sorted().last ?? .zero) * 2))
+        run?.merge = RunState.Merge(startedAt: loop.now, deadline: loop.now + window, done: done)
+        let peers = currentMembers(of: r)
+        for p in peers {
+            guard let i = run?.index(of: p) else { continue }
+            run?.merge?.waiting.insert(i)
+        }
+        run?.merge?.timer = loop.scheduleTimer(after: window) { [weak self] _ in self?.finishMerge() }
+        logger.info("final merge", metadata: ["run": "\(r.id)", "members": "\(peers.count)", "window_s": "\(window.secondsDouble)"])
+        if peers.isEmpty { finishMerge(); return }
+        for p in peers { if let i = run?.index(of: p) { mergePull(p, index: i) } }
+    }
+
+    func mergePull(_ peer: PeerId, index: Int) {
+        guard let r = run, let m = r.merge else { return }
+        let final = r.config.rounds, want = r.avg?.slow.count ?? 0
+        let timeout = max(.milliseconds(100), m.deadline - loop.now)
+        swarm.request(peer, Averaging.Wire.protocolID, Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: final)),
+                      timeout: timeout, maxResponseBytes: 4 * want + 64) { [weak self] result in
+            guard let self, self.run?.merge != nil else { return }
+            switch result {
+            case .success(let bytes):
+                self.run?.merge?.bytesIn += bytes.count
+                self.run?.bytesIn += bytes.count
+                do {
+                    let reply = try Averaging.Wire.decodeReply(bytes, expectedCount: want)
+                    if reply.status == .model, reply.step >= final {
+                        self.run?.merge?.models[index] = reply.parameters
+                    } else if reply.status != .unknownRun, let d = self.run?.merge?.deadline, self.loop.now + .milliseconds(60) < d {
+                        // Still in its last step: ask again shortly, until the deadline.
+                        _ = self.loop.scheduleTimer(after: .milliseconds(50)) { [weak self] _ in self?.mergePull(peer, index: index) }
+                        return
+                    }
+                } catch {
+                    self.refuseMalformedReply(peer, index: index, step: final)
+                }
+            case .failure:
+                break
+            }
+            self.run?.merge?.waiting.remove(index)
+            if self.run?.merge?.waiting.isEmpty == true { self.finishMerge() }
+        }
+    }
+
+    func finishMerge() {
+        guard var r = run, let m = r.merge, var avg = r.avg else { return }
+        m.timer?.cancel()
+        r.merge = nil
+        let (phi, contributors, ds) = avg.finalMerge(own: r.published?.theta ?? avg.slow, m.models.map { ($0.key, $0.value) })
+        r.avg = avg
+        r.merged = true
+        r.partners = contributors.dropFirst().compactMap { r.peer(at: $0)?.description }
+        run = r
+        for case .evidence(let e) in ds {
+            if case .rejected(let why) = e.kind {
+                run?.rejected += 1
+                if let p = run?.peer(at: e.peer) { run?.rejectedBy[p, default: 0] += 1 }
+                Counter(label: "lattica_train_rejected_total", dimensions: [("reason", why.rawValue)]).increment()
+                report(e.peer, step: r.config.rounds, reason: why.rawValue)
+            }
+        }
+        let ms = (loop.now - m.startedAt).secondsDouble * 1000
+        Counter(label: "lattica_train_final_merges_total").increment()
+        logger.notice("final merge done", metadata: ["run": "\(r.id)", "models": "\(contributors.count)", "of_members": "\(m.models.count + 1)", "ms": "\(Int(ms))"])
+        m.done(.success((phi, OuterStepResult(step: r.config.rounds, partners: run?.partners ?? [], rejected: run?.rejected ?? 0,
+                                               bytesIn: m.bytesIn, bytesOut: run?.bytesOut ?? 0, ms: ms))))
     }
 }
