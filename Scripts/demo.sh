@@ -23,9 +23,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 Scripts/setup.sh
-echo "demo: building (release)..."
-for p in latticad lattica lattica-train; do swift build -c release --product "$p" >/dev/null; done
-bin="$(swift build -c release --show-bin-path)"
+if [ -n "${LATTICA_BIN_DIR:-}" ]; then  # binaries built already (e.g. by Scripts/test.sh)
+  bin="$LATTICA_BIN_DIR"
+else
+  echo "demo: building (release)..."
+  for p in latticad lattica lattica-train; do
+    out=$(swift build -c release --product "$p" 2>&1) || { echo "$out"; echo "demo: the build failed" >&2; exit 1; }
+  done
+  bin="$(swift build -c release --show-bin-path)"
+fi
 root="$PWD/.lattica-demo"
 rm -rf "$root"; mkdir -p "$root"
 pids=()
