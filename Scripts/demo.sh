@@ -7,18 +7,19 @@
 # held-out accuracy per outer step beside a centrally trained baseline and the simulator on the
 # same configuration, writes the chart, and stops cleanly (also on Ctrl-C).
 #   --nodes N (8)  --attackers M (2)  --attack sign-flip|ALIE|gaussian|IPM|label-flip|free-rider
-#   --rounds R (40)  --keep (leave the network running after training, until Ctrl-C)
+#   --rounds R (40)  --method robust|noloco|diloco (robust)  --keep (leave the network running after training, until Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nodes=8 attackers=2 attack=sign-flip rounds=40 keep=0
+nodes=8 attackers=2 attack=sign-flip rounds=40 keep=0 method=robust
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2"; shift 2 ;;
     --attackers) attackers="$2"; shift 2 ;;
     --attack) attack="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --method) method="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +82,7 @@ for p in "${pids[@]}"; do rss "$p"; done > "$root/rss-idle.txt"  # idle: connect
 declare -A peak=()
 
 echo "--- node-0 starts run 'digits' (config in the CRDT store), the others join"
-"$bin/lattica" --data-dir "$root/node-0" train start --run digits --nodes "$nodes" --rounds "$rounds" --k "$nodes" --shard "0/$nodes"
+"$bin/lattica" --data-dir "$root/node-0" train start --run digits --nodes "$nodes" --rounds "$rounds" --k "$nodes" --method "$method" --shard "0/$nodes"
 run=$("$bin/lattica" --data-dir "$root/node-0" train status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["run"])')
 for i in $(seq 1 $((nodes - 1))); do
   for _ in $(seq 1 100); do  # until the run's config has replicated here
@@ -92,7 +93,7 @@ done
 
 echo "--- baselines on the same split and held-out set"
 "$bin/lattica-train" --central --rounds "$rounds" > "$root/central.json"
-"$bin/lattica-train" --simulate --rounds "$rounds" --nodes "$nodes" --byzantine "$attackers" --attack "$attack" > "$root/simulated.json"
+"$bin/lattica-train" --simulate --rounds "$rounds" --nodes "$nodes" --byzantine "$attackers" --attack "$attack" --method "$method" > "$root/simulated.json"
 
 echo "--- training (honest nodes' mean held-out accuracy per outer step)"
 honest=$((nodes - attackers))

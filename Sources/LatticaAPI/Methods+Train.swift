@@ -316,7 +316,12 @@ public struct OuterStepResult: Codable, Sendable, Equatable {
     public var bytesIn: Int
     public var bytesOut: Int
     public var ms: Double
-    enum CodingKeys: String, CodingKey { case step, partners, rejected, bytesIn = "bytes_in", bytesOut = "bytes_out", ms }
+    /// Per partner (in `partners` order): how many outer steps its model was behind ours (negative:
+    /// ahead); all 0 when every node is in step.
+    public var staleness: [Int]?
+    /// The round deadline this step had (it adapts to the measured pull times and step cycle).
+    public var deadlineMs: Double?
+    enum CodingKeys: String, CodingKey { case step, partners, rejected, bytesIn = "bytes_in", bytesOut = "bytes_out", ms, staleness, deadlineMs = "deadline_ms" }
     public init(step: Int, partners: [String], rejected: Int, bytesIn: Int, bytesOut: Int, ms: Double) {
         self.step = step; self.partners = partners; self.rejected = rejected; self.bytesIn = bytesIn; self.bytesOut = bytesOut; self.ms = ms
     }

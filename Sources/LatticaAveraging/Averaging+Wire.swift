@@ -86,8 +86,11 @@ extension Averaging {
             let want = status == .model ? expectedCount : 0
             guard count == UInt64(want) else { throw .wrongCount(got: Int(clamping: count), expected: want) }
             guard b.count - i == 4 * want else { throw b.count - i < 4 * want ? .truncated("parameters") : .trailingBytes }
-            var p = [Float](repeating: 0, count: want)
-            p.withUnsafeMutableBytes { dst in b.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[i...])) } }
+            // Copied once into uninitialised storage (no zero-filling pass over a 100 MB model first).
+            let p = [Float](unsafeUninitializedCapacity: want) { dst, initialized in
+                b.withUnsafeBytes { src in UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[i...])) }
+                initialized = want
+            }
             return Reply(status: status, step: Int(step), parameters: p)
         }
 

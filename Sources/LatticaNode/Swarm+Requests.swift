@@ -24,9 +24,14 @@ enum LengthPrefixed {
     }
 }
 
-/// Collects one length-prefixed message from a stream; shared by both sides of a request.
+/// Collects one length-prefixed message from a stream; shared by both sides of a request. The
+/// length prefix is read first; the payload then goes straight into one buffer of that size, which
+/// becomes the message (a 100 MB model is allocated and copied once, not once more to strip the
+/// prefix). Same outcomes as `LengthPrefixed.decode` on the whole stream (tested).
 struct MessageReader {
     let limit: Int
+    var header: [UInt8] = []
+    var expected: Int?
     var buffer: [UInt8] = []
     var done = false
 
@@ -34,27 +39,41 @@ struct MessageReader {
 
     mutating func onData(_ bytes: ArraySlice<UInt8>) -> Outcome {
         guard !done else { return .waiting }
-        if buffer.isEmpty, let (n, len) = try? Varint.decode(bytes), n <= UInt64(limit) {
-            buffer.reserveCapacity(len + Int(n))  // one allocation for a large message, no regrowth copies
+        var rest = bytes
+        if expected == nil {
+            // At most 10 bytes of varint: taken one at a time until it is complete.
+            while expected == nil, let b = rest.first {
+                header.append(b)
+                rest = rest.dropFirst()
+                let decoded: (value: UInt64, length: Int)?
+                do { decoded = try Varint.decode(header[...]) } catch { return fail("malformed length prefix") }
+                guard let (n, _) = decoded else { continue }
+                guard n <= UInt64(limit) else { return fail("message of \(n) bytes exceeds the limit of \(limit)") }
+                expected = Int(n)
+                buffer.reserveCapacity(Int(n))
+            }
         }
-        buffer.append(contentsOf: bytes)
+        guard let n = expected else { return .waiting }
+        guard buffer.count + rest.count <= n else { return fail("trailing bytes after the message") }
+        buffer.append(contentsOf: rest)
         return take(finished: false)
     }
 
     mutating func take(finished: Bool) -> Outcome {
         guard !done else { return .waiting }
-        do {
-            guard let m = try LengthPrefixed.decode(buffer, limit: limit) else {
-                if finished { done = true; return .failed("stream ended before a whole message arrived") }
-                return .waiting
-            }
-            done = true
-            buffer = []
-            return .message(m)
-        } catch {
-            done = true
-            return .failed(error.message)
+        guard let n = expected, buffer.count == n else {
+            return finished ? fail("stream ended before a whole message arrived") : .waiting
         }
+        done = true
+        let m = buffer
+        buffer = []
+        return .message(m)
+    }
+
+    private mutating func fail(_ why: String) -> Outcome {
+        done = true
+        buffer = []
+        return .failed(why)
     }
 }
 
@@ -123,7 +142,10 @@ final class RequestIn: StreamHandler {
                 guard let s, s.isOpen else { return }
                 switch response {
                 case .some(let r) where r.isEmpty: s.closeWrite()  // no answer (one-way protocols): just close our side
-                case .some(let r): s.send(LengthPrefixed.encode(r), close: true)
+                case .some(let r):
+                    // The prefix, then the answer itself: a large answer is not copied to prepend it.
+                    s.send(Varint.encoded(UInt64(r.count)), close: false)
+                    s.send(r, close: true)
                 case .none: s.reset()
                 }
             }

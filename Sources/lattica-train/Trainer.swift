@@ -31,6 +31,7 @@ struct Trainer: ParsableCommand {
     @Option(help: "With --simulate: outer α.") var alpha = 0.7
     @Option(help: "With --simulate: outer β.") var beta = 0.7
     @Option(help: "With --simulate: Dirichlet α of the split.") var dirichlet = 0.5
+    @Option(help: "With --simulate: robust, noloco or diloco.") var method = "robust"
 
     func run() throws {
         LatticaBLAS.install()
@@ -63,7 +64,8 @@ struct Trainer: ParsableCommand {
     func runSimulated() throws {
         let hidden = model.dropFirst(4).split(separator: "-").compactMap { Int($0) }
         let rule = Aggregation.Rule(named: aggregator, k: k)
-        var c = Experiment.Config(method: .robust(k: k, rule: rule))
+        let m: Averaging.Method = method == "noloco" ? .noloco : method == "diloco" ? .diloco : .robust(k: k, rule: rule)
+        var c = Experiment.Config(method: m)
         c.nodes = nodes
         c.byzantine = byzantine
         c.rounds = rounds
@@ -71,7 +73,7 @@ struct Trainer: ParsableCommand {
         c.hidden = hidden
         c.split = .dirichlet(alpha: dirichlet)
         c.attack = Attack(rawValue: attack) ?? .none
-        c.averaging = Averaging.Settings(method: .robust(k: k, rule: rule), alpha: Float(alpha), beta: Float(beta))
+        c.averaging = Averaging.Settings(method: m, alpha: Float(alpha), beta: Float(beta))
         c.averaging.useReputation = true
         c.finalMerge = true
         let o = Experiment.run(c, data: try load(dataset), seed: UInt64(seed))

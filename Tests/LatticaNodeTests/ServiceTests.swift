@@ -109,9 +109,31 @@ import Testing
             case 2: b = Array(b.prefix(Int(rng.next() % UInt64(b.count + 1))))
             default: b += [UInt8(truncatingIfNeeded: rng.next())]
             }
+            let whole: Result<[UInt8]?, SwarmError>
             do {
-                if let m = try LengthPrefixed.decode(b, limit: 200) { #expect(m.count <= 200, "seed \(seed)"); outcomes[0] += 1 } else { outcomes[1] += 1 }
-            } catch { outcomes[2] += 1 }
+                let m = try LengthPrefixed.decode(b, limit: 200)
+                if let m { #expect(m.count <= 200, "seed \(seed)"); outcomes[0] += 1 } else { outcomes[1] += 1 }
+                whole = .success(m)
+            } catch { outcomes[2] += 1; whole = .failure(error) }
+            // The streaming reader agrees with the whole-buffer decoder, however the bytes are split.
+            var reader = MessageReader(limit: 200)
+            var got: MessageReader.Outcome = .waiting
+            var rest = b[...]
+            while !rest.isEmpty {
+                let cut = Int(rng.next() % UInt64(rest.count)) + 1
+                if case .waiting = got { got = reader.onData(rest.prefix(cut)) }
+                rest = rest.dropFirst(cut)
+            }
+            if case .waiting = got { got = reader.take(finished: true) }
+            switch (whole, got) {
+            case (.success(let m?), .message(let r)): #expect(m == r, "seed \(seed), case \(i)")
+            case (.success(nil), .failed), (.failure, .failed): break
+            case (.failure, .message(let r)):
+                // Trailing bytes after a whole message, in a later piece: the reader answered first.
+                let head = Varint.encoded(UInt64(r.count))
+                #expect(Array(b.prefix(head.count + r.count)) == head + r, "seed \(seed), case \(i)")
+            default: Issue.record("seed \(seed), case \(i): decoder \(whole), reader \(got)")
+            }
         }
         #expect(outcomes.allSatisfy { $0 > 0 }, "seed \(seed): \(outcomes)")
     }

@@ -26,6 +26,8 @@ struct RunState {
     var indices: [PeerId: Int] = [:]
     var peers: [Int: PeerId] = [:]
     var lastPulled: [Int: [Float]] = [:]
+    /// The step of each model taken in this step (for the trainer's staleness figures).
+    var pulledSteps: [Int: Int] = [:]
     /// Peers found more than `staleness` steps ahead in this step, with their models.
     var ahead: [Int: (step: Int, theta: [Float])] = [:]
     /// Models pulled in the last step (an attacker's estimate of the honest models, for ALIE).

@@ -278,6 +278,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                     }
                     self.run?.notePullTime(self.loop.now - t0)
                     self.run?.lastPulled[index] = reply.parameters
+                    self.run?.pulledSteps[index] = reply.step
                     ds = avg.onMessage(.model(step: step, parameters: reply.parameters), from: index, now: self.loop.now)
                 } catch {
                     // A wrong shape or a malformed reply: rejected before it touches the model.
@@ -327,9 +328,12 @@ final class TrainingService: NodeService, @unchecked Sendable {
         r.pending = nil
         r.step = step + 1
         // Pulls for this step keep getting θ (what the step's contributions are), not φ.
-        let partners = r.lastPulled.keys.sorted().compactMap { r.peer(at: $0)?.description }
+        let taken = r.lastPulled.keys.sorted()
+        let partners = taken.compactMap { r.peer(at: $0)?.description }
+        let staleness = taken.map { step - (r.pulledSteps[$0] ?? step) }
         r.lastHonest = Array(r.lastPulled.values)
         r.lastPulled = [:]
+        r.pulledSteps = [:]
         r.partners = partners
         r.lastOuterStep = loop.now
         let ms = (loop.now - p.startedAt).secondsDouble * 1000
@@ -337,8 +341,10 @@ final class TrainingService: NodeService, @unchecked Sendable {
         Counter(label: "lattica_train_outer_steps_total").increment()
         Recorder(label: "lattica_train_outer_step_ms").record(ms)
         checkpoint(step: step, phi: phi)
-        p.done(.success((phi, OuterStepResult(step: step, partners: partners, rejected: r.rejected, bytesIn: p.bytesIn,
-                                               bytesOut: r.bytesOut, ms: ms))))
+        var result = OuterStepResult(step: step, partners: partners, rejected: r.rejected, bytesIn: p.bytesIn, bytesOut: r.bytesOut, ms: ms)
+        result.staleness = staleness
+        result.deadlineMs = (p.deadline - p.startedAt).secondsDouble * 1000
+        p.done(.success((phi, result)))
     }
 
     // MARK: the final global merge
