@@ -183,7 +183,7 @@ extension Averaging {
         /// The deltas Δ_j = θ_j − φ (own first) of the trusted contributions (all of them when fewer
         /// than 3 trusted ones remain, or without reputation), and their aggregate: the run's rule
         /// for robust methods with 3 or more, the mean otherwise.
-        func aggregateDeltas(own: [Float], _ models: [(peer: Int, parameters: [Float])]) -> (contributors: [Int], deltas: [[Float]], aggregate: [Float]) {
+        func aggregateDeltas(own: [Float], _ models: [(peer: Int, parameters: [Float])], rule override: Aggregation.Rule? = nil) -> (contributors: [Int], deltas: [[Float]], aggregate: [Float]) {
             var contributors = [me]
             var deltas = [own - slow]
             for (peer, p) in models where !settings.useReputation || reputation.isTrusted(peer) {
@@ -193,8 +193,9 @@ extension Averaging {
             if settings.useReputation && contributors.count < 3 {
                 for (peer, p) in models where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
             }
-            switch settings.method {
-            case .robust(_, let rule) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
+            switch (override, settings.method) {
+            case (let rule?, _) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
+            case (nil, .robust(_, let rule)) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
             default: return (contributors, deltas, Aggregation.aggregate(deltas, rule: .mean))
             }
         }
@@ -203,7 +204,8 @@ extension Averaging {
         /// member's final model once and aggregates them robustly with its own. Each model is checked
         /// as in a step (shape, finiteness, norm: rejected ones become evidence), untrusted peers are
         /// left out when reputation is on (unless fewer than 3 would remain), and the deltas from our
-        /// φ are aggregated with the run's rule (the mean for non-robust methods): φ ← φ + agg, with no
+        /// φ are aggregated with `settings.mergeRule` (default: the method's rule, the mean for
+        /// non-robust methods): φ ← φ + agg, with no
         /// outer learning rate or momentum. Returns the merged φ (also the new published θ), the
         /// peers that contributed, and the evidence.
         /// `own` is this node's final θ (normally φ itself).
@@ -218,7 +220,7 @@ extension Averaging {
                 if let reason { directives += reject(peer, reason); continue }
                 accepted.append((peer, p))
             }
-            let (contributors, _, aggregate) = aggregateDeltas(own: own, accepted)
+            let (contributors, _, aggregate) = aggregateDeltas(own: own, accepted, rule: settings.mergeRule)
             slow.withUnsafeMutableBufferPointer { phi in
                 aggregate.withUnsafeBufferPointer { g in for i in 0..<phi.count { phi[i] += g[i] } }
             }

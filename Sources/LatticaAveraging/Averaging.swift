@@ -40,7 +40,11 @@ public enum Averaging {
         public var reputation = Reputation.Settings()
         /// Contributions whose delta ‖θ_j − φ‖ exceeds this are rejected as absurd.
         public var maxDeltaNorm: Double = 1e4
+        /// The rule of the final merge (`Instance.finalMerge`): robust even when the steps average
+        /// with the mean (NoLoCo pairs, DiLoCo). nil: the method's rule (the mean for non-robust ones).
+        public var mergeRule: Aggregation.Rule?
         /// Time a shell waits for pulled models before finishing the step.
+
         public var roundTimeout: Duration = .seconds(30)
 
         public init(method: Method, alpha: Float? = nil, beta: Float? = nil) {

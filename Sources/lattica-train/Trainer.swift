@@ -75,6 +75,7 @@ struct Trainer: ParsableCommand {
         c.attack = Attack(rawValue: attack) ?? .none
         c.averaging = Averaging.Settings(method: m, alpha: Float(alpha), beta: Float(beta))
         c.averaging.useReputation = true
+        c.averaging.mergeRule = rule  // as the daemon: the final merge uses the run's aggregator
         c.finalMerge = true
         let o = Experiment.run(c, data: try load(dataset), seed: UInt64(seed))
         print("{\"simulated_accuracy_per_round\": [\(o.perRound.map { String(format: "%.4f", $0) }.joined(separator: ","))], \"simulated_worst\": \(o.worstAccuracy), \"simulated_after_merge\": \(o.meanAfterMerge ?? .nan), \"simulated_worst_after_merge\": \(o.worstAfterMerge ?? .nan)}")

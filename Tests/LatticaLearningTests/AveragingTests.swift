@@ -75,9 +75,13 @@ import Testing
         // Medians of (1, 2, 3, 100) and (1, 2, -1, 100) (even count: the mean of the middle two).
         #expect(phi == [2.5, 1.5], "\(phi)")
         #expect(a.slow == phi)
-        // The mean for non-robust methods.
+        // The mean for non-robust methods, unless a merge rule is set (the daemon sets the run's).
         var b = instance(.diloco)
         #expect(b.finalMerge(own: [0, 0], [(1, [2, 4])]).phi == [1, 2])
+        var settings = Averaging.Settings(method: .diloco)
+        settings.mergeRule = .median
+        var c = Averaging.Instance(me: 0, initial: [0, 0], settings: settings, seed: 1)
+        #expect(c.finalMerge(own: [0, 0], [(1, [1, 1]), (2, [90, -90])]).phi == [1, 0])
     }
 
     @Test func unreachablePartner_fallsBackToAnotherLivePeer() {
