@@ -131,7 +131,7 @@ extension TrainingService {
             logger.warning("cannot write the run's checkpoint", metadata: ["run": "\(r.id)", "error": "\(error)"])
         }
         guard let crdt, let runID = CRDT.RunID(r.id) else { return }
-        var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: r.loss ?? .nan))]
+        var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: r.loss ?? .nan, accuracy: r.accuracy))]
         if (step + 1) % 10 == 0 || step + 1 == r.config.rounds {
             let c = CRDT.Checkpoint(contentHash: SHA256.hash(bytes), step: UInt64(step + 1), metrics: r.accuracy.map { ["accuracy": $0] } ?? [:])
             writes.append(.checkpoint(runID, version: UInt64(step + 1), c))
