@@ -53,6 +53,7 @@ enum NodeServices {
         ModelService.self,
         TrainingService.self,
         ConnectionKeeper.self,
+        DashboardService.self,
     ]
 
     /// Config sections that belong to a service (checked by the service's `validate`).
