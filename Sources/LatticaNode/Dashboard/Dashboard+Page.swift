@@ -63,6 +63,7 @@ extension Dashboard {
     main { padding: 12px 20px; }
     section { margin-bottom: 18px; }
     .row { display: flex; gap: 40px; flex-wrap: wrap; }
+    .row > section { flex: 1 1 440px; min-width: 0; }
     dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0; }
     dt { color: var(--muted); }
     dd { margin: 0; word-break: break-all; }
