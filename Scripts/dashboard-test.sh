@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The dashboard in a real browser (issue 12, part 3): starts 3 latticad daemons on loopback and a
-# short digits run between them, loads each node's dashboard (http://<metrics_addr>/) in Debian's
-# headless Chromium after the page's script has run, and checks what the DOM shows: the other
-# two peers listed, an accuracy and a loss curve with points for each of the 3 nodes, the
-# peer agent that carries HTML shown as text (never as markup), the same CRDT state hash on
-# every node once the run is over. Saves a screenshot of node-0's page. Stops every daemon on
-# exit, also on failure or Ctrl-C.
+# The dashboard in a real browser (issue 12, part 3): starts 3 latticad daemons on loopback and
+# a short digits run between them (node-2 attacks with sign-flip and has an identify agent full of
+# HTML), loads each node's dashboard (http://<metrics_addr>/) in Debian's headless Chromium after
+# the page's script has run, and checks what the DOM shows: the other two peers listed, an
+# accuracy and a loss curve with points for each of the 3 nodes, both other peers in the
+# reputation table, the hostile agent shown as text (never as markup); and, through the API, the
+# same CRDT state hash on every node once the run is over. Saves a screenshot of node-0's page.
+# Stops every daemon on exit, also on failure or Ctrl-C.
 #   LATTICA_BIN_DIR: where latticad, lattica and lattica-train are (default: swift build's
 #   release bin path). Output (DOM dumps, screenshot, logs): $LATTICA_DASHBOARD_OUT or
 #   .lattica-dashboard/. Installs the `chromium` package with apt when it is missing.
@@ -43,7 +44,8 @@ fail() { echo "dashboard-test: $*" >&2; exit 1; }
 ctl() { local d="$1"; shift; "$bin/lattica" --data-dir "$out/node-$d" "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# An agent string with markup and quotes: a hostile peer's, shown on the others' pages.
+# An agent string with markup and quotes: a hostile peer's (node-2, which also sends sign-flipped
+# models), shown on the others' pages.
 evil='<img src=x id=injected onerror="document.title=1"><script>document.title=2</script>"'"'"'&amp;'
 boot=""
 for i in 0 1 2; do
@@ -51,6 +53,7 @@ for i in 0 1 2; do
   args=(--data-dir "$d" --listen /ip4/127.0.0.1/tcp/0 --metrics-addr 127.0.0.1:0 --log-level warning)
   if [ "$i" = 2 ]; then
     printf '[identify]\nagent_version = "%s"\n' "$(printf '%s' "$evil" | sed 's/\\/\\\\/g; s/"/\\"/g')" > "$d/latticad.toml"
+    printf '[train]\nattack = "sign-flip"\n' >> "$d/latticad.toml"
     args+=(--config "$d/latticad.toml")
   fi
   [ -n "$boot" ] && args+=(--bootstrap "$boot")
@@ -113,10 +116,13 @@ class DOM(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.stack, self.peers, self.curves, self.agents, self.tags, self.body = [], [], [], [], [], {}
-        self.text = None
+        self.text, self.table, self.in_body, self.rows = None, None, False, {}
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.tags.append((tag, a))
+        if tag == "table": self.table = a.get("class")
+        if tag == "tbody": self.in_body = True
+        if tag == "tr" and self.in_body: self.rows[self.table] = self.rows.get(self.table, 0) + 1
         if tag == "body": self.body = a
         if tag == "tr" and a.get("class") == "peer": self.peers.append(a.get("data-peer-id"))
         if tag == "svg" and "data-metric" in a: self.metric = a["data-metric"]
@@ -124,6 +130,7 @@ class DOM(HTMLParser):
             self.curves.append((self.metric, a.get("data-peer"), int(a.get("data-points", "0")), a.get("points", "")))
         if tag == "td" and a.get("class") == "agent": self.text = []
     def handle_endtag(self, tag):
+        if tag == "tbody": self.in_body = False
         if tag == "td" and self.text is not None: self.agents.append("".join(self.text)); self.text = None
     def handle_data(self, data):
         if self.text is not None: self.text.append(data)
@@ -145,12 +152,15 @@ for i in range(3):
     scripts = [a.get("src") for t, a in d.tags if t == "script"]
     if scripts != ["/dashboard.js"] or any(t == "img" for t, _ in d.tags) or any(a.get("id") == "injected" for _, a in d.tags):
         problems.append(f"node-{i}: markup from a peer's agent string reached the DOM: scripts {scripts}")
+    if d.rows.get("reputation", 0) != 2:
+        problems.append(f"node-{i}: the reputation table lists {d.rows.get('reputation', 0)} peers, not 2")
     want_evil = i != 2
     if want_evil and evil not in d.agents:
         problems.append(f"node-{i}: the hostile agent is not shown as text: {d.agents}")
     print(f"dashboard-test: node-{i}: {len(d.peers)} peers listed, "
           f"{sum(1 for c in d.curves if c[0] == 'accuracy')} accuracy and {sum(1 for c in d.curves if c[0] == 'loss')} loss curves, "
-          f"points per curve {sorted(c[2] for c in d.curves if c[0] == 'accuracy')}")
+          f"points per curve {sorted(c[2] for c in d.curves if c[0] == 'accuracy')}, "
+          f"{d.rows.get('reputation', 0)} peers with a reputation, {d.rows.get('reports', 0)} reports shown")
 if problems:
     print("\n".join("dashboard-test: " + p for p in problems), file=sys.stderr)
     sys.exit(1)
