@@ -96,6 +96,7 @@ for _ in $(seq 1 100); do  # the last progress writes reach everyone: one state 
 done
 [ "$hashes" = 1 ] || fail "the nodes' CRDT state hashes differ"
 
+for i in 0 1 2; do curl -sf "$(url "$i")/api/v1/state" > "$out/node-$i/state.json"; done  # what the pages will draw
 chrome=(chromium --headless --disable-gpu --no-first-run --disable-extensions --disable-dev-shm-usage
         --user-data-dir="$out/chromium-profile" --virtual-time-budget=5000)
 [ "$(id -u)" -eq 0 ] && chrome+=(--no-sandbox)
