@@ -30,6 +30,16 @@ import Testing
         #expect(h.series(of: "r0")[1].points.map(\.step) == [1, 2] && h.series(of: "r0")[1].points.last?.loss == 0.5)
     }
 
+    @Test func historyPoints_canOnlyShrink_soThatTheBoundsHold() throws {
+        func settings(_ t: [String: TOML.Value]) throws(ConfigError) -> DashboardService.Settings {
+            try DashboardService.settings(TableReader(table: t, prefix: "dashboard.", source: "test"))
+        }
+        #expect(try settings(["history_points": .integer(32), "enabled": .bool(false)]).limits.maxPoints == 32)
+        #expect(try settings([:]) == DashboardService.Settings())
+        #expect(throws: ConfigError.self) { try settings(["history_points": .integer(129)]) }
+        #expect(throws: ConfigError.self) { try settings(["nope": .bool(true)]) }
+    }
+
     static let hostile = "<script>alert(\"x\")</script>'\"&amp;</td><img src=x onerror=alert(1)>\u{0}\n\u{2028}é😀"
 
     @Test func peerText_comesBackAsJSONEscapedData_neverAsMarkup() throws {

@@ -15,7 +15,8 @@ import Metrics
 /// with `textContent` only, under a Content-Security-Policy without inline scripts or eval.
 ///
 /// Config `[dashboard]`: `enabled` (default true), `history_points` (points per node and run,
-/// 16…4096, default 128). Loop thread only.
+/// 16…128, default 128: it can only shrink, so that the answer at every bound stays under the
+/// response limit). Loop thread only.
 final class DashboardService: NodeService, @unchecked Sendable {
     static let name = "dashboard"
 
@@ -34,7 +35,7 @@ final class DashboardService: NodeService, @unchecked Sendable {
     static func settings(_ section: TableReader) throws(ConfigError) -> Settings {
         var r = section, s = Settings()
         if let v = try r.bool("enabled") { s.enabled = v }
-        if let v = try r.int("history_points", range: 16...4096) { s.limits.maxPoints = v }
+        if let v = try r.int("history_points", range: 16...128) { s.limits.maxPoints = v }
         try r.finish()
         return s
     }
