@@ -73,19 +73,25 @@ extension CRDT {
         }
     }
 
-    /// `run/<id>/progress/<peer>`: `1: uint64 step`, `2: fixed64 loss`, `3: uint64 samples`.
+    /// `run/<id>/progress/<peer>`: `1: uint64 step`, `2: fixed64 loss`, `3: uint64 samples`,
+    /// `4: fixed64 accuracy` (held-out accuracy in 0…1, IEEE 754 bits; written only when known, so a
+    /// record without it has the bytes of the three-field record and older records decode as before).
     public struct Progress: Hashable, Sendable {
         public var step: UInt64
         public var loss: Double
         public var samples: UInt64
+        public var accuracy: Double?
 
-        public init(step: UInt64, loss: Double, samples: UInt64 = 0) { self.step = step; self.loss = loss; self.samples = samples }
+        public init(step: UInt64, loss: Double, samples: UInt64 = 0, accuracy: Double? = nil) {
+            self.step = step; self.loss = loss; self.samples = samples; self.accuracy = accuracy
+        }
 
         public var value: Value {
             CRDT.record { w in
                 w.uint64(1, step)
                 w.fixed64(2, loss.bitPattern)
                 w.uint64(3, samples)
+                if let accuracy { w.fixed64(4, accuracy.bitPattern) }
             }
         }
 
@@ -96,6 +102,7 @@ extension CRDT {
                 case .varint(1, let s): p.step = s
                 case .fixed64(2, let bits): p.loss = Double(bitPattern: bits)
                 case .varint(3, let s): p.samples = s
+                case .fixed64(4, let bits): p.accuracy = Double(bitPattern: bits)
                 default: return false
                 }
                 return true

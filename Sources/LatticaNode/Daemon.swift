@@ -19,8 +19,8 @@ public struct DaemonError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The running daemon: data directory (locked), identity, database, the libuv loop with the
-/// listeners, the control socket and the metrics endpoint. `stop()` closes everything and removes
-/// the socket and the lock file.
+/// listeners, the control socket and the HTTP port (metrics, dashboard). `stop()` closes everything
+/// and removes the socket and the lock file.
 public final class Daemon: @unchecked Sendable {
     public let config: NodeConfig
     public let peerId: PeerId
@@ -46,7 +46,7 @@ public final class Daemon: @unchecked Sendable {
     // Loop-thread state.
     var listeners: [TCPListener] = []
     var control: ControlServer?
-    var metricsServer: MetricsServer?
+    var httpServer: HTTPServer?
     var swarm: Swarm?
     /// The running services, in start order (`NodeServices.all` unless a test adds its own).
     var services: [any NodeService] = []
@@ -149,8 +149,9 @@ public final class Daemon: @unchecked Sendable {
         control = try ControlServer(loop: loop, path: config.controlSocketPath, dispatcher: dispatcher, logger: logger)
         var metricsAddr: String?
         if let m = config.metricsAddr, let hp = HostPort(m) {
-            let server = try MetricsServer(loop: loop, host: hp.host, port: hp.port, registry: metrics)
-            metricsServer = server
+            let routes = [HTTPServer.metricsRoute(metrics)] + contexts.flatMap(\.httpRoutes)
+            let server = try HTTPServer(loop: loop, host: hp.host, port: hp.port, routes: routes)
+            httpServer = server
             metricsAddr = server.localAddress.description
         }
         for c in contexts { c.services = { [weak self] in self?.services ?? [] } }
@@ -229,8 +230,8 @@ public final class Daemon: @unchecked Sendable {
             swarm = nil
             control?.close()
             control = nil
-            metricsServer?.close()
-            metricsServer = nil
+            httpServer?.close()
+            httpServer = nil
         }
         await loop.shutdownGracefully()
         dataDir.unlock()

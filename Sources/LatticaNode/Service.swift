@@ -53,6 +53,7 @@ enum NodeServices {
         ModelService.self,
         TrainingService.self,
         ConnectionKeeper.self,
+        DashboardService.self,
     ]
 
     /// Config sections that belong to a service (checked by the service's `validate`).
@@ -94,6 +95,8 @@ final class ServiceContext: @unchecked Sendable {
     let logger: Logger
     /// Control methods registered by the service, collected into the daemon's dispatcher.
     private(set) var dispatcher: ControlDispatcher
+    /// HTTP routes registered by the service, served on the daemon's HTTP port (`metrics_addr`).
+    private(set) var httpRoutes: [HTTP.Route] = []
     private var timers: [ObjectIdentifier: LoopTimer] = [:]
 
     init(name: String, loop: EventLoop, swarm: Swarm, identity: Ed25519PrivateKey, config: NodeConfig,
@@ -121,6 +124,13 @@ final class ServiceContext: @unchecked Sendable {
     /// service's state through `onLoop`.
     func method<M: ControlMethod>(_ m: M.Type, _ body: @escaping @Sendable (M.Params) async throws -> M.Result) {
         dispatcher.register(m, body)
+    }
+
+    /// Registers `GET`/`HEAD` of `path` on the daemon's HTTP port (`metrics_addr`, loopback by
+    /// default; not served when it is disabled). `handler` runs on the loop thread and must not
+    /// block. `localOnly` (the default) answers only a `Host` of `localhost` or an IP literal.
+    func http(_ path: String, localOnly: Bool = true, _ handler: @escaping @Sendable (HTTP.Request) -> HTTP.Response) {
+        httpRoutes.append(HTTP.Route(path: path, localOnly: localOnly, handler: handler))
     }
 
     /// A repeating or one-shot timer, cancelled when the daemon stops.

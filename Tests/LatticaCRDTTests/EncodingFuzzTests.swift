@@ -86,7 +86,7 @@ import Testing
         var rng = SeededRandom(seed: seed)
         let valid: [[UInt8]] = [
             CRDT.Checkpoint(contentHash: rng.randomBytes(32), step: 9, metrics: ["a": 1, "b": 2]).value,
-            CRDT.Progress(step: 4, loss: 0.5).value,
+            CRDT.Progress(step: 4, loss: 0.5, accuracy: 0.75).value,
             CRDT.Report(reason: "x", step: 1, evidence: [rng.randomBytes(32)]).value,
         ].map { if case .bytes(let b) = $0 { b } else { [] } }
         var accepted = 0
@@ -102,6 +102,24 @@ import Testing
         }
         #expect(accepted > 0)
         #expect(CRDT.Checkpoint(value: .bytes(valid[0])) != nil && CRDT.Report(value: .string("x")) == nil)
+    }
+
+    /// Field 4 (accuracy) is written only when known: a record without it has the bytes of the
+    /// three-field record of before, and such a record decodes with no accuracy.
+    @Test func test_progressAccuracy_roundTrips_andARecordWithoutItKeepsTheOldBytes() {
+        let withAccuracy = CRDT.Progress(step: 12, loss: 0.25, samples: 64, accuracy: 0.875)
+        #expect(CRDT.Progress(value: withAccuracy.value) == withAccuracy)
+        var old = ProtobufWriter()
+        old.uint64(1, 12); old.fixed64(2, (0.25).bitPattern); old.uint64(3, 64)
+        #expect(CRDT.Progress(step: 12, loss: 0.25, samples: 64).value == .bytes(old.bytes))
+        #expect(CRDT.Progress(value: .bytes(old.bytes)) == CRDT.Progress(step: 12, loss: 0.25, samples: 64, accuracy: nil))
+        var new = old
+        new.fixed64(4, (0.875).bitPattern)
+        #expect(withAccuracy.value == .bytes(new.bytes))
+        #expect(new.bytes == [0x08, 0x0c, 0x11, 0, 0, 0, 0, 0, 0, 0xd0, 0x3f, 0x18, 0x40, 0x21, 0, 0, 0, 0, 0, 0, 0xec, 0x3f])  // Docs/CRDT.md §3
+        var wrongType = old
+        wrongType.uint64(4, 1)  // accuracy as a varint: not the format
+        #expect(CRDT.Progress(value: .bytes(wrongType.bytes)) == nil)
     }
 
     @Test func test_versionVectorNamingABillionAuthors_isRejectedByItsBound_beforeAllocating() {

@@ -184,8 +184,9 @@ enum TestEcho: ControlMethod {
 
 @Suite struct MetricsHTTPTests {
     @Test func onlyGetMetrics_isServed_andHeadersAreBounded() {
+        let routes = ["/metrics": HTTP.Route(path: "/metrics", localOnly: false) { _ in .text(200, "x 1\n") }]
         func status(_ s: String) -> String? {
-            guard case .respond(let b) = MetricsHTTP.handle(Array(s.utf8), body: { Array("x 1\n".utf8) }) else { return nil }
+            guard case .respond(let b) = HTTP.handle(Array(s.utf8), routes: routes) else { return nil }
             return String(decoding: b, as: UTF8.self).split(separator: "\r\n").first.map(String.init)
         }
         #expect(status("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") == "HTTP/1.1 200 OK")

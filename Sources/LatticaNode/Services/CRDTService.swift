@@ -29,6 +29,7 @@ final class CRDTService: NodeService, @unchecked Sendable {
     private(set) var recent: [MetaLogResult.Entry] = []
     static let maxRecent = 10_000
     private var published = CRDT.Metrics()
+    private var observers: [(CRDT.Applied) -> Void] = []
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -96,6 +97,11 @@ final class CRDTService: NodeService, @unchecked Sendable {
         apply(crdt.onMessage(bytes[...], from: peer, now: loop.now, wall: Self.wall))
     }
 
+    /// `body` hears every batch the instance applies from here on, local or received, with the
+    /// deltas it newly applied (the dashboard follows run progress this way). Loop thread; it must
+    /// not write to the store.
+    func observeApplied(_ body: @escaping (CRDT.Applied) -> Void) { observers.append(body) }
+
     /// Set when a batch could not be committed: the store stops taking writes and messages
     /// until a restart (which restores what was committed), so that a batch that is not on disk
     /// never reaches a peer and no sequence number is ever signed twice.
@@ -130,7 +136,11 @@ final class CRDTService: NodeService, @unchecked Sendable {
         }
         for d in directives {
             if case .persist(let p) = d { group.append(p); continue }
-            if case .applied(let a) = d { remember(a); continue }  // bookkeeping: nothing leaves the node
+            if case .applied(let a) = d {  // bookkeeping: nothing leaves the node
+                remember(a)
+                for o in observers { o(a) }
+                continue
+            }
             commit()
             if degraded != nil, case .send = d { continue }  // nothing after a failed commit leaves the node
             switch d {

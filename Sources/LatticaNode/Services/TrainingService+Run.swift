@@ -158,7 +158,7 @@ extension TrainingService {
     /// 100 MB with fsync would stall every connection for a while.
     func checkpoint(step: Int, phi: [Float], metrics extra: [String: Double] = [:], version: Int? = nil) {
         guard let r = run else { return }
-        let dir = runDir(r.id), id = r.id, loss = r.loss ?? .nan
+        let dir = runDir(r.id), id = r.id, loss = r.loss ?? .nan, accuracy = r.accuracy
         // `version`: the merged model after the final merge (its record is written by trainer.done,
         // with the accuracy before and after); otherwise a record every 10 steps and at the end.
         let record = version == nil && ((step + 1) % 10 == 0 || step + 1 == r.config.rounds)
@@ -176,7 +176,7 @@ extension TrainingService {
             _ = loop.execute { [self] in
                 if version != nil { run?.mergedHash = hash }
                 guard let crdt, let runID = CRDT.RunID(id) else { return }
-                var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss))]
+                var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))]
                 if record, let hash {
                     writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
                 }

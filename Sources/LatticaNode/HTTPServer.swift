@@ -1,26 +1,39 @@
 import LatticaUV
 import Metrics
 
-/// The Prometheus endpoint: `GET /metrics` over HTTP/1.1 on a (loopback) TCP port, loop thread.
-/// At most `maxClients` connections; each is closed after one response or after 10 s.
-final class MetricsServer: @unchecked Sendable {
+/// The daemon's HTTP port (`metrics_addr`, loopback by default), loop thread: `GET /metrics` and the
+/// routes services register (`ServiceContext.http`: the dashboard). At most `maxClients`
+/// connections; each is closed after one response or after 10 s. Handlers run on the loop thread.
+final class HTTPServer: @unchecked Sendable {
     let loop: EventLoop
-    let registry: MetricsRegistry
+    let routes: [String: HTTP.Route]
     let maxClients = 32
     private var listener: TCPListener?
     private var clients: [ObjectIdentifier: (socket: TCPSocket, timer: LoopTimer)] = [:]
     private(set) var localAddress: SocketAddress
 
-    init(loop: EventLoop, host: String, port: UInt16, registry: MetricsRegistry) throws(DaemonError) {
+    init(loop: EventLoop, host: String, port: UInt16, routes: [HTTP.Route]) throws(DaemonError) {
         self.loop = loop
-        self.registry = registry
+        var table: [String: HTTP.Route] = [:]
+        for r in routes {
+            precondition(table[r.path] == nil, "HTTP route \(r.path) registered twice")
+            table[r.path] = r
+        }
+        self.routes = table
         do {
             let addr = try SocketAddress(host: host, port: port)
             localAddress = addr
             listener = try TCPListener.listen(on: loop, address: addr) { [weak self] r in self?.accepted(r) }
             localAddress = listener!.localAddress
         } catch {
-            throw DaemonError("cannot serve metrics on \(host):\(port): \(error)")
+            throw DaemonError("cannot serve HTTP (metrics, dashboard) on \(host):\(port): \(error)")
+        }
+    }
+
+    /// The Prometheus exposition of `registry`: open to any Host (scrapers name the target).
+    static func metricsRoute(_ registry: MetricsRegistry) -> HTTP.Route {
+        HTTP.Route(path: "/metrics", localOnly: false) { _ in
+            HTTP.Response(contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.render())
         }
     }
 
@@ -41,7 +54,7 @@ final class MetricsServer: @unchecked Sendable {
         s.onData = { [weak self, weak s] bytes in
             guard let self, let s else { return }
             received.append(contentsOf: bytes)
-            switch MetricsHTTP.handle(received, body: { self.registry.render() }) {
+            switch HTTP.handle(received, routes: self.routes) {
             case .incomplete: return
             case .respond(let out):
                 s.pauseReading()
