@@ -137,6 +137,15 @@ extension Averaging {
             return finishStep(now: now)
         }
 
+        /// `deltas` with every vector longer than `factor` × the lower median norm scaled down to it.
+        public static func bounded(_ deltas: [[Float]], factor: Double) -> [[Float]] {
+            let norms = deltas.map { $0.l2Norm }
+            let bound = factor * norms.sorted()[(norms.count - 1) / 2]
+            return zip(deltas, norms).map { d, norm in
+                norm > bound && norm > 0 ? d.map { $0 * Float(bound / norm) } : d
+            }
+        }
+
         /// Completes the outer step with the contributions received so far.
         public mutating func finishStep(now: Instant) -> [Directive] {
             guard !finished else { return [] }
@@ -155,10 +164,11 @@ extension Averaging {
             if settings.useReputation && contributors.count < 3 {
                 for (peer, p) in received where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
             }
+            let inputs = settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas
             let aggregate: [Float]
             switch settings.method {
-            case .robust(_, let rule) where deltas.count >= 3: aggregate = Aggregation.aggregate(deltas, rule: rule)
-            default: aggregate = Aggregation.aggregate(deltas, rule: .mean)
+            case .robust(_, let rule) where deltas.count >= 3: aggregate = Aggregation.aggregate(inputs, rule: rule)
+            default: aggregate = Aggregation.aggregate(inputs, rule: .mean)
             }
             // Evidence: each peer's distance from the aggregate, relative to the median distance.
             if deltas.count >= 3 {

@@ -38,6 +38,11 @@ public enum Averaging {
         /// Keep per-peer reputation and use it to pick and filter peers.
         public var useReputation = false
         public var reputation = Reputation.Settings()
+        /// Norm bound before aggregating (nil = off): each delta longer than `normBound` × the lower
+        /// median of the step's delta norms (own included) is scaled down to that length. The
+        /// aggregate then never moves farther than the bound, whatever a minority sends; evidence
+        /// is still computed from the deltas as sent.
+        public var normBound: Double?
         /// Contributions whose delta ‖θ_j − φ‖ exceeds this are rejected as absurd.
         public var maxDeltaNorm: Double = 1e4
         /// Time a shell waits for pulled models before finishing the step.
