@@ -146,6 +146,21 @@ extension Averaging {
             }
         }
 
+        /// `deltas` without those closer to an earlier kept one than `fraction` × the lower median of
+        /// the deltas' norms (the first, own, is always kept). The scale is the norms' lower median,
+        /// not the median pairwise distance, which a minority of large, scattered attackers inflates
+        /// (sign-flip at 6/16 then merged honest deltas; Docs/LEARNING.md).
+        public static func distinct(_ deltas: [[Float]], fraction: Double) -> [[Float]] {
+            let k = deltas.count
+            let d2 = Aggregation.withBuffers(deltas) { Aggregation.squaredDistances($0) }
+            let norms = deltas.map { $0.l2Norm }.sorted()
+            let scale = fraction * norms[(k - 1) / 2]
+            let limit = scale * scale
+            var kept: [Int] = []
+            for i in 0..<k where !kept.contains(where: { d2[$0 * k + i] <= limit }) { kept.append(i) }
+            return kept.map { deltas[$0] }
+        }
+
         /// Completes the outer step with the contributions received so far.
         public mutating func finishStep(now: Instant) -> [Directive] {
             guard !finished else { return [] }
@@ -164,7 +179,8 @@ extension Averaging {
             if settings.useReputation && contributors.count < 3 {
                 for (peer, p) in received where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
             }
-            let inputs = settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas
+            var inputs = settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas
+            if let eps = settings.mergeDuplicates, inputs.count >= 3 { inputs = Self.distinct(inputs, fraction: eps) }
             let aggregate: [Float]
             switch settings.method {
             case .robust(_, let rule) where deltas.count >= 3: aggregate = Aggregation.aggregate(inputs, rule: rule)

@@ -43,6 +43,11 @@ public enum Averaging {
         /// aggregate then never moves farther than the bound, whatever a minority sends; evidence
         /// is still computed from the deltas as sent.
         public var normBound: Double?
+        /// Collusion guard (nil = off): contributions closer to an earlier one than this fraction
+        /// of the lower median delta norm of the step count once (own delta first, then by peer).
+        /// Honest nodes with their own data and seeds never send near-identical models; colluders
+        /// who all send one crafted vector (or copy one honest model) otherwise get one vote each.
+        public var mergeDuplicates: Double?
         /// Contributions whose delta ‖θ_j − φ‖ exceeds this are rejected as absurd.
         public var maxDeltaNorm: Double = 1e4
         /// Time a shell waits for pulled models before finishing the step.

@@ -22,6 +22,7 @@ extension LearningBench {
     /// | `r`, `it` | Flag subspace dimension and IRLS steps | 2, 1 |
     /// | `trim` | trimmed mean: values dropped per side | 2 |
     /// | `f`, `m` | Multi-Krum | 2, 4 |
+    /// | `dedup` | collusion guard: contributions within `dedup` × the lower median delta norm of an earlier one count once (0 = off) | 0 |
     /// | `clip` | norm bound: deltas longer than `clip` × the lower median norm are shortened (0 = off) | 0 |
     public static func row(spec: String) throws -> Row {
         var kv: [String: String] = [:]
@@ -30,7 +31,7 @@ extension LearningBench {
             guard p.count == 2 else { throw SpecError.bad("spec \(spec): '\(part)' is not key=value") }
             kv[p[0]] = p[1]
         }
-        let known: Set<String> = ["name", "agg", "k", "alpha", "beta", "rep", "far", "cos", "decay", "thr", "tau", "r", "it", "trim", "f", "m", "clip"]
+        let known: Set<String> = ["name", "agg", "k", "alpha", "beta", "rep", "far", "cos", "decay", "thr", "tau", "r", "it", "trim", "f", "m", "clip", "dedup"]
         if let unknown = kv.keys.first(where: { !known.contains($0) }) { throw SpecError.bad("spec \(spec): unknown key '\(unknown)'") }
         func num(_ key: String, _ def: Double) throws -> Double {
             guard let s = kv[key] else { return def }
@@ -61,6 +62,8 @@ extension LearningBench {
         row.reputationSettings = rep
         let clip = try num("clip", 0)
         row.normBound = clip > 0 ? clip : nil
+        let dedup = try num("dedup", 0)
+        row.mergeDuplicates = dedup > 0 ? dedup : nil
         return row
     }
 }

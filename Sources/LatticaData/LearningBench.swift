@@ -45,6 +45,7 @@ public enum LearningBench {
         public var alpha: Float?
         public var reputationSettings: Reputation.Settings?
         public var normBound: Double?
+        public var mergeDuplicates: Double?
     }
 
     public static let columns: [Attack] = [.none, .signFlip, .gaussian, .labelFlip, .alie, .ipm, .freeRider]
@@ -100,6 +101,7 @@ public enum LearningBench {
         if let rs = row.reputationSettings { c.averaging.reputation = rs }
         if let a = row.alpha { c.averaging.alpha = a }
         c.averaging.normBound = row.normBound
+        c.averaging.mergeDuplicates = row.mergeDuplicates
         if let b = row.beta { c.averaging.beta = row.reputationSettings == nil ? (o.oursBeta ?? b) : b }
         if row.reputation, let k = o.oursK, case .robust(_, let rule) = row.method { c.averaging.method = .robust(k: k, rule: rule) }
         return c
@@ -164,11 +166,12 @@ public enum LearningBench {
     static func jsonLine(_ c: Cell) -> String {
         func esc(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
         let anchor = c.anchor.map { String(format: "%.1f", $0) } ?? "null"
-        return String(format: "{\"method\": \"%@\", \"aggregator\": \"%@\", \"attack\": \"%@\", \"accuracy\": %.2f, \"worst_node_accuracy\": %.2f, \"seeds\": [%@], \"per_seed\": [%@], \"per_seed_worst\": [%@], \"anchor\": %@, \"seconds\": %.2f}",
+        return String(format: "{\"method\": \"%@\", \"aggregator\": \"%@\", \"attack\": \"%@\", \"accuracy\": %.2f, \"worst_node_accuracy\": %.2f, \"seeds\": [%@], \"per_seed\": [%@], \"per_seed_worst\": [%@], \"far_from_honest\": %d, \"far_from_byzantine\": %d, \"anchor\": %@, \"seconds\": %.2f}",
                       esc(c.row), esc(c.aggregator), c.attack.rawValue, c.summary.accuracy * 100, c.summary.worstNodeAccuracy * 100,
                       c.summary.seeds.map(String.init).joined(separator: ", "),
                       c.summary.outcomes.map { String(format: "%.2f", $0.meanAccuracy * 100) }.joined(separator: ", "),
-                      c.summary.outcomes.map { String(format: "%.2f", $0.worstAccuracy * 100) }.joined(separator: ", "), anchor, c.seconds)
+                      c.summary.outcomes.map { String(format: "%.2f", $0.worstAccuracy * 100) }.joined(separator: ", "),
+                      c.summary.outcomes.map(\.farFromHonest).reduce(0, +), c.summary.outcomes.map(\.farFromByzantine).reduce(0, +), anchor, c.seconds)
     }
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

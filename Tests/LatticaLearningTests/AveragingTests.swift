@@ -172,4 +172,17 @@ import Testing
         let b = Averaging.Instance.bounded(ds, factor: 2)  // lower median norm 2 → bound 4
         #expect(b[0] == [1, 0] && b[1] == [0, 2] && b[2] == [3, 0] && b[3] == [0, 4])
     }
+
+    @Test func distinct_countsCopiesOnce_andKeepsDistinctHonestDeltas() {
+        for seed: UInt64 in [51, 52, 53] {
+            var r = SeededRandom(seed: seed)
+            let honest = (0..<5).map { _ in (0..<30).map { _ in Float(r.nextGaussian()) } }
+            let copy = honest[3]  // mimic: three colluders send one honest model
+            let crafted = (0..<30).map { _ in Float(r.nextGaussian()) }
+            let tiny = crafted.map { $0 + 1e-4 }  // the same crafted vector, perturbed far below the honest spread
+            let out = Averaging.Instance.distinct(honest + [copy, copy, copy, crafted, tiny], fraction: 0.1)
+            #expect(out.count == 6, "seed \(seed): kept \(out.count)")
+            #expect(Array(out.prefix(5)) == honest && out[5] == crafted, "seed \(seed): the first of each group is kept, in order")
+        }
+    }
 }
