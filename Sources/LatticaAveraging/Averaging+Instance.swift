@@ -146,16 +146,17 @@ extension Averaging {
             }
         }
 
-        /// `deltas` without those closer to an earlier kept one than `fraction` × the lower median of
-        /// the deltas' norms (the first, own, is always kept). The scale is the norms' lower median,
-        /// not the median pairwise distance, which a minority of large, scattered attackers inflates
-        /// (sign-flip at 6/16 then merged honest deltas; Docs/LEARNING.md).
+        /// `deltas` without those closer to an earlier kept one than `fraction` × s, where s is the
+        /// distance from the first delta (own, honest) to its nearest other contribution. Attackers
+        /// can only make s smaller (merging less); merging honest deltas would need every other
+        /// contribution far from ours. Scales that attackers can inflate (the median pairwise
+        /// distance, the lower median of the distances from own; the lower median norm, which also
+        /// carries the part all deltas share when φ lags) merged honest deltas under 6/16 sign-flip
+        /// at fraction 0.3 (Docs/LEARNING.md).
         public static func distinct(_ deltas: [[Float]], fraction: Double) -> [[Float]] {
             let k = deltas.count
             let d2 = Aggregation.withBuffers(deltas) { Aggregation.squaredDistances($0) }
-            let norms = deltas.map { $0.l2Norm }.sorted()
-            let scale = fraction * norms[(k - 1) / 2]
-            let limit = scale * scale
+            let limit = fraction * fraction * (1..<k).map { d2[$0] }.min()!
             var kept: [Int] = []
             for i in 0..<k where !kept.contains(where: { d2[$0 * k + i] <= limit }) { kept.append(i) }
             return kept.map { deltas[$0] }
