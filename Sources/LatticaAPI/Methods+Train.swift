@@ -200,23 +200,29 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// At the run's end every node pulls every member's final model once and merges them with
     /// the run's rule (`trainer.final_merge`).
     public var finalMerge: Bool
+    /// Each delta longer than this × the lower median delta norm of the step is scaled down to it
+    /// before aggregating (0: off). Chosen with β on tuning seeds 101–103 (Docs/LEARNING.md).
+    public var normBound: Double
 
     enum CodingKeys: String, CodingKey {
         case dataset, model, aggregator, innerSteps = "inner_steps", alpha, beta, k, rounds, seed, split, nodes, reputation, staleness
-        case method, finalMerge = "final_merge"
+        case method, finalMerge = "final_merge", normBound = "norm_bound"
     }
 
     public static let methods = ["robust", "noloco", "diloco"]
 
     public init(dataset: String = "digits", model: String = "mlp:32", aggregator: String = "centered-clip", innerSteps: Int = 10,
-                alpha: Double = 0.7, beta: Double = 0.7, k: Int = 8, rounds: Int = 60, seed: Int = 1, split: String = "dirichlet:0.5",
-                nodes: Int = 8, reputation: Bool = true, staleness: Int = 2, method: String = "robust", finalMerge: Bool = true) {
+                alpha: Double = 0.7, beta: Double = 0.5, k: Int = 8, rounds: Int = 60, seed: Int = 1, split: String = "dirichlet:0.5",
+                nodes: Int = 8, reputation: Bool = true, staleness: Int = 2, method: String = "robust", finalMerge: Bool = true,
+                normBound: Double = 2) {
         self.dataset = dataset; self.model = model; self.aggregator = aggregator; self.innerSteps = innerSteps; self.alpha = alpha
         self.beta = beta; self.k = k; self.rounds = rounds; self.seed = seed; self.split = split; self.nodes = nodes
         self.reputation = reputation; self.staleness = staleness; self.method = method; self.finalMerge = finalMerge
+        self.normBound = normBound
     }
 
-    /// `method` and `final_merge` came in a later release: absent, they take their defaults.
+    /// `method`, `final_merge` and `norm_bound` came in a later release: absent, they take their
+    /// defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         dataset = try c.decode(String.self, forKey: .dataset)
@@ -234,6 +240,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         staleness = try c.decode(Int.self, forKey: .staleness)
         method = try c.decodeIfPresent(String.self, forKey: .method) ?? "robust"
         finalMerge = try c.decodeIfPresent(Bool.self, forKey: .finalMerge) ?? true
+        normBound = try c.decodeIfPresent(Double.self, forKey: .normBound) ?? 2
     }
 
     /// The model is the trainer's own (a PyTorch client, Docs/PYTHON.md): `external` or
@@ -252,6 +259,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try range("staleness", staleness, 0...100)
         guard alpha.isFinite, (0...10).contains(alpha) else { throw .badRequest("'alpha' must be in 0...10") }
         guard beta.isFinite, (0..<1).contains(beta) else { throw .badRequest("'beta' must be in 0..<1") }
+        guard normBound.isFinite, normBound == 0 || (1...100).contains(normBound) else { throw .badRequest("'norm_bound' must be 0 (off) or in 1...100") }
         guard Self.aggregators.contains(aggregator) else { throw .badRequest("'aggregator' must be one of \(Self.aggregators.joined(separator: ", "))") }
         guard dataset == "digits" || dataset == "fashion-mnist" || dataset.hasPrefix("csv:") || dataset.hasPrefix("idx:") || dataset.hasPrefix("external:") else {
             throw .badRequest("'dataset' must be digits, fashion-mnist, csv:PATH, idx:IMAGES,LABELS or external:NAME")

@@ -140,6 +140,31 @@ extension Averaging {
             return finishStep(now: now)
         }
 
+        /// `deltas` with every vector longer than `factor` × the lower median norm scaled down to it.
+        public static func bounded(_ deltas: [[Float]], factor: Double) -> [[Float]] {
+            let norms = deltas.map { $0.l2Norm }
+            let bound = factor * norms.sorted()[(norms.count - 1) / 2]
+            return zip(deltas, norms).map { d, norm in
+                norm > bound && norm > 0 ? d.map { $0 * Float(bound / norm) } : d
+            }
+        }
+
+        /// `deltas` without those closer to an earlier kept one than `fraction` × s, where s is the
+        /// distance from the first delta (own, honest) to its nearest other contribution. Attackers
+        /// can only make s smaller (merging less); merging honest deltas would need every other
+        /// contribution far from ours. Scales that attackers can inflate (the median pairwise
+        /// distance, the lower median of the distances from own; the lower median norm, which also
+        /// carries the part all deltas share when φ lags) merged honest deltas under 6/16 sign-flip
+        /// at fraction 0.3 (Docs/LEARNING.md).
+        public static func distinct(_ deltas: [[Float]], fraction: Double) -> [[Float]] {
+            let k = deltas.count
+            let d2 = Aggregation.withBuffers(deltas) { Aggregation.squaredDistances($0) }
+            let limit = fraction * fraction * (1..<k).map { d2[$0] }.min()!
+            var kept: [Int] = []
+            for i in 0..<k where !kept.contains(where: { d2[$0 * k + i] <= limit }) { kept.append(i) }
+            return kept.map { deltas[$0] }
+        }
+
         /// Completes the outer step with the contributions received so far.
         public mutating func finishStep(now: Instant) -> [Directive] {
             guard !finished else { return [] }
@@ -193,10 +218,14 @@ extension Averaging {
             if settings.useReputation && contributors.count < 3 {
                 for (peer, p) in models where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
             }
+            // What the rule sees: deltas bounded in norm and near-duplicates counted once, when set
+            // (the evidence is computed from the deltas themselves).
+            var inputs = settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas
+            if let eps = settings.mergeDuplicates, inputs.count >= 3 { inputs = Self.distinct(inputs, fraction: eps) }
             switch (override, settings.method) {
-            case (let rule?, _) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
-            case (nil, .robust(_, let rule)) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(deltas, rule: rule))
-            default: return (contributors, deltas, Aggregation.aggregate(deltas, rule: .mean))
+            case (let rule?, _) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(inputs, rule: rule))
+            case (nil, .robust(_, let rule)) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(inputs, rule: rule))
+            default: return (contributors, deltas, Aggregation.aggregate(inputs, rule: .mean))
             }
         }
 

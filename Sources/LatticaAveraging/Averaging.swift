@@ -38,6 +38,16 @@ public enum Averaging {
         /// Keep per-peer reputation and use it to pick and filter peers.
         public var useReputation = false
         public var reputation = Reputation.Settings()
+        /// Norm bound before aggregating (nil = off): each delta longer than `normBound` × the lower
+        /// median of the step's delta norms (own included) is scaled down to that length. The
+        /// aggregate then never moves farther than the bound, whatever a minority sends; evidence
+        /// is still computed from the deltas as sent.
+        public var normBound: Double?
+        /// Collusion guard (nil = off): contributions closer to an earlier one than this fraction
+        /// of the lower median delta norm of the step count once (own delta first, then by peer).
+        /// Honest nodes with their own data and seeds never send near-identical models; colluders
+        /// who all send one crafted vector (or copy one honest model) otherwise get one vote each.
+        public var mergeDuplicates: Double?
         /// Contributions whose delta ‖θ_j − φ‖ exceeds this are rejected as absurd.
         public var maxDeltaNorm: Double = 1e4
         /// The rule of the final merge (`Instance.finalMerge`): robust even when the steps average

@@ -28,6 +28,8 @@ public enum LearningBench {
         /// Outer momentum β of the CenteredClip + reputation row (nil: 0.7).
         public var oursBeta: Float?
         public var oursK: Int?
+        /// Rows from `--spec` (replace the built-in rows when set).
+        public var specRows: [Row]?
         public init() {}
     }
 
@@ -39,6 +41,11 @@ public enum LearningBench {
         public var reputation = false
         public var beta: Float?
         public var anchors: [Attack: Double] = [:]
+        /// Set by spec rows (`row(spec:)`): outer learning rate and reputation settings of the row.
+        public var alpha: Float?
+        public var reputationSettings: Reputation.Settings?
+        public var normBound: Double?
+        public var mergeDuplicates: Double?
     }
 
     public static let columns: [Attack] = [.none, .signFlip, .gaussian, .labelFlip, .alie, .ipm, .freeRider]
@@ -91,7 +98,11 @@ public enum LearningBench {
         c.averaging.useReputation = row.reputation
         c.averaging.reputation.farFactor = o.farFactor
         c.averaging.reputation.minCosine = o.minCosine
-        if let b = row.beta { c.averaging.beta = o.oursBeta ?? b }
+        if let rs = row.reputationSettings { c.averaging.reputation = rs }
+        if let a = row.alpha { c.averaging.alpha = a }
+        c.averaging.normBound = row.normBound
+        c.averaging.mergeDuplicates = row.mergeDuplicates
+        if let b = row.beta { c.averaging.beta = row.reputationSettings == nil ? (o.oursBeta ?? b) : b }
         if row.reputation, let k = o.oursK, case .robust(_, let rule) = row.method { c.averaging.method = .robust(k: k, rule: rule) }
         return c
     }
@@ -109,7 +120,8 @@ public enum LearningBench {
             emit("cell = ours% [worst honest node%] (anchor%)")
             emit(pad("method", 42) + attacks.map { pad($0 == .none ? "clean" : $0.rawValue, 26) }.joined())
         }
-        for row in rows where o.rows.map({ $0.contains(row.name) || $0.contains(row.aggregator) }) ?? true {
+        let selected = o.specRows ?? rows.filter { row in o.rows.map { $0.contains(row.name) || $0.contains(row.aggregator) } ?? true }
+        for row in selected {
             var line = pad(row.name, 42)
             for attack in attacks {
                 if case .localOnly = row.method, attack != .none { line += pad("", 26); continue }
@@ -154,9 +166,12 @@ public enum LearningBench {
     static func jsonLine(_ c: Cell) -> String {
         func esc(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
         let anchor = c.anchor.map { String(format: "%.1f", $0) } ?? "null"
-        return String(format: "{\"method\": \"%@\", \"aggregator\": \"%@\", \"attack\": \"%@\", \"accuracy\": %.2f, \"worst_node_accuracy\": %.2f, \"seeds\": [%@], \"anchor\": %@, \"seconds\": %.2f}",
+        return String(format: "{\"method\": \"%@\", \"aggregator\": \"%@\", \"attack\": \"%@\", \"accuracy\": %.2f, \"worst_node_accuracy\": %.2f, \"seeds\": [%@], \"per_seed\": [%@], \"per_seed_worst\": [%@], \"far_from_honest\": %d, \"far_from_byzantine\": %d, \"anchor\": %@, \"seconds\": %.2f}",
                       esc(c.row), esc(c.aggregator), c.attack.rawValue, c.summary.accuracy * 100, c.summary.worstNodeAccuracy * 100,
-                      c.summary.seeds.map(String.init).joined(separator: ", "), anchor, c.seconds)
+                      c.summary.seeds.map(String.init).joined(separator: ", "),
+                      c.summary.outcomes.map { String(format: "%.2f", $0.meanAccuracy * 100) }.joined(separator: ", "),
+                      c.summary.outcomes.map { String(format: "%.2f", $0.worstAccuracy * 100) }.joined(separator: ", "),
+                      c.summary.outcomes.map(\.farFromHonest).reduce(0, +), c.summary.outcomes.map(\.farFromByzantine).reduce(0, +), anchor, c.seconds)
     }
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

@@ -91,9 +91,10 @@ public enum Experiment {
                 for d in instances[k].onOuterStep(step: round, parameters: thetas[k], members: members, now: now) { queue.append((k, d)) }
             }
             // Omniscient statistics of the honest models for ALIE / IPM.
-            var honestMean: [Float] = [], honestStd: [Float] = []
-            if config.attack == .alie || config.attack == .ipm {
-                (honestMean, honestStd) = moments(honest.map { thetas[$0] })
+            var honestMean: [Float] = [], honestStd: [Float] = [], honestModels: [[Float]] = []
+            if config.attack.needsHonestModels {
+                honestModels = honest.map { thetas[$0] }
+                (honestMean, honestStd) = moments(honestModels)
             }
             var head = 0
             while head < queue.count {
@@ -102,7 +103,7 @@ public enum Experiment {
                 guard case .send(var message, let to) = d else { continue }
                 if byzantine.contains(from), case .model(let s, _) = message {
                     let ctx = Attack.Context(receiverSlow: instances[to].slow, ownUpdate: thetas[from] - instances[from].slow,
-                                             honestMean: honestMean, honestStd: honestStd)
+                                             honestMean: honestMean, honestStd: honestStd, honestModels: honestModels, step: round)
                     if let crafted = config.attack.craft(ctx, rng: &attackRngs[from]) { message = .model(step: s, parameters: crafted) }
                 }
                 for reply in instances[to].onMessage(message, from: from, now: now) { queue.append((to, reply)) }

@@ -20,7 +20,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(help: "Dirichlet alpha of the non-iid split.") var alpha = 0.5
     @Option(help: "Parts to run, comma-separated: table,bristle,dadao,perf.") var tracks = "table,bristle,dadao,perf"
     @Option(help: "Only the main-table rows whose name or aggregator is listed (comma-separated).") var rows: String?
-    @Option(help: "Only these attacks (none,sign-flip,gaussian,label-flip,ALIE,IPM,free-rider).") var attacks: String?
+    @Option(help: "Only these attacks (none or clean, sign-flip, gaussian, label-flip, ALIE, IPM, free-rider; held out: min-max, min-sum, mimic, drift, scaled, sleeper).") var attacks: String?
     @Option(help: "Where to write the SVG chart of accuracy per round.") var svg = ".build/learning-accuracy.svg"
     @Option(help: "Length of the vectors in the aggregation benchmark.") var vectorLength = 25_000_000
     @Option(help: "Bristle track iterations.") var bristleIterations = 300
@@ -31,6 +31,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(help: "Reputation: a contribution below this cosine with the aggregate is far.") var minCosine = -0.5
     @Option(help: "Outer momentum of the CenteredClip + reputation row.") var oursBeta: Float?
     @Option(help: "Peers per pull (k) of the reputation rows.") var oursK: Int?
+    @Option(help: "A row given as key=value pairs separated by ';' (repeatable; replaces the built-in rows; keys in LearningBench.row(spec:)), e.g. \"agg=centered-clip;beta=0.7;rep=1\".") var spec: [String] = []
     @Flag(help: "One JSON object per line and cell.") var json = false
 
     func run() async throws {
@@ -50,6 +51,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
         o.perfVectorLength = vectorLength
         o.farFactor = farFactor; o.minCosine = minCosine; o.oursBeta = oursBeta; o.oursK = oursK
         o.fashionDirectory = fashion
+        if !spec.isEmpty { o.specRows = try spec.map { try LearningBench.row(spec: $0) } }
         let emit: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         let digits = try DataFiles.fixture("digits").scaled(by: 1.0 / 16)
         if o.tracks.contains("table") { LearningBench.mainTable(o, digits: digits, emit: emit) }

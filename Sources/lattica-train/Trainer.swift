@@ -29,7 +29,8 @@ struct Trainer: ParsableCommand {
     @Option(help: "With --simulate: models aggregated per step.") var k = 8
     @Option(help: "With --simulate: aggregator.") var aggregator = "centered-clip"
     @Option(help: "With --simulate: outer α.") var alpha = 0.7
-    @Option(help: "With --simulate: outer β.") var beta = 0.7
+    @Option(help: "With --simulate: outer β.") var beta = 0.5
+    @Option(name: .customLong("norm-bound"), help: "With --simulate: the norm bound (0: off).") var normBound = 2.0
     @Option(help: "With --simulate: Dirichlet α of the split.") var dirichlet = 0.5
     @Option(help: "With --simulate: robust, noloco or diloco.") var method = "robust"
 
@@ -75,6 +76,7 @@ struct Trainer: ParsableCommand {
         c.attack = Attack(rawValue: attack) ?? .none
         c.averaging = Averaging.Settings(method: m, alpha: Float(alpha), beta: Float(beta))
         c.averaging.useReputation = true
+        c.averaging.normBound = normBound > 0 ? normBound : nil
         c.averaging.mergeRule = rule  // as the daemon: the final merge uses the run's aggregator
         c.finalMerge = true
         let o = Experiment.run(c, data: try load(dataset), seed: UInt64(seed))

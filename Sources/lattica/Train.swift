@@ -19,7 +19,8 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "mean, median, trimmed-mean, krum, centered-clip or flag.") var aggregator = "centered-clip"
         @Option(name: .customLong("inner-steps"), help: "Inner steps H per outer step.") var innerSteps = 10
         @Option(help: "Outer learning rate α.") var alpha = 0.7
-        @Option(help: "Outer momentum β.") var beta = 0.7
+        @Option(help: "Outer momentum β.") var beta = 0.5
+        @Option(name: .customLong("norm-bound"), help: "Scale deltas longer than this × the step's lower median delta norm down to it (0: off).") var normBound = 2.0
         @Option(help: "Models aggregated per outer step (ours and k − 1 pulled).") var k = 8
         @Option(help: "Outer steps.") var rounds = 60
         @Option(help: "Seed of the data split and the initial model.") var seed = 1
@@ -33,7 +34,7 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             let c = RunConfig(dataset: dataset, model: model, aggregator: aggregator, innerSteps: innerSteps, alpha: alpha, beta: beta,
                               k: k, rounds: rounds, seed: seed, split: split, nodes: nodes, reputation: reputation, method: method,
-                              finalMerge: finalMerge)
+                              finalMerge: finalMerge, normBound: normBound)
             guard let r = try global.call(Methods.TrainStart.self, .init(name: runName, config: c, shard: shard ?? "0/\(nodes)",
                                                                          spawn: noTrainer || c.isExternalModel ? false : nil)) else { return }
             print("run \(r.run): joined with shard \(r.shard)" + (r.trainerPid.map { ", trainer pid \($0)" } ?? ""))

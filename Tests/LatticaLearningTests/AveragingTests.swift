@@ -119,4 +119,93 @@ import Testing
         #expect(Attack.labelFlip.craft(ctx, rng: &rng) == nil && Attack.freeRider.craft(ctx, rng: &rng) == nil)
         #expect(Attack.gaussian.craft(ctx, rng: &rng)!.count == 2)
     }
+
+    // MARK: held-out attacks (fixed parameters; Docs/LEARNING.md, "Tuning protocol")
+
+    /// Seeded honest models around a common point, as the simulator hands them to attackers.
+    static func honestContext(seed: UInt64, count: Int = 6, n: Int = 40, step: Int = 0) -> Attack.Context {
+        var r = SeededRandom(seed: seed)
+        let base = (0..<n).map { _ in Float(r.nextGaussian()) }
+        let models = (0..<count).map { _ in base.map { $0 + 0.1 * Float(r.nextGaussian()) } }
+        let (mean, std) = Aggregation.moments(models)
+        let own = (0..<n).map { _ in 0.05 * Float(r.nextGaussian()) }
+        return Attack.Context(receiverSlow: base, ownUpdate: own, honestMean: mean, honestStd: std, honestModels: models, step: step)
+    }
+
+    @Test func attackNames_areKebabCase_andSplitIntoTrainingAndHeldOut() {
+        for a in Attack.allCases { #expect(a.rawValue == "ALIE" || a.rawValue == "IPM" || a.rawValue.allSatisfy { $0.isLowercase || $0 == "-" }, "\(a)") }
+        #expect(Set(Attack.training + Attack.heldOut + [.none]) == Set(Attack.allCases))
+        #expect(Set(Attack.training).isDisjoint(with: Attack.heldOut))
+    }
+
+    @Test(arguments: [Attack.minMax, .minSum])
+    func minMaxAndMinSum_goAsFarAsTheirConstraintAllows(attack: Attack) {
+        for seed: UInt64 in [11, 12, 13] {
+            var rng = SeededRandom(seed: seed)
+            let c = Self.honestContext(seed: seed)
+            let m = attack.craft(c, rng: &rng)!
+            let xs = c.honestModels
+            let pair = xs.flatMap { a in xs.map { a.distance(to: $0) } }
+            func fits(_ v: [Float]) -> Bool {
+                if attack == .minMax { return xs.map { v.distance(to: $0) }.max()! <= pair.max()! * (1 + 1e-6) }
+                let sums = xs.map { a in xs.map { let d = a.distance(to: $0); return d * d }.reduce(0, +) }
+                return xs.map { let d = v.distance(to: $0); return d * d }.reduce(0, +) <= sums.max()! * (1 + 1e-6)
+            }
+            #expect(fits(m), "seed \(seed): the crafted model breaks its own constraint")
+            // Along −std, and as far as allowed: 1% farther breaks the constraint.
+            let gamma = m.distance(to: c.honestMean) / c.honestStd.l2Norm
+            #expect(gamma > 0.1, "seed \(seed): γ = \(gamma)")
+            let farther = (0..<m.count).map { c.honestMean[$0] - Float(gamma * 1.01) * c.honestStd[$0] }
+            #expect(!fits(farther), "seed \(seed): γ = \(gamma) is not the largest")
+            #expect(zip(m, c.honestMean).allSatisfy { $0 <= $1 }, "seed \(seed): not along −std")
+        }
+    }
+
+    @Test func mimic_copiesTheHonestModelFarthestFromTheMean() {
+        var rng = SeededRandom(seed: 21)
+        let c = Self.honestContext(seed: 21)
+        let far = c.honestModels.max { $0.distance(to: c.honestMean) < $1.distance(to: c.honestMean) }!
+        #expect(Attack.mimic.craft(c, rng: &rng) == far)
+    }
+
+    @Test func drift_isOneFixedDirection_atHalfTheHonestSpread() {
+        var rng1 = SeededRandom(seed: 31), rng2 = SeededRandom(seed: 32)
+        let c1 = Self.honestContext(seed: 31), c2 = Self.honestContext(seed: 33)
+        let d1 = Attack.drift.craft(c1, rng: &rng1)!, d2 = Attack.drift.craft(c2, rng: &rng2)!
+        let u1 = (0..<d1.count).map { d1[$0] - c1.honestMean[$0] }, u2 = (0..<d2.count).map { d2[$0] - c2.honestMean[$0] }
+        let cos = zip(u1, u2).map { Double($0 * $1) }.reduce(0, +) / (u1.l2Norm * u2.l2Norm)
+        #expect(cos > 0.9999, "colluders and rounds must push the same way: cos = \(cos)")
+        let spread = c1.honestModels.map { $0.distance(to: c1.honestMean) }.sorted()[c1.honestModels.count / 2]
+        #expect(abs(u1.l2Norm - 0.5 * spread) < 1e-4 * spread, "\(u1.l2Norm) vs \(0.5 * spread)")
+    }
+
+    @Test func scaledAndSleeper_craftTheirDeltas() {
+        var rng = SeededRandom(seed: 41)
+        let before = Self.honestContext(seed: 41, step: Attack.sleeperStart - 1)
+        let after = Self.honestContext(seed: 41, step: Attack.sleeperStart)
+        let n = before.receiverSlow.count
+        #expect(Attack.scaled.craft(before, rng: &rng)! == (0..<n).map { before.receiverSlow[$0] + 100 * before.ownUpdate[$0] })
+        #expect(Attack.sleeper.craft(before, rng: &rng) == nil)
+        #expect(Attack.sleeper.craft(after, rng: &rng)! == (0..<n).map { after.receiverSlow[$0] - 10 * after.ownUpdate[$0] })
+        #expect(Attack.sleeper.trains && Attack.scaled.trains && !Attack.sleeper.flipsLabels)
+    }
+
+    @Test func normBound_shortensOnlyTheLongDeltas() {
+        let ds: [[Float]] = [[1, 0], [0, 2], [3, 0], [0, 40]]
+        let b = Averaging.Instance.bounded(ds, factor: 2)  // lower median norm 2 → bound 4
+        #expect(b[0] == [1, 0] && b[1] == [0, 2] && b[2] == [3, 0] && b[3] == [0, 4])
+    }
+
+    @Test func distinct_countsCopiesOnce_andKeepsDistinctHonestDeltas() {
+        for seed: UInt64 in [51, 52, 53] {
+            var r = SeededRandom(seed: seed)
+            let honest = (0..<5).map { _ in (0..<30).map { _ in Float(r.nextGaussian()) } }
+            let copy = honest[3]  // mimic: three colluders send one honest model
+            let crafted = (0..<30).map { _ in Float(r.nextGaussian()) }
+            let tiny = crafted.map { $0 + 1e-4 }  // the same crafted vector, perturbed far below the honest spread
+            let out = Averaging.Instance.distinct(honest + [copy, copy, copy, crafted, tiny], fraction: 0.1)
+            #expect(out.count == 6, "seed \(seed): kept \(out.count)")
+            #expect(Array(out.prefix(5)) == honest && out[5] == crafted, "seed \(seed): the first of each group is kept, in order")
+        }
+    }
 }

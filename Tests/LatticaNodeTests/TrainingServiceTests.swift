@@ -60,7 +60,8 @@ import Testing
     func startRun(_ ds: [Daemon], name: String, method: String = "robust", k: Int? = nil) async throws -> String {
         let t0 = try await train(ds[0])
         let n = ds.count
-        let config = RunConfig(aggregator: "mean", alpha: 1, beta: 0, k: k ?? n, rounds: 5, nodes: n, reputation: false, method: method)
+        let config = RunConfig(aggregator: "mean", alpha: 1, beta: 0, k: k ?? n, rounds: 5, nodes: n, reputation: false, method: method,
+                               normBound: 0)
         let r = try await ds[0].loop.submit { _ in try t0.start(.init(name: name, config: config, shard: "0/\(n)", spawn: false)) }
         for (i, d) in ds.enumerated().dropFirst() { try await join(d, r.run, shard: "\(i)/\(n)") }
         return r.run

@@ -127,7 +127,7 @@ extension TrainingService {
             ("inner_steps", .int(Int64(c.innerSteps))), ("alpha", .string(String(c.alpha))), ("beta", .string(String(c.beta))),
             ("k", .int(Int64(c.k))), ("rounds", .int(Int64(c.rounds))), ("seed", .int(Int64(c.seed))), ("split", .string(c.split)),
             ("nodes", .int(Int64(c.nodes))), ("reputation", .bool(c.reputation)), ("staleness", .int(Int64(c.staleness))),
-            ("method", .string(c.method)), ("final_merge", .bool(c.finalMerge)),
+            ("method", .string(c.method)), ("final_merge", .bool(c.finalMerge)), ("norm_bound", .string(String(c.normBound))),
         ]
         do { _ = try crdt.write(fields.map { .config(id, $0.0, $0.1) }) } catch { throw CRDTService.describe(error) }
         return try join(id.description, shard: p.shard, spawn: p.spawn ?? true)
@@ -178,6 +178,7 @@ extension TrainingService {
         c.staleness = int("staleness") ?? c.staleness
         c.method = str("method") ?? c.method
         if case .bool(let b)? = m["final_merge"] { c.finalMerge = b }
+        c.normBound = str("norm_bound").flatMap(Double.init) ?? c.normBound
         try c.validate()  // written by its creator, but read from the network: checked again
         return c
     }

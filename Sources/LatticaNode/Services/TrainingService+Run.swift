@@ -124,6 +124,7 @@ extension TrainingService {
         }
         var s = Averaging.Settings(method: method, alpha: Float(c.alpha), beta: Float(c.beta))
         s.useReputation = c.reputation
+        s.normBound = c.normBound > 0 ? c.normBound : nil
         // The final merge is robust whatever the method: the run's aggregator.
         s.mergeRule = Aggregation.Rule(named: c.aggregator, k: c.k)
         // NoLoCo's pairing is derived from it on every node (see `nolocoPartner`).

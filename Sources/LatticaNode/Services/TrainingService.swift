@@ -132,7 +132,8 @@ final class TrainingService: NodeService, @unchecked Sendable {
         if settings.attack != .none, let avg = r.avg {
             let update = theta - avg.slow
             let (mean, std) = r.lastHonest.isEmpty ? (theta, update.map { abs($0) }) : Aggregation.moments(r.lastHonest)
-            let c = Attack.Context(receiverSlow: avg.slow, ownUpdate: update, honestMean: mean, honestStd: std)
+            let c = Attack.Context(receiverSlow: avg.slow, ownUpdate: update, honestMean: mean, honestStd: std,
+                                   honestModels: r.lastHonest, step: step)
             if let crafted = settings.attack.craft(c, rng: &rng) { out = crafted }
         }
         let reply = Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: out))
