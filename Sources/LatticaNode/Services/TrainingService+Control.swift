@@ -40,7 +40,13 @@ extension TrainingService {
                 if let other = r.trainerPid, let pid = p.pid, Int(other) != pid, kill(other, 0) == 0, r.trainerState == "attached" {
                     throw ControlErrorBody(code: "busy", message: "the run's trainer slot is taken by pid \(other)")
                 }
-                if let pid = p.pid { self.run?.trainerPid = pid_t(pid) }
+                if let pid = p.pid, self.run?.trainerPid != pid_t(pid) {
+                    // Another process takes the slot (the last one is gone): what it left pending fails.
+                    if self.run?.pending != nil || self.run?.merge != nil { self.failPending("the trainer was replaced") }
+                    self.run?.trainerIsChild = self.spawnedPids.contains(pid_t(pid))
+                    self.run?.trainerPid = pid_t(pid)
+                }
+                self.ensureReaper()
                 self.run?.trainerState = "attached"
                 let saved = self.savedCheckpoint(r.id)
                 return TrainerAttachResult(run: r.id, config: r.config, shard: r.shard.description,
@@ -150,6 +156,8 @@ extension TrainingService {
         if spawn, settings.spawnTrainer, !config.isExternalModel, run?.trainerPid == nil {  // an external model brings its own trainer
             let pid = spawnTrainer(id)
             run?.trainerPid = pid
+            run?.trainerIsChild = pid != nil
+            if let pid { spawnedPids.insert(pid) }
             run?.trainerState = pid == nil ? "could not start" : "starting"
         }
         return TrainJoinResult(run: id, shard: s.description, trainerPid: run?.trainerPid.map(Int.init))

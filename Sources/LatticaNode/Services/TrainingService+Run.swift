@@ -49,6 +49,12 @@ struct RunState {
     var firstStep = 0
     var gatherDeadline: Instant?
     var trainerPid: pid_t?
+    /// The trainer is our child (`spawnTrainer`): only then may we signal and reap it. An external
+    /// trainer (the user's own process) is watched with kill(pid, 0).
+    var trainerIsChild = false
+    /// When progress last went to the store (at most every 5 s, and at every checkpoint record:
+    /// every record is a signed batch the store keeps).
+    var lastProgressWrite: Instant?
     var trainerState = "not started"
     /// The final global merge in progress (`trainer.final_merge`), and its outcome.
     var merge: Merge?
@@ -144,6 +150,8 @@ extension TrainingService {
 
     /// The trainer handed over the starting point (θ0, or a checkpoint): averaging begins there.
     func setStart(step: Int, phi: [Float]) throws(ControlErrorBody) {
+        // A step left pending by an earlier trainer of this slot can never finish now: fail it.
+        if run?.pending != nil || run?.merge != nil { failPending("the trainer started over") }
         guard var r = run else { throw .badRequest("no run attached") }
         _ = DynamicOpenBLAS.installOnce  // aggregation at BLAS speed from now on; an idle daemon never maps it
         r.avg = Averaging.Instance(me: 0, initial: phi, settings: Self.averagingSettings(r.config, members: r.config.nodes), seed: rng.next())
@@ -163,6 +171,8 @@ extension TrainingService {
         // `version`: the merged model after the final merge (its record is written by trainer.done,
         // with the accuracy before and after); otherwise a record every 10 steps and at the end.
         let record = version == nil && ((step + 1) % 10 == 0 || step + 1 == r.config.rounds)
+        let progress = record || version != nil || r.lastProgressWrite.map { loop.now - $0 >= .seconds(5) } ?? true
+        if progress { run?.lastProgressWrite = loop.now }
         let metrics = (r.accuracy.map { ["accuracy": $0] } ?? [:]).merging(extra) { $1 }
         checkpointQueue.async { [self] in
             let bytes = phi.withUnsafeBytes { Array($0) }
@@ -177,10 +187,11 @@ extension TrainingService {
             _ = loop.execute { [self] in
                 if version != nil { run?.mergedHash = hash }
                 guard let crdt, let runID = CRDT.RunID(id) else { return }
-                var writes: [CRDT.Write] = [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))]
+                var writes: [CRDT.Write] = progress ? [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))] : []
                 if record, let hash {
                     writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
                 }
+                guard !writes.isEmpty else { return }
                 do { _ = try crdt.write(writes) } catch {
                     logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
                 }
@@ -206,6 +217,9 @@ extension TrainingService {
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() else {
             throw .badRequest("'\(path)' is not a regular file of this user")
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw .badRequest("'\(path)' is readable or writable by others (mode \(String(st.st_mode & 0o777, radix: 8))); it must be 0600")
         }
         guard Int(st.st_size) == 4 * count else {
             throw .badRequest("'\(path)' holds \(st.st_size) bytes; \(count) parameters need \(4 * count)")
@@ -264,33 +278,59 @@ extension TrainingService {
             return nil
         }
         logger.info("trainer started", metadata: ["pid": "\(pid)", "run": "\(id)", "log": "\(log)"])
-        reaper?.cancel()
-        reaper = ctx.timer(after: .seconds(1), repeating: .seconds(1)) { [weak self] _ in self?.reap() }
+        ensureReaper()
         return pid
     }
 
-    /// Notices a trainer that exited (crashed, or finished) without blocking.
+    /// Notices a trainer that exited (crashed, or finished) without blocking: our child through
+    /// waitpid, an external one when its pid is gone. An outer step it left pending fails, so that
+    /// the next trainer can attach and start over.
     func reap() {
-        guard let pid = run?.trainerPid else { return }
-        var status: Int32 = 0
-        guard waitpid(pid, &status, WNOHANG) == pid else { return }
-        let code = (status >> 8) & 0xff, signal = status & 0x7f
-        run?.trainerPid = nil
-        run?.trainerState = signal != 0 ? "killed by signal \(signal)" : code == 0 ? "finished" : "exited with \(code)"
-        if signal != 0 || code != 0 {
-            logger.warning("trainer exited", metadata: ["run": "\(run?.id ?? "")", "state": "\(run?.trainerState ?? "")"])
+        guard let r = run, let pid = r.trainerPid else { return }
+        if r.trainerIsChild {
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return }
+            let code = (status >> 8) & 0xff, signal = status & 0x7f
+            run?.trainerState = signal != 0 ? "killed by signal \(signal)" : code == 0 ? "finished" : "exited with \(code)"
+            if signal != 0 || code != 0 {
+                logger.warning("trainer exited", metadata: ["run": "\(r.id)", "state": "\(run?.trainerState ?? "")"])
+            }
+        } else {
+            guard kill(pid, 0) != 0, errno == ESRCH else { return }
+            if r.trainerState != "finished" {
+                run?.trainerState = "gone (pid \(pid))"
+                logger.warning("the external trainer is gone", metadata: ["run": "\(r.id)", "pid": "\(pid)"])
+            }
         }
-        run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "the trainer exited")))
-        run?.pending = nil
+        run?.trainerPid = nil
+        failPending("the trainer exited")
     }
 
+    /// Fails an outer step or merge in progress (its trainer is gone or replaced).
+    func failPending(_ why: String) {
+        run?.deadline?.cancel()
+        run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: why)))
+        run?.pending = nil
+        run?.merge?.timer?.cancel()
+        run?.merge?.done(.failure(ControlErrorBody(code: "failed", message: why)))
+        run?.merge = nil
+    }
+
+    func ensureReaper() {
+        guard reaper == nil else { return }
+        reaper = ctx.timer(after: .seconds(1), repeating: .seconds(1)) { [weak self] _ in self?.reap() }
+    }
+
+    /// Stops the trainer we started (SIGTERM, SIGKILL after 1 s). A trainer we did not start (the
+    /// user's own process) is never signalled: it gets `not_found` at its next call.
     func stopTrainer() {
-        guard let pid = run?.trainerPid else { return }
+        guard let r = run, let pid = r.trainerPid else { return }
+        run?.trainerPid = nil
+        run?.trainerState = "stopped"
+        guard r.trainerIsChild else { return }
         kill(pid, SIGTERM)
         var status: Int32 = 0
         for _ in 0..<50 where waitpid(pid, &status, WNOHANG) != pid { usleep(20_000) }
         if waitpid(pid, &status, WNOHANG) == 0 { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
-        run?.trainerPid = nil
-        run?.trainerState = "stopped"
     }
 }

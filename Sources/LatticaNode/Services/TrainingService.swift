@@ -46,6 +46,8 @@ final class TrainingService: NodeService, @unchecked Sendable {
     var run: RunState?
     var rng = SeededRandom(seed: SecureRandom.uint64())
     var reaper: LoopTimer?
+    /// Trainers this daemon started (children it may signal and reap).
+    var spawnedPids: Set<pid_t> = []
     /// Checkpoint files are written (and hashed) here, in order, off the loop thread.
     let checkpointQueue = DispatchQueue(label: "lattica.train.checkpoints")
 
