@@ -102,7 +102,7 @@ def test_two_torch_trainers_average(net2):
     them (partners, bytes); they learn digits."""
     from latticaswift import data
     from latticaswift.example import accuracy, build_model, train_local
-    run = net2.start_run("pair", run_config(nodes=2, k=2, rounds=10, inner_steps=10, aggregator="mean", reputation=False))
+    run = net2.start_run("pair", run_config(nodes=2, k=2, rounds=20, inner_steps=10, aggregator="mean", reputation=False))
     shards, (xt, yt), c = data.digits(seed=1, shards=2)
     results, errors = {}, []
 
@@ -115,7 +115,7 @@ def test_two_torch_trainers_average(net2):
                                socket=net2.daemons[i].socket, on_event=events.append)
             theta0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
             x, y = shards[i]
-            train_local(model, opt, x, y, 100, 32, i, step_fn=lambda loss: opt.step(loss=loss))
+            train_local(model, opt, x, y, 200, 32, i, step_fn=lambda loss: opt.step(loss=loss))
             opt.finish(accuracy=accuracy(model, xt, yt))
             results[i] = dict(theta0=theta0, final=torch.cat([p.detach().reshape(-1) for p in model.parameters()]),
                               acc=accuracy(model, xt, yt), events=events)
@@ -132,12 +132,12 @@ def test_two_torch_trainers_average(net2):
         assert [e.kind for e in ev][:2] == ["attached", "started"]
         assert ev[1].source == ("published" if i == 0 else "fetched")
         outer = [e for e in ev if e.kind == "outer_step"]
-        assert len(outer) == 10 and [e.sent_step for e in outer] == list(range(10))
-        assert [e.staleness for e in outer[:-1]] == [1] * 9  # applied at the next boundary; the last by finish()
-        assert sum(net2.daemons[other].peer_id in e.partners for e in outer) >= 5
+        assert len(outer) == 20 and [e.sent_step for e in outer] == list(range(20))
+        assert [e.staleness for e in outer[:-1]] == [1] * 19  # applied at the next boundary; the last by finish()
+        assert sum(net2.daemons[other].peer_id in e.partners for e in outer) >= 10
         assert outer[-1].bytes_in_total >= 5 * 4 * ev[1].count and max(e.bytes_in for e in outer) >= 4 * ev[1].count
-        assert ev[-1].kind == "finished" and ev[-1].status["step"] == 10
-        assert results[i]["acc"] > 0.8
+        assert ev[-1].kind == "finished" and ev[-1].status["step"] == 20
+        assert results[i]["acc"] > 0.8, [r["acc"] for r in results.values()]
     moved = float((results[0]["final"] - results[0]["theta0"]).norm())
     apart = float((results[0]["final"] - results[1]["final"]).norm())
     assert apart < 0.2 * moved, (apart, moved)
