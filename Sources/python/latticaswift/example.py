@@ -1,6 +1,7 @@
 """The example: 4 latticad and 4 PyTorch trainers on loopback, one of them an attacker (its daemon
 answers pulls with sign-flipped models), train an MLP on the digits fixture; prints the honest
-trainers' held-out accuracy beside a single-process baseline trained on the union of their data.
+trainers' held-out accuracy beside a single-process baseline trained on the union of their data,
+and beside a control run of the honest trainers alone (how far the attacker moved them).
 
     python -m latticaswift.example [--rounds 30] [--inner-steps 10] [--attack sign-flip]
 """
@@ -102,14 +103,16 @@ def baseline(args, honest):
     return accuracy(model, xt, yt)
 
 
-def run_example(args):
+def train_network(args, attackers, members):
+    """The network part: ``members`` daemons, a run, one trainer process per daemon; trainer i
+    trains on shard i of the data split in ``args.nodes``. Returns (results per trainer,
+    reputations of peers seen by the honest daemons, peer ids)."""
     from latticaswift.testnet import TestNet, run_config
-    attackers = set(range(args.nodes - args.attackers, args.nodes))
-    honest = [i for i in range(args.nodes) if i not in attackers]
-    t0 = time.monotonic()
-    with TestNet(args.nodes, attackers=attackers, attack=args.attack, keep=args.keep) as net:
-        print(f"example: {args.nodes} latticad on loopback in {net.root}; node(s) {sorted(attackers)} attack with {args.attack}")
-        cfg = run_config(nodes=args.nodes, k=args.nodes, rounds=args.rounds, inner_steps=args.inner_steps,
+    honest = [i for i in range(members) if i not in attackers]
+    with TestNet(members, attackers=attackers, attack=args.attack, keep=args.keep) as net:
+        what = f"node(s) {sorted(attackers)} attack with {args.attack}" if attackers else "the honest trainers alone (the control run)"
+        print(f"example: {members} latticad on loopback in {net.root}; {what}", flush=True)
+        cfg = run_config(nodes=members, k=members, rounds=args.rounds, inner_steps=args.inner_steps,
                          aggregator=args.aggregator, seed=args.seed)
         run = net.start_run("torch-digits", cfg)
         procs = []
@@ -127,9 +130,19 @@ def run_example(args):
                 with open(os.path.join(net.daemons[i].data_dir, "trainer.log")) as f:
                     raise SystemExit(f"example: trainer {i} failed ({p.returncode}):\n{f.read()[-3000:]}")
             results[i] = json.loads(out.decode().strip().splitlines()[-1])
-        status = {i: net.daemons[i].call("train.status")["runs"] for i in honest}
-    base = baseline(args, honest)
-    accs = [results[i]["accuracy"] for i in honest]
+        reputation = {}
+        for i in honest:
+            runs = net.daemons[i].call("train.status")["runs"]
+            reputation[i] = {p["peer_id"]: p["reputation"] for p in (runs[0]["peers"] if runs else [])}
+        ids = [d.peer_id for d in net.daemons]
+    return results, reputation, ids
+
+
+def run_example(args):
+    attackers = set(range(args.nodes - args.attackers, args.nodes))
+    honest = [i for i in range(args.nodes) if i not in attackers]
+    t0 = time.monotonic()
+    results, reputation, ids = train_network(args, attackers, args.nodes)
     print(f"example: {args.rounds} outer steps of {args.inner_steps} inner steps in {time.monotonic() - t0:.0f} s")
     for i in range(args.nodes):
         r = results[i]
@@ -137,14 +150,25 @@ def run_example(args):
         print(f"  trainer {i} ({role:8}): held-out accuracy {100 * r['accuracy']:.1f}%  outer steps {r['outer_steps']}  "
               f"θ0 {r['theta0'][0]}  rejected {r['rejected']}  max staleness {r['staleness_max']}")
     for i in honest:
-        peers = status[i][0]["peers"] if status[i] else []
-        rep = {p["peer_id"][-6:]: round(p["reputation"], 2) for p in peers}
-        print(f"  daemon {i}: reputation of peers {rep}")
-    mean = float(np.mean(accs))
-    print(f"example: honest trainers' mean accuracy {100 * mean:.1f}% (min {100 * min(accs):.1f}%), "
-          f"single-process baseline on the union of their data {100 * base:.1f}%, gap {100 * (base - min(accs)):+.1f} points")
-    summary = {"honest": accs, "mean": mean, "baseline": base, "gap_points": 100 * (base - min(accs)),
-               "attacker_ids": [net.daemons[i].peer_id for i in attackers]}
+        rep = "  ".join(f"node-{ids.index(p)}{' (attacker)' if ids.index(p) in attackers else ''} {v:.2f}"
+                        for p, v in sorted(reputation[i].items(), key=lambda kv: ids.index(kv[0])))
+        print(f"  daemon {i} rates its peers: {rep}")
+    accs = [results[i]["accuracy"] for i in honest]
+    summary = {"honest": accs, "mean": float(np.mean(accs)), "attackers": sorted(attackers),
+               "attacker_reputation": [reputation[i].get(ids[a]) for i in honest for a in attackers]}
+    if attackers and not args.no_control:
+        control, _, _ = train_network(args, set(), len(honest))  # the honest trainers alone, on the same shards
+        caccs = [control[i]["accuracy"] for i in honest]
+        summary["control_honest"] = caccs
+        summary["attack_shift_points"] = 100 * (float(np.mean(caccs)) - summary["mean"])
+    base = baseline(args, honest)
+    summary["baseline"] = base
+    summary["gap_points"] = 100 * (base - min(accs))
+    print(f"example: honest trainers' accuracy {', '.join(f'{100 * a:.1f}%' for a in accs)} (mean {100 * summary['mean']:.1f}%); "
+          f"single-process baseline on the union of their data {100 * base:.1f}%: gap {summary['gap_points']:+.1f} points (worst honest)")
+    if "control_honest" in summary:
+        print(f"example: the honest trainers alone (a run of {len(honest)}, same shards, no attacker): mean {100 * np.mean(summary['control_honest']):.1f}%; "
+              f"the attacker moved them by {summary['attack_shift_points']:+.1f} points")
     print(json.dumps(summary))
     return summary
 
@@ -162,6 +186,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-overlap", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the daemons' data directories")
+    ap.add_argument("--no-control", action="store_true", help="skip the control run of the honest trainers alone")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--socket", help=argparse.SUPPRESS)
