@@ -59,11 +59,13 @@ def test_module_level_average(net1):
     np.testing.assert_allclose(latticaswift.average(x1, run, socket=d.socket), x1)  # α 1, β 0, alone: φ ← θ
 
 
-def _linear_trainer(run, socket, overlap):
+def _linear_trainer(run, socket, overlap, zero_copy):
     """A parameter that every inner step moves by +1 (SGD, lr 1, gradient −1)."""
     w = torch.nn.Parameter(torch.zeros(8))
     inner = torch.optim.SGD([w], lr=1.0)
-    opt = lt.Optimizer([w], inner, run=run, socket=socket, overlap=overlap, inner_steps=2, alpha=0.5, beta=0.0)
+    opt = lt.Optimizer([w], inner, run=run, socket=socket, overlap=overlap, zero_copy=zero_copy, inner_steps=2, alpha=0.5,
+                       beta=0.0)
+    assert opt.zero_copy == bool(zero_copy)
     after = []
     for i in range(6):
         w.grad = torch.full((8,), -1.0)
@@ -74,18 +76,25 @@ def _linear_trainer(run, socket, overlap):
     return after, float(w.detach()[0])
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_overlap_semantics(net1, overlap):
+@pytest.mark.parametrize("overlap,zero_copy", [(False, False), (False, True), (True, False)])
+def test_overlap_semantics(net1, overlap, zero_copy):
     """Blocking: params ← φ_new at each boundary. Overlap: θ_t is handed over and training goes on;
     at the next boundary params += φ_{t+1} − θ_t (the local progress is kept)."""
     d = net1.daemons[0]
     run = solo_run(net1, name=f"lin{int(overlap)}", alpha=0.5, beta=0.0, rounds=3, inner_steps=2)
-    after, final = _linear_trainer(run, d.socket, overlap)
+    after, final = _linear_trainer(run, d.socket, overlap, zero_copy)
     if overlap:
         # θ 2 sent; at 4: φ1 = 1, 4 + (1 − 2) = 3 sent; at 5: φ2 = 2, 5 + (2 − 3) = 4 sent; flush: φ3 = 3
         assert after == [2.0, 3.0, 4.0] and final == 3.0
     else:
         assert after == [1.0, 2.0, 3.0] and final == 3.0
+
+
+def test_zero_copy_needs_blocking(net1):
+    run = solo_run(net1)
+    w = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError):
+        lt.Optimizer([w], torch.optim.SGD([w], lr=0.1), run=run, socket=net1.daemons[0].socket, overlap=True, zero_copy=True)
 
 
 def test_options_are_checked_against_the_run(net1):

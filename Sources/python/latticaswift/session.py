@@ -236,21 +236,28 @@ class Session:
         self.apply(p)
         return out
 
-    def average_async(self, params, loss=None, accuracy=None, snapshot=False, write=None):
+    def average_async(self, params, loss=None, accuracy=None, snapshot=False, write=None, buffer=None):
         """Hands ``params`` to the daemon in the background and returns a :class:`Pending` at
         once. Only one outer step is in flight at a time (the daemon's rule): call ``apply`` on
         the previous one first. ``write``: a callable that fills the shared buffer itself (the
         torch wrapper gathers its tensors straight into it); ``snapshot``: keep a copy of θ sent
-        so that the result can be turned into a correction (``pending.snapshot``)."""
+        so that the result can be turned into a correction (``pending.snapshot``); ``buffer``: 0
+        or 1, hand over that buffer as it is (the torch wrapper's zero-copy mode keeps the
+        parameters in buffer 0)."""
         if self._pending is not None:
             raise LatticaError("an outer step is still in flight: apply() it before handing over the next")
-        if write is None:
+        if write is None and params is not None:
             self._check(params)
         elif self.finished:
             raise RunFinished(f"run '{self.run}' is over: {self.rounds} rounds done")
-        buf = self._bufs[self._next_buf]
-        self._next_buf ^= 1  # double buffering: the other buffer still holds the last answer
-        if write is None:
+        if buffer is not None:
+            buf = self._bufs[buffer]
+        else:
+            buf = self._bufs[self._next_buf]
+            self._next_buf ^= 1  # double buffering: the other buffer still holds the last answer
+        if buffer is not None and params is None and write is None:
+            pass  # θ is in the buffer already
+        elif write is None:
             np.copyto(buf.array, np.asarray(params, dtype="<f4").reshape(-1))
         else:
             write(buf.array)
@@ -322,6 +329,10 @@ class Session:
         self.step = max(self.step, int(a["step"])) + 1
         self._emit(e)
         return e
+
+    def buffer_array(self, i):
+        """The numpy view of shared buffer ``i`` (0 or 1), after ``start``."""
+        return self._bufs[i].array
 
     @property
     def pending(self):

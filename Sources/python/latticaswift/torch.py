@@ -36,13 +36,16 @@ class Optimizer:
     :func:`latticaswift.create_run` / :func:`latticaswift.join_run`). ``aggregator``,
     ``reputation``, ``k``, ``alpha``, ``beta``, ``inner_steps``: the run's options; when given they
     are checked against the run's config (they are fixed when the run is created). ``overlap``:
-    average in the background (above). ``on_event``: callable for every event (also
+    average in the background (above). ``zero_copy`` (default: when ``overlap=False`` and the
+    parameters are on the CPU): the parameters live in the shared buffer, so that a blocking
+    outer step copies nothing in Python. ``on_event``: callable for every event (also
     ``events()``). ``socket``/``data_dir``: the daemon."""
 
     OPTION_KEYS = ("aggregator", "reputation", "k", "alpha", "beta", "inner_steps")
 
     def __init__(self, params, inner, run, socket=None, data_dir=None, overlap=True, max_staleness=1, on_event=None,
-                 share_theta0=True, aggregator=None, reputation=None, k=None, alpha=None, beta=None, inner_steps=None):
+                 share_theta0=True, zero_copy=None, aggregator=None, reputation=None, k=None, alpha=None, beta=None,
+                 inner_steps=None):
         self.inner = inner
         self.params = _flat_params(list(params))
         for p in self.params:
@@ -61,7 +64,15 @@ class Optimizer:
                                        f"(a run's options are fixed when it is created)")
             self.inner_steps = self.session.inner_steps
             theta = self.session.start(self._gather_numpy())
-            self._scatter(torch.from_numpy(theta), add=False)
+            if zero_copy is None:  # blocking, and every parameter a CPU tensor: they can live in shared memory
+                zero_copy = not overlap and all(p.device.type == "cpu" for p in self.params)
+            if zero_copy and overlap:
+                raise ValueError("zero_copy needs overlap=False: with overlap the daemon would write into the parameters mid-step")
+            self.zero_copy = bool(zero_copy)
+            if self.zero_copy:
+                self._bind_to_shared()
+            else:
+                self._scatter(torch.from_numpy(theta), add=False)
         except BaseException:
             self.session.close()
             raise
@@ -112,6 +123,23 @@ class Optimizer:
         self._accuracy = float(accuracy)
 
     # -- copying --
+    @torch.no_grad()
+    def _bind_to_shared(self):
+        """Zero-copy: every parameter's storage becomes a view of shared buffer 0 (which holds the
+        starting point): the daemon reads θ and writes the new θ in place."""
+        view = torch.from_numpy(self.session.buffer_array(0))
+        o = 0
+        for p, n in zip(self.params, self.sizes):
+            p.data = view[o:o + n].view_as(p)
+            o += n
+
+    @torch.no_grad()
+    def _unbind_from_shared(self):
+        if getattr(self, "zero_copy", False):
+            for p in self.params:
+                p.data = p.data.clone()
+            self.zero_copy = False
+
     @torch.no_grad()
     def _gather_into(self, arr):
         view = torch.from_numpy(arr)
@@ -173,6 +201,13 @@ class Optimizer:
         if self.overlap:
             s.average_async(None, loss=loss, accuracy=acc, snapshot=True, write=self._gather_into)
             self.handoff_ms.append(1000 * (time.perf_counter() - t0))
+        elif self.zero_copy:
+            q = s.average_async(None, loss=loss, accuracy=acc, buffer=0)
+            q.result()
+            t1 = time.perf_counter()  # the new θ is in the parameters already
+            h = 1000 * ((t1 - t0) - (q.answered_at - q.sent_at))
+            s.apply(q, handoff_ms=h)
+            self.handoff_ms.append(h)
         else:
             q = s.average_async(None, loss=loss, accuracy=acc, write=self._gather_into)
             q.result()
@@ -199,9 +234,11 @@ class Optimizer:
         try:
             return self.session.done(accuracy)
         finally:
-            self.session.close()
+            self.close()
 
     def close(self):
+        """Ends the session (the parameters move out of shared memory in zero-copy mode)."""
+        self._unbind_from_shared()
         self.session.close()
 
     def __enter__(self):
