@@ -7,6 +7,7 @@ and beside a control run of the honest trainers alone (how far the attacker move
 """
 
 import argparse
+import collections
 import json
 import os
 import subprocess
@@ -63,9 +64,10 @@ def worker(args):
     torch.manual_seed(1000 + args.shard)  # deliberately different: θ0 comes from member 0
     model = build_model(x.shape[1], c)
     inner = torch.optim.Adam(model.parameters(), lr=args.lr)
-    events = []
+    events = collections.deque(maxlen=1000)  # the soak runs for an hour: keep the last ones
+    first = []
     opt = lt.Optimizer(model.parameters(), inner, run=args.run, socket=args.socket, overlap=not args.no_overlap,
-                       on_event=lambda e: events.append(e))
+                       on_event=lambda e: (events.append(e), e.kind == "started" and first.append(e)))
     steps = args.rounds * opt.inner_steps
     if args.minutes:  # the soak: train until the time is up (the run's rounds are large)
         end = time.monotonic() + 60 * args.minutes
@@ -81,10 +83,10 @@ def worker(args):
         train_local(model, opt, x, y, steps, args.batch, args.seed + args.shard, step_fn=lambda loss: opt.step(loss=loss))
     status = opt.finish(accuracy=accuracy(model, xt, yt))
     outer = [e for e in events if e.kind == "outer_step"]
-    print(json.dumps({"shard": args.shard, "accuracy": accuracy(model, xt, yt), "outer_steps": len(outer),
+    print(json.dumps({"shard": args.shard, "accuracy": accuracy(model, xt, yt), "outer_steps": opt.session.step,
                       "partners_last": outer[-1].partners if outer else [], "rejected": status.get("rejected"),
                       "staleness_max": max((e.staleness for e in outer), default=0),
-                      "theta0": [e.source for e in events if e.kind == "started"],
+                      "theta0": [e.source for e in first],
                       "handoff_ms_median": float(np.median(opt.handoff_ms)) if opt.handoff_ms else None}), flush=True)
 
 

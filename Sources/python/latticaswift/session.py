@@ -14,7 +14,7 @@ import numpy as np
 from . import events as ev
 from .control import TRAINER_API_VERSION, ControlClient, default_socket
 from .errors import BadRequest, DaemonGone, LatticaError, RunFinished, ShapeMismatch, UnknownRun
-from .shm import SharedBuffer
+from .shm import SharedBuffer, sweep_stale
 
 THETA0_KEY = "kv/latticaswift/{run}/theta0"
 
@@ -57,6 +57,8 @@ class Session:
     whatever their seed; ``False``: each member hands its own θ0 (seed identically yourself).
     ``on_event``: a callable given every event, in the thread that called the session."""
 
+    MAX_QUEUED_EVENTS = 1024  # unread events beyond this are dropped, oldest first
+
     def __init__(self, run, socket=None, data_dir=None, share_theta0=True, on_event=None, pid=None,
                  api_version=TRAINER_API_VERSION, theta0_timeout=120.0):
         self.run = run
@@ -64,7 +66,7 @@ class Session:
         self.share_theta0 = share_theta0
         self.on_event = on_event
         self.theta0_timeout = theta0_timeout
-        self._events = queue.Queue()
+        self._events = queue.Queue(maxsize=self.MAX_QUEUED_EVENTS)
         self._ctl = ControlClient(self.socket_path, timeout=60)
         a = self._ctl.call("trainer.attach", run=run, api_version=api_version, pid=pid or os.getpid())
         self.info = a
@@ -92,7 +94,15 @@ class Session:
     # ---- events -------------------------------------------------------------------------------
 
     def _emit(self, e):
-        self._events.put(e)
+        while True:
+            try:
+                self._events.put_nowait(e)
+                break
+            except queue.Full:  # nobody reads the iterator (a callback user, say): keep the newest
+                try:
+                    self._events.get_nowait()
+                except queue.Empty:
+                    pass
         if self.on_event is not None:
             self.on_event(e)
 
@@ -140,6 +150,7 @@ class Session:
         have the run's size."""
         theta0 = np.ascontiguousarray(theta0, dtype="<f4").reshape(-1)
         self.count = theta0.size
+        sweep_stale()
         self._bufs = [SharedBuffer(self.count, f"latticaswift-{os.getpid()}-{id(self) & 0xffffff:x}-{i}") for i in range(2)]
         start = theta0
         source = "local"

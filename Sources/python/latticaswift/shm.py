@@ -7,6 +7,35 @@ import os
 import numpy as np
 
 
+def sweep_stale(prefix="latticaswift-"):
+    """Removes /dev/shm files ``latticaswift-<pid>-…`` of processes that no longer exist (a
+    trainer killed before it could clean up: latticad SIGTERMs its trainer when it stops)."""
+    try:
+        names = os.listdir("/dev/shm")
+    except OSError:
+        return 0
+    removed = 0
+    for n in names:
+        if not n.startswith(prefix):
+            continue
+        pid = n[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (or not ours to judge)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            os.unlink(os.path.join("/dev/shm", n))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 class SharedBuffer:
     def __init__(self, count, name):
         self.count = int(count)

@@ -9,6 +9,7 @@ over the samples after the first 10 % of the run) is printed.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,10 @@ def main(argv=None):
     ap.add_argument("--out", default="soak-python.jsonl")
     ap.add_argument("--step-sleep", type=float, default=0.01, help="seconds each trainer sleeps per inner step (rate limit)")
     args = ap.parse_args(argv)
+    # Stop cleanly (daemons and trainers) on SIGTERM, and on SIGINT also when started in the
+    # background (where a shell leaves SIGINT ignored).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from latticaswift.testnet import TestNet, run_config
     nodes, attackers = 4, {3}
     out = open(args.out, "w")
@@ -77,7 +82,7 @@ def main(argv=None):
                 break
             time.sleep(min(args.interval, max(0.0, end - time.monotonic())))
         codes = []
-        for p in procs:
+        for p in procs:  # the trainers stop at the same deadline
             try:
                 p.wait(timeout=300)
             except subprocess.TimeoutExpired:
