@@ -11,9 +11,9 @@ import pytest
 from conftest import solo_run
 from helpers import child_trainer, expect_line
 from latticaswift import (BadRequest, DaemonGone, DaemonNotFound, Session, ShapeMismatch, SharedMemoryError, SlotBusy,
-                          UnknownRun, UnsupportedVersion)
+                          StepInProgress, UnknownRun, UnsupportedVersion)
 from latticaswift.control import ControlClient
-from latticaswift.testnet import run_config
+from latticaswift.testnet import ignoring_sigterm, run_config
 
 
 def daemon_ok(d):
@@ -135,9 +135,10 @@ def test_shared_memory_of_the_wrong_size(net1):
 
 
 def test_trainer_dies_mid_step(net2):
-    """A trainer killed while its outer step waits for a peer: the daemon goes on, and a new
-    trainer takes the slot and steps."""
-    d0 = net2.daemons[0]
+    """A trainer killed while its outer step waits for a peer: the daemon goes on; the next
+    trainer attaches (the dead pid does not hold the slot) and is told clearly that the dead
+    trainer's step is still in progress; train.stop + train.join clear it and training goes on."""
+    d0, d1 = net2.daemons
     run = net2.start_run("dies", run_config(nodes=2, k=2, rounds=5))
     child = child_trainer(run, d0.socket, "step", 32)
     try:
@@ -149,15 +150,23 @@ def test_trainer_dies_mid_step(net2):
         child.kill()
         child.wait()
     daemon_ok(d0)
-    with Session(run, socket=d0.socket, share_theta0=False) as s:  # attached: the dead pid does not hold the slot
+    with Session(run, socket=d0.socket, share_theta0=False, orphan_wait=3) as s:
         s.start(np.zeros(32, np.float32))
-        with Session(run, socket=net2.daemons[1].socket, share_theta0=False) as s1:
-            s1.start(np.zeros(32, np.float32))
-            p1 = s1.average_async(np.ones(32, np.float32))
-            out = s.average(np.ones(32, np.float32))
-            s1.apply(p1)
-            assert np.isfinite(out).all()
+        with pytest.raises(StepInProgress) as e:
+            s.average(np.ones(32, np.float32))
+        assert "died mid-step" in str(e.value) and "train stop" in str(e.value) and isinstance(e.value, SlotBusy)
     daemon_ok(d0)
+    with ignoring_sigterm():  # train.stop SIGTERMs the pid that attached last: this process
+        d0.call("train.stop", run=run)
+    d0.call("train.join", run=run, shard="0/2", spawn=False)
+    with Session(run, socket=d0.socket, share_theta0=False) as s, \
+            Session(run, socket=d1.socket, share_theta0=False) as s1:
+        s.start(np.zeros(32, np.float32))
+        s1.start(np.zeros(32, np.float32))
+        p1 = s1.average_async(np.ones(32, np.float32))
+        out = s.average(np.ones(32, np.float32))
+        e1 = s1.apply(p1)
+        assert np.isfinite(out).all() and d0.peer_id in e1.partners
 
 
 def test_daemon_dies_mid_step(net2):

@@ -8,12 +8,12 @@
 
 from .control import ControlClient, default_socket, TRAINER_API_VERSION
 from .errors import (BadRequest, DaemonGone, DaemonNotFound, LatticaError, RunFinished, ShapeMismatch,
-                     SharedMemoryError, SlotBusy, UnknownRun, UnsupportedVersion)
+                     SharedMemoryError, SlotBusy, StepInProgress, UnknownRun, UnsupportedVersion)
 from .events import Attached, Event, Failed, Finished, OuterStep, Started
 from .session import Pending, Session
 
 __all__ = ["ControlClient", "default_socket", "TRAINER_API_VERSION", "BadRequest", "DaemonGone", "DaemonNotFound",
-           "LatticaError", "RunFinished", "ShapeMismatch", "SharedMemoryError", "SlotBusy", "UnknownRun",
+           "LatticaError", "RunFinished", "ShapeMismatch", "SharedMemoryError", "SlotBusy", "StepInProgress", "UnknownRun",
            "UnsupportedVersion", "Attached", "Event", "Failed", "Finished", "OuterStep", "Started", "Pending", "Session",
            "create_run", "join_run", "average"]
 

@@ -33,6 +33,14 @@ class SlotBusy(LatticaError):
     """``busy``: another live trainer holds the run's trainer slot, or the daemon is in another run."""
 
 
+class StepInProgress(SlotBusy):
+    """The daemon still has an outer step in progress that this session did not send: the step
+    of a trainer that held the slot before and died mid-step. latticad does not notice an external
+    trainer's death, so the step can stay in progress for good; ``lattica train stop RUN`` and
+    ``lattica train join RUN --shard I/N`` (or a daemon restart) clear it, and the run resumes
+    from its checkpoint."""
+
+
 class UnsupportedVersion(LatticaError):
     """``unsupported_version``: the daemon speaks another trainer API version."""
 

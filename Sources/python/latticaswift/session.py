@@ -13,7 +13,7 @@ import numpy as np
 
 from . import events as ev
 from .control import TRAINER_API_VERSION, ControlClient, default_socket
-from .errors import BadRequest, DaemonGone, LatticaError, RunFinished, ShapeMismatch, UnknownRun
+from .errors import BadRequest, DaemonGone, LatticaError, RunFinished, ShapeMismatch, StepInProgress, UnknownRun
 from .shm import SharedBuffer, sweep_stale
 
 THETA0_KEY = "kv/latticaswift/{run}/theta0"
@@ -60,12 +60,13 @@ class Session:
     MAX_QUEUED_EVENTS = 1024  # unread events beyond this are dropped, oldest first
 
     def __init__(self, run, socket=None, data_dir=None, share_theta0=True, on_event=None, pid=None,
-                 api_version=TRAINER_API_VERSION, theta0_timeout=120.0):
+                 api_version=TRAINER_API_VERSION, theta0_timeout=120.0, orphan_wait=45.0):
         self.run = run
         self.socket_path = default_socket(data_dir, socket)
         self.share_theta0 = share_theta0
         self.on_event = on_event
         self.theta0_timeout = theta0_timeout
+        self.orphan_wait = orphan_wait
         self._events = queue.Queue(maxsize=self.MAX_QUEUED_EVENTS)
         self._ctl = ControlClient(self.socket_path, timeout=60)
         a = self._ctl.call("trainer.attach", run=run, api_version=api_version, pid=pid or os.getpid())
@@ -215,10 +216,10 @@ class Session:
 
     def _call_step(self, client, **params):
         # This session never has two steps in flight, so "already in progress" is the step of a
-        # trainer that held the slot before and died mid-step: the daemon does not notice an
-        # external trainer's death and finishes that step at its round deadline (≤ 30 s). Wait
-        # for it rather than fail.
-        deadline = time.monotonic() + 90
+        # trainer that held the slot before and died mid-step. Such a step may still end (the
+        # daemon's round deadline is at most 30 s): wait for it up to `orphan_wait` s, then say
+        # what happened and how to clear it.
+        deadline = time.monotonic() + self.orphan_wait
         while True:
             try:
                 return client.call("trainer.outer_step", run=self.run, **params)
@@ -226,8 +227,15 @@ class Session:
                 e.got = params.get("count")
                 raise
             except BadRequest as e:
-                if "already in progress" not in str(e) or time.monotonic() > deadline:
+                if "already in progress" not in str(e):
                     raise
+                if time.monotonic() > deadline:
+                    raise StepInProgress(
+                        f"trainer.outer_step: latticad at {self.socket_path} still has an outer step of run '{self.run}' in "
+                        f"progress that this session did not send (a trainer that held the slot died mid-step; latticad does "
+                        f"not notice an external trainer's death); clear it with `lattica train stop {self.run}` and "
+                        f"`lattica train join {self.run} --shard {self.shard}`, or restart latticad",
+                        code="bad_request", method="trainer.outer_step") from None
                 time.sleep(0.2)
 
     def _check(self, params):

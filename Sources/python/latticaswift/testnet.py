@@ -2,6 +2,7 @@
 soak: each daemon has its own data directory; they bootstrap from the first one. Binaries come
 from ``$LATTICA_BIN_DIR`` (as the Swift tests), else the checkout's ``.build/release``."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,21 @@ def bin_dir():
         if os.path.exists(os.path.join(cand, "latticad")):
             return cand
     return os.path.normpath(os.path.join(here, "..", "..", "..", ".build", "release"))
+
+
+@contextlib.contextmanager
+def ignoring_sigterm():
+    """latticad SIGTERMs the pid its trainer attached with when it stops or leaves the run (a
+    behaviour meant for the trainer it spawned): around ``train.stop`` or a daemon's stop, when
+    that trainer is this very process (tests, notebooks), ignore the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 class Daemon:
@@ -157,21 +173,12 @@ class TestNet:
         return [d.pid for d in self.daemons]
 
     def close(self):
-        # latticad SIGTERMs the pid its trainer attached with when it stops (a daemon behaviour
-        # meant for the trainer it spawned): when that trainer is this very process (tests, the
-        # numpy examples), ignore the signal while the daemons stop.
-        old = None
-        if threading.current_thread() is threading.main_thread():
-            old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
+        with ignoring_sigterm():
             for d in self.daemons:
                 try:
                     d.stop()
                 except Exception:
                     pass
-        finally:
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)
         if self.own_root and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
 
