@@ -88,6 +88,7 @@ class Session:
         self._last_bytes = (0, 0)
         self._last_rejected = 0
         self._walls = []
+        self._snap = None
         self._closed = False
         self._emit(ev.Attached(run=run, shard=self.shard, step=self.step, rounds=self.rounds, config=self.config,
                                attack=self.attack, resumed=self.step > 0 and self.checkpoint is not None))
@@ -300,7 +301,10 @@ class Session:
             p, accuracy = job
             try:
                 if p.want_snapshot:
-                    p.snapshot = np.array(p.buf.array)
+                    if self._snap is None:  # one private array, reused: a fresh 100 MB each step would page-fault
+                        self._snap = np.empty(self.count, dtype="<f4")
+                    np.copyto(self._snap, p.buf.array)
+                    p.snapshot = self._snap
                 p.sent_at = time.monotonic()
                 p.answer = self._call_step(self._worker_ctl, step=p.step, shm=p.buf.path, count=self.count,
                                            loss=p.loss if p.loss is not None and np.isfinite(p.loss) else None,

@@ -47,9 +47,21 @@ class SharedBuffer:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             os.ftruncate(fd, 4 * self.count)
-            self._map = mmap.mmap(fd, 4 * self.count, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            try:
+                # tmpfs pages allocated now: a full /dev/shm is an error here, not a SIGBUS mid-step
+                os.posix_fallocate(fd, 0, 4 * self.count)
+            except OSError as e:
+                os.close(fd)
+                fd = -1
+                os.unlink(self.path)
+                from .errors import SharedMemoryError
+                raise SharedMemoryError(f"cannot allocate {4 * self.count} bytes in /dev/shm for {self.path}: {e.strerror}") from None
+            # mapped with its page tables filled (MAP_POPULATE): no page faults at the first hand-offs
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            self._map = mmap.mmap(fd, 4 * self.count, flags, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         self.array = np.frombuffer(self._map, dtype="<f4", count=self.count)
 
     def close(self):
