@@ -150,3 +150,35 @@ def test_two_torch_trainers_average(net2):
     moved = float((results[0]["final"] - results[0]["theta0"]).norm())
     apart = float((results[0]["final"] - results[1]["final"]).norm())
     assert apart < 0.2 * moved, (apart, moved)
+
+
+def test_training_goes_on_while_the_network_is_late(net2):
+    """max_staleness 3: a boundary whose answer is not there does not wait; the answer is applied
+    at a later boundary (staleness 2), and the local progress made meanwhile is kept."""
+    d0, d1 = net2.daemons
+    run = net2.start_run("late", run_config(nodes=2, k=2, rounds=3, inner_steps=2, aggregator="mean", reputation=False,
+                                            alpha=1.0, beta=0.0))
+    w = torch.nn.Parameter(torch.zeros(4))
+    seen = []
+    opt = lt.Optimizer([w], torch.optim.SGD([w], lr=1.0), run=run, socket=d0.socket, max_staleness=3, on_event=seen.append)
+    with Session(run, socket=d1.socket) as s1:
+        s1.start(np.zeros(4, np.float32))
+
+        def steps(n):
+            for _ in range(n):
+                w.grad = torch.full((4,), -1.0)
+                opt.step()
+
+        steps(2)  # boundary 1: θ = 2 handed over; daemon 0 waits for daemon 1's member
+        steps(2)  # boundary 2: no answer yet: training goes on (w = 4)
+        pending = opt.session.pending
+        assert pending is not None and not pending.done() and float(w.detach()[0]) == 4.0
+        p1 = s1.average_async(np.zeros(4, np.float32))  # the partner's θ for step 0: 0
+        assert pending.wait(60)
+        steps(2)  # boundary 3: applied now; w = 6 + (φ1 − 2)
+        outer = [e for e in seen if e.kind == "outer_step"]
+        assert len(outer) == 1 and outer[0].staleness == 2 and d1.peer_id in outer[0].partners
+        s1.apply(p1)
+        # φ1 = φ0 + α·mean(2 − 0, 0 − 0) = 1; the 4 local steps since the hand-off are kept: 6 + (1 − 2)
+        assert float(w.detach()[0]) == pytest.approx(5.0)
+    opt.close()

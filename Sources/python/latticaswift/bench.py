@@ -11,11 +11,13 @@
    Beside: one 100 MB memory copy in numpy (the floor of any hand-off).
 2. Training throughput of the torch wrapper (overlap on, and off) against plain PyTorch, same
    model, batch and inner optimiser, in a run of two members (the other is a numpy partner that
-   averages as fast as it can), torch on one thread on both sides.
+   averages as fast as it can), torch on one thread on both sides: segments of plain and wrapped
+   steps alternate on the same model, so that both see the same load of the shared machine.
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -93,6 +95,9 @@ def handoff(repeats, steps, count):
 
 
 def throughput(repeats, steps, hidden, batch, inner_steps):
+    """Plain and wrapped segments of ``steps`` steps alternate on the same model in one process,
+    ``repeats`` pairs per mode, so that both see the same machine (it is shared): the ratio of
+    each pair, and their median."""
     import torch
     import latticaswift.torch as lt
     from latticaswift.testnet import TestNet, run_config
@@ -118,43 +123,48 @@ def throughput(repeats, steps, hidden, batch, inner_steps):
             opt.step()
         return n / (time.perf_counter() - t)
 
-    res = {"plain": [], "overlap": [], "blocking": []}
+    res = {"plain": [], "overlap": [], "blocking": [], "overlap_ratio": [], "blocking_ratio": []}
     count = None
-    for rep in range(repeats):
+    for mode in ("overlap", "blocking"):
         model, inner = make()
         count = sum(p.numel() for p in model.parameters())
-        loop(model, inner, 5)  # warm-up
-        res["plain"].append(loop(model, inner, steps))
-        for mode in ("overlap", "blocking"):
-            with TestNet(2) as net:
-                run = net.start_run(f"tp-{mode}", run_config(nodes=2, k=2, rounds=steps // inner_steps + 2, inner_steps=inner_steps,
-                                                             aggregator="mean", reputation=False))
-                partner = subprocess.Popen([sys.executable, "-c", PARTNER, run, net.daemons[1].socket, str(count)],
-                                           stderr=subprocess.PIPE)
-                try:
-                    model, inner = make()
-                    opt = lt.Optimizer(model.parameters(), inner, run=run, socket=net.daemons[0].socket, overlap=(mode == "overlap"))
-                    loop(model, opt, 2 * inner_steps)  # warm-up: the first outer step waits for the partner to attach
-                    opt.flush()
-                    res[mode].append(loop(model, opt, steps))
-                    opt.finish()
-                finally:
-                    partner.wait(120)
+        rounds = (repeats * steps) // inner_steps + 4
+        with TestNet(2) as net:
+            run = net.start_run(f"tp-{mode}", run_config(nodes=2, k=2, rounds=rounds, inner_steps=inner_steps,
+                                                         aggregator="mean", reputation=False))
+            partner = subprocess.Popen([sys.executable, "-c", PARTNER, run, net.daemons[1].socket, str(count)],
+                                       stderr=subprocess.PIPE)
+            try:
+                opt = lt.Optimizer(model.parameters(), inner, run=run, socket=net.daemons[0].socket, overlap=(mode == "overlap"))
+                loop(model, opt, 2 * inner_steps)  # warm-up: the first outer step waits for the partner to attach
+                opt.flush()
+                for _ in range(repeats):
+                    plain = loop(model, inner, steps)
+                    wrapped = loop(model, opt, steps)
+                    res["plain"].append(plain)
+                    res[mode].append(wrapped)
+                    res[f"{mode}_ratio"].append(wrapped / plain)
+                while not opt.finished:  # the partner waits for the run's end
+                    loop(model, opt, inner_steps)
+                opt.finish()
+            finally:
+                partner.wait(300)
     return {k: med(v) for k, v in res.items()}, count, res
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m latticaswift.bench")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--handoff-steps", type=int, default=8, help="outer steps per run (the first 2 not counted)")
     ap.add_argument("--handoff-mb", type=float, default=100)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200, help="steps per throughput segment")
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--inner-steps", type=int, default=50)
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     count = int(args.handoff_mb * 1e6 / 4)
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
     h, n = handoff(args.repeats, args.handoff_steps, count)
     print(f"hand-off, {args.handoff_mb:.0f} MB model ({count} float32), medians of {n['copy_overhead_ms']} outer steps "
           f"({args.repeats} runs):")
@@ -171,9 +181,12 @@ def main(argv=None):
           f"overlap {h['overlap_wait_ms'] / h['memcpy_ms']:.2f}x)")
     t, tcount, raw = throughput(args.repeats, args.steps, args.hidden, args.batch, args.inner_steps)
     print(f"throughput, MLP 784-{args.hidden}-{args.hidden}-10 ({tcount} parameters, {4 * tcount / 1e6:.1f} MB), batch {args.batch}, "
-          f"Adam, H={args.inner_steps}, {args.steps} steps, medians of {args.repeats} runs, torch on 1 thread:")
-    print(f"  plain PyTorch {t['plain']:.1f} steps/s; wrapper with overlap {t['overlap']:.1f} steps/s: ratio {t['overlap'] / t['plain']:.3f} "
-          f"(target >= 0.95); blocking (zero-copy) {t['blocking']:.1f} steps/s: ratio {t['blocking'] / t['plain']:.3f}")
+          f"Adam, H={args.inner_steps}, torch on 1 thread; {args.repeats} pairs of {args.steps}-step segments, plain and wrapped "
+          f"alternating on the same model; medians:")
+    print(f"  plain PyTorch {t['plain']:.1f} steps/s; wrapper with overlap {t['overlap']:.1f} steps/s: ratio {t['overlap_ratio']:.3f} "
+          f"(target >= 0.95); blocking (zero-copy) {t['blocking']:.1f} steps/s: ratio {t['blocking_ratio']:.3f}")
+    print(f"machine: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; throughput ratios of the pairs: "
+          f"overlap {', '.join(f'{x:.2f}' for x in raw['overlap_ratio'])}; blocking {', '.join(f'{x:.2f}' for x in raw['blocking_ratio'])}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"handoff": h, "handoff_n": n, "throughput": t, "throughput_runs": raw, "throughput_params": tcount,
