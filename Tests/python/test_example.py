@@ -7,7 +7,8 @@ from latticaswift import example
 
 def test_example_trains_despite_the_attacker():
     ap = argparse.Namespace(nodes=4, attackers=1, attack="sign-flip", aggregator="centered-clip", rounds=20, inner_steps=10,
-                            batch=32, lr=3e-3, seed=1, no_overlap=False, keep=False, no_control=True)
+                            batch=32, lr=3e-3, seed=1, no_overlap=False, keep=False, no_control=True,
+                            no_reputation=False)
     s = example.run_example(ap)
     assert len(s["honest"]) == 3
     assert min(s["honest"]) > 0.85, s

@@ -115,7 +115,7 @@ def train_network(args, attackers, members):
         what = f"node(s) {sorted(attackers)} attack with {args.attack}" if attackers else "the honest trainers alone (the control run)"
         print(f"example: {members} latticad on loopback in {net.root}; {what}", flush=True)
         cfg = run_config(nodes=members, k=members, rounds=args.rounds, inner_steps=args.inner_steps,
-                         aggregator=args.aggregator, seed=args.seed)
+                         aggregator=args.aggregator, seed=args.seed, reputation=not args.no_reputation)
         run = net.start_run("torch-digits", cfg)
         procs = []
         for i, d in enumerate(net.daemons):
@@ -181,6 +181,8 @@ def main(argv=None):
     ap.add_argument("--attackers", type=int, default=1)
     ap.add_argument("--attack", default="sign-flip")
     ap.add_argument("--aggregator", default="centered-clip")
+    ap.add_argument("--no-reputation", action="store_true", help="without the daemons' reputation (with --aggregator mean: "
+                    "what the attack does to an undefended run)")
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--inner-steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=32)
