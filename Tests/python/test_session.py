@@ -182,3 +182,22 @@ def test_training_goes_on_while_the_network_is_late(net2):
         # φ1 = φ0 + α·mean(2 − 0, 0 − 0) = 1; the 4 local steps since the hand-off are kept: 6 + (1 − 2)
         assert float(w.detach()[0]) == pytest.approx(5.0)
     opt.close()
+
+
+def test_create_and_join_a_run(net2):
+    d0, d1 = net2.daemons
+    run = latticaswift.create_run("made", nodes=2, shard=0, rounds=7, inner_steps=3, aggregator="median", reputation=False, k=2,
+                                  alpha=0.9, beta=0.1, socket=d0.socket)
+    assert run == f"{d0.peer_id}.made"
+    assert latticaswift.join_run(run, shard=1, nodes=2, socket=d1.socket) == run
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = lt.Optimizer([w], torch.optim.SGD([w], lr=0.1), run=run, socket=d1.socket, aggregator="median", reputation=False, k=2,
+                       alpha=0.9, beta=0.1, inner_steps=3, share_theta0=False)
+    try:
+        assert opt.inner_steps == 3 and opt.session.rounds == 7 and opt.session.shard == "1/2"
+        assert opt.status()["members"] == 2
+    finally:
+        opt.close()
+    with pytest.raises(latticaswift.SlotBusy) as e:  # a daemon trains in one run at a time
+        latticaswift.join_run(d0.peer_id + ".other", shard=1, nodes=2, socket=d1.socket, timeout=0.5)
+    assert "already training" in str(e.value)
