@@ -201,3 +201,21 @@ def test_create_and_join_a_run(net2):
     with pytest.raises(latticaswift.SlotBusy) as e:  # a daemon trains in one run at a time
         latticaswift.join_run(d0.peer_id + ".other", shard=1, nodes=2, socket=d1.socket, timeout=0.5)
     assert "already training" in str(e.value)
+
+
+def test_a_new_trainer_resumes_from_the_checkpoint(net1):
+    d = net1.daemons[0]
+    run = solo_run(net1, alpha=1.0, beta=0.0, rounds=10)
+    with Session(run, socket=d.socket) as s:
+        s.start(np.zeros(16, np.float32))
+        s.average(np.full(16, 3.0, np.float32))
+        last = s.average(np.full(16, 5.0, np.float32))  # α 1, β 0, alone: φ ← θ
+    seen = []
+    with Session(run, socket=d.socket, on_event=seen.append) as s:  # the trainer restarted
+        assert s.step == 2 and s.checkpoint is not None
+        start = s.start(np.zeros(16, np.float32))
+        np.testing.assert_array_equal(start, last)
+        assert seen[0].resumed and seen[1].source == "checkpoint"
+        with Session(run, socket=d.socket) as s2, pytest.raises(latticaswift.ShapeMismatch) as e:
+            s2.start(np.zeros(17, np.float32))
+        assert e.value.expected == 16 and e.value.got == 17

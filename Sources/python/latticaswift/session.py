@@ -152,8 +152,6 @@ class Session:
         have the run's size."""
         theta0 = np.ascontiguousarray(theta0, dtype="<f4").reshape(-1)
         self.count = theta0.size
-        sweep_stale()
-        self._bufs = [SharedBuffer(self.count, f"latticaswift-{os.getpid()}-{id(self) & 0xffffff:x}-{i}") for i in range(2)]
         start = theta0
         source = "local"
         digest = None
@@ -165,6 +163,8 @@ class Session:
             start, source = data, "checkpoint"
         elif self.share_theta0:
             start, source, digest = self._agree_theta0(theta0)
+        sweep_stale()
+        self._bufs = [SharedBuffer(self.count, f"latticaswift-{os.getpid()}-{id(self) & 0xffffff:x}-{i}") for i in range(2)]
         buf = self._bufs[0]
         buf.array[:] = start
         self._call_step(self._ctl, step=self.step, shm=buf.path, count=self.count, initial=True)
