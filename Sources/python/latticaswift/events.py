@@ -26,11 +26,12 @@ class Attached(Event):
 @dataclass
 class Started(Event):
     """θ0 is in place: ``source`` is ``published`` (this member shared its θ0), ``fetched`` (θ0 of
-    the member who published it), ``checkpoint`` (resumed) or ``local`` (no sharing)."""
+    the member who published it), ``checkpoint`` (resumed) or ``local`` (no sharing);
+    ``model_id``: a shared θ0's model id in the daemons' model store (Docs/MODEL.md)."""
     step: int
     count: int
     source: str
-    sha256: Optional[str] = None
+    model_id: Optional[str] = None
 
     def __post_init__(self):
         self.kind = "started"

@@ -3,7 +3,6 @@ the other members, then hand θ over at every outer step, blocking (``average``)
 background (``average_async``). Tensors go through two shared-memory buffers, used in turn, never
 through JSON; commands go over the control socket."""
 
-import hashlib
 import os
 import queue
 import threading
@@ -168,7 +167,7 @@ class Session:
         buf = self._bufs[0]
         buf.array[:] = start
         self._call_step(self._ctl, step=self.step, shm=buf.path, count=self.count, initial=True)
-        self._emit(ev.Started(step=self.step, count=self.count, source=source, sha256=digest))
+        self._emit(ev.Started(step=self.step, count=self.count, source=source, model_id=digest))
         return np.array(buf.array)
 
     def _agree_theta0(self, theta0):
@@ -209,7 +208,7 @@ class Session:
             data = np.fromfile(path, dtype="<f4")
         finally:
             os.unlink(path)
-        if hashlib.sha256(data.tobytes()).hexdigest() != h and data.size != n:
+        if data.size != n:  # the blob itself is checked by the daemon against the manifest that `h` names
             raise ShapeMismatch(f"θ0 {h} has {data.size} parameters; expected {n}", expected=n, got=data.size)
         return data, "fetched", h
 
