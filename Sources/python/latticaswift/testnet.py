@@ -20,11 +20,18 @@ def bin_dir():
     if d:
         return d
     here = os.path.dirname(os.path.abspath(__file__))
-    for up in (os.path.join(here, "..", "..", ".."), os.getcwd()):  # Sources/python/latticaswift -> repo
+    ups = [os.path.join(here, "..", "..", "..")]  # Sources/python/latticaswift -> the checkout (an editable install)
+    d = os.getcwd()
+    while True:  # the checkout holding the working directory
+        ups.append(d)
+        if os.path.dirname(d) == d:
+            break
+        d = os.path.dirname(d)
+    for up in ups:
         cand = os.path.normpath(os.path.join(up, ".build", "release"))
         if os.path.exists(os.path.join(cand, "latticad")):
             return cand
-    return os.path.normpath(os.path.join(here, "..", "..", "..", ".build", "release"))
+    return os.path.normpath(os.path.join(os.getcwd(), ".build", "release"))
 
 
 @contextlib.contextmanager
