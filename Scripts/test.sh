@@ -23,3 +23,9 @@ if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
   # list the peers and have points on every node's curves; the hostile agent stays text.
   Scripts/interop/netns-run.sh Scripts/dashboard-test.sh
 fi
+# The Python client (issue 12) against real daemons and real PyTorch (CPU): the venv is made out
+# here (pip needs the network), the tests run in the private namespace.
+if [ "${LATTICA_SKIP_PYTHON:-}" != 1 ] && [ "$#" -eq 0 ]; then
+  Scripts/python-test.sh --setup-only
+  Scripts/interop/netns-run.sh Scripts/python-test.sh --no-setup
+fi

@@ -220,7 +220,9 @@ extension Averaging {
             }
             // What the rule sees: deltas bounded in norm and near-duplicates counted once, when set
             // (the evidence is computed from the deltas themselves).
-            var inputs = settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas
+            // As the robust rules, the bound needs 3 or more: with two, the lower median is the smaller
+            // norm, and a partner that has not moved (θ = φ) would zero the other's delta.
+            var inputs = deltas.count >= 3 ? settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas : deltas
             if let eps = settings.mergeDuplicates, inputs.count >= 3 { inputs = Self.distinct(inputs, fraction: eps) }
             switch (override, settings.method) {
             case (let rule?, _) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(inputs, rule: rule))

@@ -135,9 +135,9 @@ def test_shared_memory_of_the_wrong_size(net1):
 
 
 def test_trainer_dies_mid_step(net2):
-    """A trainer killed while its outer step waits for a peer: the daemon goes on; the next
-    trainer attaches (the dead pid does not hold the slot) and is told clearly that the dead
-    trainer's step is still in progress; train.stop + train.join clear it and training goes on."""
+    """A trainer killed while its outer step waits for a peer: the daemon goes on, notices the
+    dead pid (or the next trainer taking the slot) and fails that step; the next trainer attaches
+    and trains with its peer, with no train.stop needed."""
     d0, d1 = net2.daemons
     run = net2.start_run("dies", run_config(nodes=2, k=2, rounds=5))
     child = child_trainer(run, d0.socket, "step", 32)
@@ -150,16 +150,7 @@ def test_trainer_dies_mid_step(net2):
         child.kill()
         child.wait()
     daemon_ok(d0)
-    with Session(run, socket=d0.socket, share_theta0=False, orphan_wait=3) as s:
-        s.start(np.zeros(32, np.float32))
-        with pytest.raises(StepInProgress) as e:
-            s.average(np.ones(32, np.float32))
-        assert "died mid-step" in str(e.value) and "train stop" in str(e.value) and isinstance(e.value, SlotBusy)
-    daemon_ok(d0)
-    with ignoring_sigterm():  # train.stop SIGTERMs the pid that attached last: this process
-        d0.call("train.stop", run=run)
-    d0.call("train.join", run=run, shard="0/2", spawn=False)
-    with Session(run, socket=d0.socket, share_theta0=False) as s, \
+    with Session(run, socket=d0.socket, share_theta0=False, orphan_wait=3) as s, \
             Session(run, socket=d1.socket, share_theta0=False) as s1:
         s.start(np.zeros(32, np.float32))
         s1.start(np.zeros(32, np.float32))
@@ -167,6 +158,7 @@ def test_trainer_dies_mid_step(net2):
         out = s.average(np.ones(32, np.float32))
         e1 = s1.apply(p1)
         assert np.isfinite(out).all() and d0.peer_id in e1.partners
+    daemon_ok(d0)
 
 
 def test_daemon_dies_mid_step(net2):

@@ -33,6 +33,7 @@ extension TrainingService {
             guard p.apiVersion == TrainerAPI.version else {
                 throw ControlErrorBody(code: "unsupported_version", message: "trainer API version \(p.apiVersion) is not supported (this daemon speaks \(TrainerAPI.version))")
             }
+            self.checkpointQueue.sync {}  // the last checkpoint is on disk before it is offered to resume from
             return try await ctx.onLoop { () throws -> TrainerAttachResult in
                 guard let r = self.run, r.id == p.run else {
                     throw ControlErrorBody(code: "not_found", message: "this daemon is not in run '\(p.run.prefix(128))' (lattica train join first)")

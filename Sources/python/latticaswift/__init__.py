@@ -19,7 +19,7 @@ __all__ = ["ControlClient", "default_socket", "TRAINER_API_VERSION", "BadRequest
 
 
 def _config(nodes, rounds, inner_steps, aggregator, reputation, k, alpha, beta, seed, staleness):
-    return dict(dataset="digits", model="mlp:32", aggregator=aggregator, inner_steps=inner_steps, alpha=alpha, beta=beta,
+    return dict(dataset="external:torch", model="external:torch", aggregator=aggregator, inner_steps=inner_steps, alpha=alpha, beta=beta,
                 k=k, rounds=rounds, seed=seed, split="iid", nodes=nodes, reputation=reputation, staleness=staleness)
 
 
@@ -28,7 +28,8 @@ def create_run(name, nodes, shard=0, rounds=100, inner_steps=10, aggregator="cen
     """Creates run ``name`` on the local daemon (``train.start`` without the built-in trainer)
     for ``nodes`` members, this one on shard ``shard``; returns the run id
     (``<peer id>.<name>``). The daemon's RunConfig carries dataset/model fields for its own
-    trainer; an external trainer brings its own data and model, so placeholders are sent."""
+    trainer; an external trainer brings its own data and model: the run says `external:torch`,
+    so the daemon never starts its built-in trainer for it."""
     with ControlClient(default_socket(data_dir, socket), timeout=30) as c:
         cfg = _config(nodes, rounds, inner_steps, aggregator, reputation, k, alpha, beta, seed, staleness)
         return c.call("train.start", name=name, config=cfg, shard=f"{shard}/{nodes}", spawn=False)["run"]

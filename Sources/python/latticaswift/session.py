@@ -232,8 +232,8 @@ class Session:
                 if time.monotonic() > deadline:
                     raise StepInProgress(
                         f"trainer.outer_step: latticad at {self.socket_path} still has an outer step of run '{self.run}' in "
-                        f"progress that this session did not send (a trainer that held the slot died mid-step; latticad does "
-                        f"not notice an external trainer's death); clear it with `lattica train stop {self.run}` and "
+                        f"progress that this session did not send (a trainer that held the slot died mid-step, and this "
+                        f"latticad did not end its step: releases before 0.1.1 do not notice an external trainer's death); clear it with `lattica train stop {self.run}` and "
                         f"`lattica train join {self.run} --shard {self.shard}`, or restart latticad",
                         code="bad_request", method="trainer.outer_step") from None
                 time.sleep(0.2)

@@ -198,7 +198,7 @@ class TestNet:
 
 def run_config(**kw):
     """A RunConfig dict with every field (the daemon requires all), defaults as the CLI's."""
-    c = dict(dataset="digits", model="mlp:32", aggregator="centered-clip", inner_steps=10, alpha=0.7, beta=0.7, k=8,
+    c = dict(dataset="external:torch", model="external:torch", aggregator="centered-clip", inner_steps=10, alpha=0.7, beta=0.7, k=8,
              rounds=60, seed=1, split="iid", nodes=1, reputation=True, staleness=2)
     c.update(kw)
     return c
