@@ -65,7 +65,7 @@ extension TrainingService {
                 throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)")
             }
             let theta = try Self.readShared(p.shm, count: p.count)
-            guard theta.allSatisfy({ $0.isFinite }) else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            guard theta.allFinite else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
                 guard let r = self.run, r.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
                 if let l = p.loss { self.run?.loss = l }
@@ -91,7 +91,7 @@ extension TrainingService {
             }
             guard expected == p.count else { throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)") }
             let theta = try Self.readShared(p.shm, count: p.count)
-            guard theta.allSatisfy({ $0.isFinite }) else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            guard theta.allFinite else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
                 guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
                 self.finalMerge(theta: theta) { done(.success($0)) }

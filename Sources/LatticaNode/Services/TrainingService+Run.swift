@@ -224,15 +224,18 @@ extension TrainingService {
         guard Int(st.st_size) == 4 * count else {
             throw .badRequest("'\(path)' holds \(st.st_size) bytes; \(count) parameters need \(4 * count)")
         }
-        var out = [Float](repeating: 0, count: count)
-        let ok = out.withUnsafeMutableBytes { b -> Bool in
+        // Read straight into uninitialised storage (no zero-filling pass over a 100 MB θ first).
+        var ok = true
+        let out = [Float](unsafeUninitializedCapacity: count) { buf, initialized in
+            let b = UnsafeMutableRawBufferPointer(buf)
             var off = 0
             while off < b.count {
                 let n = pread(fd, b.baseAddress! + off, b.count - off, off_t(off))
-                if n <= 0 { return false }
+                if n <= 0 { ok = false; break }
                 off += n
             }
-            return true
+            if !ok { b.initializeMemory(as: UInt8.self, repeating: 0) }  // every element initialised either way
+            initialized = count
         }
         guard ok else { throw .badRequest("cannot read '\(path)'") }
         return out

@@ -270,7 +270,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                         }
                         return
                     }
-                    if reply.status == .model, reply.step > step + staleness, reply.parameters.allSatisfy({ $0.isFinite }) {
+                    if reply.status == .model, reply.step > step + staleness, reply.parameters.allFinite {
                         // The peer is far ahead (we restarted, or are a straggler): kept as a
                         // catch-up candidate; see `finish`.
                         self.run?.ahead[index] = (reply.step, reply.parameters)
