@@ -2,17 +2,11 @@
 """numpy anchor for `lattica-bench learning` (trainer speed): the same 784-128-10 ReLU MLP, softmax
 cross-entropy, Adam (lr 1e-3), batch 64, float32, on Fashion-MNIST from the Debian package
 dataset-fashion-mnist. Prints one line: samples/s and test accuracy (or JSON with --json)."""
-import gzip, json, os, sys, time
+import json, os, sys, time
 import numpy as np
 
-d = os.environ.get("FASHION_DIR", "/usr/share/datasets/fashion-mnist")
-def idx(name):
-    p = os.path.join(d, name)
-    f = open(p, "rb") if os.path.exists(p) else gzip.open(p + ".gz", "rb")
-    b = f.read()
-    dims = b[3]
-    shape = [int.from_bytes(b[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fashion_idx import idx  # noqa: E402
 
 X = idx("train-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255
 Y = idx("train-labels-idx1-ubyte").astype(np.int64)

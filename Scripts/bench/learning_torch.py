@@ -4,18 +4,12 @@ learning_numpy.py: the same 784-128-10 ReLU MLP, softmax cross-entropy, Adam (lr
 float32, on Fashion-MNIST from the Debian package dataset-fashion-mnist, 2 epochs after 20 warm-up
 steps, torch's default intra-op threads (as OpenBLAS's default threads on our side and numpy's).
 Eager mode, the plain training loop a PyTorch user writes. Prints one line (or JSON with --json)."""
-import gzip, json, os, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 
-d = os.environ.get("FASHION_DIR", "/usr/share/datasets/fashion-mnist")
-def idx(name):
-    p = os.path.join(d, name)
-    f = open(p, "rb") if os.path.exists(p) else gzip.open(p + ".gz", "rb")
-    b = f.read()
-    dims = b[3]
-    shape = [int.from_bytes(b[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fashion_idx import idx  # noqa: E402
 
 torch.manual_seed(1)
 X = torch.from_numpy(idx("train-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255)
