@@ -5,7 +5,7 @@
 //
 // Pure targets (no libuv, SQLite, Dispatch, Foundation, sockets):
 //   LatticaCore, LatticaWire, LatticaDHT, LatticaCRDT, LatticaModel, LatticaSHA, LatticaAveraging,
-//   LatticaLearning, LatticaSimulation
+//   LatticaLearning, LatticaSimulation, LatticaNAT
 // Scripts/check-layering.sh enforces that.
 
 import PackageDescription
@@ -83,6 +83,9 @@ let package = Package(
         .target(name: "LatticaUV", dependencies: ["LatticaCore", "CLibUV", logging], swiftSettings: strict),
         // SQLite persistence.
         .target(name: "LatticaStore", dependencies: ["LatticaCore", "CSQLite", logging], swiftSettings: strict),
+        // NAT traversal as sans-I/O state machines and codecs: observed addresses, AutoNAT v2, STUN,
+        // Circuit Relay v2, DCUtR.
+        .target(name: "LatticaNAT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Control API types shared by latticad and lattica (JSON over a Unix socket).
         .target(name: "LatticaAPI", dependencies: ["LatticaCore"], swiftSettings: strict),
         // Data files (CSV, IDX, fixtures) for the learning layer: the I/O side of LatticaLearning.
@@ -92,7 +95,7 @@ let package = Package(
             name: "LatticaNode",
             dependencies: [
                 "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaModel", "LatticaAveraging", "LatticaUV", "LatticaStore",
-                "LatticaAPI", logging, metrics, prometheus,
+                "LatticaNAT", "LatticaAPI", logging, metrics, prometheus,
             ],
             swiftSettings: strict
         ),
@@ -124,6 +127,7 @@ let package = Package(
         .testTarget(name: "LatticaModelTests", dependencies: ["LatticaModel", "LatticaSHA"]),
         .testTarget(name: "LatticaUVTests", dependencies: ["LatticaUV"]),
         .testTarget(name: "LatticaStoreTests", dependencies: ["LatticaStore"]),
+        .testTarget(name: "LatticaNATTests", dependencies: ["LatticaNAT", "LatticaSimulation"]),
         .testTarget(name: "LatticaNodeTests", dependencies: ["LatticaNode", "LatticaAPI"]),
     ]
 )

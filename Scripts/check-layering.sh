@@ -7,7 +7,7 @@
 #     except the allowed pairs below, each with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pure=(LatticaCore LatticaWire LatticaDHT LatticaAveraging LatticaLearning LatticaSimulation LatticaCRDT LatticaModel LatticaSHA)
+pure=(LatticaCore LatticaWire LatticaDHT LatticaAveraging LatticaLearning LatticaSimulation LatticaCRDT LatticaModel LatticaSHA LatticaNAT)
 # target:module pairs allowed although the module is C (none: OpenBLAS sits in LatticaBLAS, a
 # shell-side target, behind LatticaLearning's BLAS protocol).
 allowed_c=()

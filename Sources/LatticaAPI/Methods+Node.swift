@@ -79,16 +79,25 @@ public struct PeerEntry: Codable, Sendable, Equatable {
     public var protocolVersion: String
     public var protocols: [String]
     public var connectedSeconds: Double
+    /// `direct` (our own TCP connection to the peer) or `relayed` (a circuit through `via`).
+    public var transport: String
+    /// The relay's peer id, for a relayed connection.
+    public var via: String?
+    /// How the connection came about: `dial`, `accept`, `relay` (a circuit) or `dcutr` (a hole
+    /// punch that replaced a circuit).
+    public var establishedBy: String
 
     enum CodingKeys: String, CodingKey {
         case peerId = "peer_id", addr, direction, rttMs = "rtt_ms", agent, protocolVersion = "protocol_version"
-        case protocols, connectedSeconds = "connected_s"
+        case protocols, connectedSeconds = "connected_s", transport, via, establishedBy = "established_by"
     }
 
     public init(peerId: String, addr: String, direction: String, rttMs: Double?, agent: String,
-                protocolVersion: String, protocols: [String], connectedSeconds: Double) {
+                protocolVersion: String, protocols: [String], connectedSeconds: Double,
+                transport: String = "direct", via: String? = nil, establishedBy: String = "dial") {
         self.peerId = peerId; self.addr = addr; self.direction = direction; self.rttMs = rttMs
         self.agent = agent; self.protocolVersion = protocolVersion; self.protocols = protocols; self.connectedSeconds = connectedSeconds
+        self.transport = transport; self.via = via; self.establishedBy = establishedBy
     }
 }
 

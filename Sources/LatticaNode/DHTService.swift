@@ -86,7 +86,7 @@ final class DHTService: NodeService, @unchecked Sendable {
                                       isServer: info.protocols.contains(protocolID), now: loop.now))
         case .disconnected(let peer):
             apply(dht.onPeerDisconnected(peer, now: loop.now))
-        case .connected, .addressesChanged:
+        case .connected, .addressesChanged, .reachabilityChanged, .localAddressesChanged:
             break
         }
     }

@@ -132,7 +132,7 @@ public final class Daemon: @unchecked Sendable {
             case .connected, .disconnected:
                 let n = swarm.connectedPeerCount
                 self.state.withLock { $0.connectedPeers = n }
-            case .identified, .addressesChanged: break
+            case .identified, .addressesChanged, .reachabilityChanged, .localAddressesChanged: break
             }
         }
         self.swarm = swarm

@@ -1,6 +1,7 @@
 import LatticaAPI
 import LatticaCore
 import LatticaCrypto
+import LatticaNAT
 import LatticaStore
 import LatticaUV
 import Logging
@@ -73,6 +74,16 @@ enum PeerEvent {
     case addressesChanged(PeerId, [Multiaddr])
     /// The last connection to `peer` closed.
     case disconnected(PeerId)
+    /// Whether peers can dial us changed (AutoNAT, confirmed observed addresses, STUN).
+    case reachabilityChanged(NAT.Reachability)
+    /// What we advertise changed (`Swarm.advertisedAddrs`: a confirmed external address, a port
+    /// mapping, a relay reservation came or went).
+    case localAddressesChanged([Multiaddr])
+}
+
+/// A service that knows part of the node's reachability fills in its part of `nat.status`.
+protocol NATStatusContributor: AnyObject {
+    func contribute(to status: inout NATStatusResult)
 }
 
 /// The connection a `.connected` event is about.

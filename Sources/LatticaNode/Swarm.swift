@@ -1,6 +1,7 @@
 import LatticaAPI
 import LatticaCore
 import LatticaCrypto
+import LatticaNAT
 import LatticaStore
 import LatticaUV
 import LatticaWire
@@ -41,6 +42,10 @@ final class Swarm: @unchecked Sendable {
     var byPeer: [PeerId: ConnID] = [:]
     var nextConnID = 1
     var listenAddrs: [Multiaddr] = []
+    /// Addresses services add to what we advertise, by source (`observed`, `upnp`, `relay`, …).
+    private(set) var extraAddrs: [String: [Multiaddr]] = [:]
+    /// Whether peers can dial us, as the reachability services last concluded.
+    private(set) var reachability: NAT.Reachability = .unknown
     /// Inbound stream routing: protocol id → the factory of the service that registered it.
     var inbound: [String: InboundStreamFactory] = [:]
     /// Protocols the connection stack answers itself but that are advertised (ping).
@@ -82,6 +87,35 @@ final class Swarm: @unchecked Sendable {
         var s = Connection.Settings(protocols: supportedProtocols)
         s.answerPings = true
         return s
+    }
+
+    // MARK: our addresses
+
+    /// What identify advertises: the listen addresses, then what services added (confirmed
+    /// external addresses, port mappings, `/p2p-circuit` addresses), without duplicates, at most 32.
+    var advertisedAddrs: [Multiaddr] {
+        var out: [Multiaddr] = []
+        for a in listenAddrs where !out.contains(a) { out.append(a) }
+        for k in extraAddrs.keys.sorted() { for a in extraAddrs[k]! where !out.contains(a) { out.append(a) } }
+        return Array(out.prefix(32))
+    }
+
+    /// Replaces the addresses `source` contributes; tells every service when what we advertise changed.
+    func setAdvertised(_ source: String, _ addrs: [Multiaddr]) {
+        loop.assertInLoop()
+        let before = advertisedAddrs
+        extraAddrs[source] = addrs.isEmpty ? nil : addrs
+        let after = advertisedAddrs
+        if after != before { emit(.localAddressesChanged(after)) }
+    }
+
+    func setReachability(_ r: NAT.Reachability) {
+        loop.assertInLoop()
+        guard r != reachability else { return }
+        reachability = r
+        Gauge(label: "lattica_nat_reachability", dimensions: [("state", r.rawValue)]).record(1)
+        for o in NAT.Reachability.allCases where o != r { Gauge(label: "lattica_nat_reachability", dimensions: [("state", o.rawValue)]).record(0) }
+        emit(.reachabilityChanged(r))
     }
 
     // MARK: connections

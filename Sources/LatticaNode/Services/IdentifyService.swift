@@ -37,7 +37,7 @@ final class IdentifyService: NodeService, @unchecked Sendable {
 
     func ourIdentify(observed: Multiaddr?) -> Identify.Message {
         Identify.Message(protocolVersion: swarm.settings.protocolVersion, agentVersion: swarm.settings.agentVersion,
-                         publicKey: swarm.identity.publicKey.protobuf.encoded(), listenAddrs: swarm.listenAddrs,
+                         publicKey: swarm.identity.publicKey.protobuf.encoded(), listenAddrs: swarm.advertisedAddrs,
                          observedAddr: observed, protocols: swarm.supportedProtocols)
     }
 
