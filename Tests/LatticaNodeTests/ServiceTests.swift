@@ -59,6 +59,9 @@ import Testing
             case .identified: "identified"
             case .addressesChanged: "addresses"
             case .disconnected: "disconnected"
+            case .reachabilityChanged: "reachability"
+            case .localAddressesChanged: "local_addresses"
+            case .upgraded: "upgraded"
             }
             Self.stream.continuation.yield((me, e))
         }
