@@ -39,6 +39,8 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         var started: Instant
         var timer: LoopTimer?
         var sockets: [TCPSocket] = []
+        /// As A: the addresses B punches from (an accepted socket from one of them is ours to dial).
+        var expectFrom: Set<SocketAddress> = []
     }
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
@@ -63,6 +65,10 @@ final class DCUtRService: NodeService, @unchecked Sendable {
                 return nil
             }
             return Responder(service: self)
+        }
+        swarm.punchedInbound = { [weak self] from in
+            guard let self else { return nil }
+            return self.punching.first { $0.value.expectFrom.contains(from) }?.key
         }
     }
 
@@ -208,6 +214,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         armTimeout(peer)
         // A never retries on its own (B starts each attempt).
         punching[peer]?.attempt = DCUtR.maxAttempts
+        punching[peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0) })
         punch(peer, targets, dialer: true)
     }
 
