@@ -39,8 +39,9 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         var started: Instant
         var timer: LoopTimer?
         var sockets: [TCPSocket] = []
-        /// As A: the addresses B punches from (an accepted socket from one of them is ours to dial).
-        var expectFrom: Set<SocketAddress> = []
+        /// As A: the IPs B punches from. An accepted socket from one of them is ours to dial; the
+        /// port may differ (a symmetric NAT in front of B maps the punch socket to a new port).
+        var expectFrom: Set<[UInt8]> = []
     }
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
@@ -68,7 +69,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         }
         swarm.punchedInbound = { [weak self] from in
             guard let self else { return nil }
-            return self.punching.first { $0.value.expectFrom.contains(from) }?.key
+            return self.punching.first { $0.value.expectFrom.contains(from.ipBytes) }?.key
         }
     }
 
@@ -214,7 +215,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         armTimeout(peer)
         // A never retries on its own (B starts each attempt).
         punching[peer]?.attempt = DCUtR.maxAttempts
-        punching[peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0) })
+        punching[peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0)?.ipBytes })
         punch(peer, targets, dialer: true)
     }
 
