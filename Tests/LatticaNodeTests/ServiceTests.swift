@@ -59,6 +59,7 @@ import Testing
             case .identified: "identified"
             case .addressesChanged: "addresses"
             case .disconnected: "disconnected"
+            default: "other"
             }
             Self.stream.continuation.yield((me, e))
         }
