@@ -52,6 +52,7 @@ extension STUN {
             public var timeouts = 0
             /// Datagrams refused, by reason (`lattica_stun_rejected_total{reason}`).
             public var rejected: [String: Int] = [:]
+            public init() {}
         }
 
         enum Step: Equatable {

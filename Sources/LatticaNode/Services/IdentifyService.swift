@@ -31,8 +31,21 @@ final class IdentifyService: NodeService, @unchecked Sendable {
     }
 
     func onPeerEvent(_ event: PeerEvent) {
-        guard case .connected(let peer, _) = event else { return }
-        _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
+        switch event {
+        case .connected(let peer, _): _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
+        case .localAddressesChanged: pushToAll()
+        default: break
+        }
+    }
+
+    /// identify push (`/ipfs/id/push/1.0.0`) to every connected peer: what we advertise (addresses,
+    /// protocols) changed.
+    func pushToAll() {
+        Counter(label: "lattica_identify_pushes_total").increment()
+        for peer in swarm.byPeer.keys {
+            guard let s = swarm.openStream(peer, Identify.pushProtocolID, handler: Answered()) else { continue }
+            s.send(ourIdentify(observed: s.remoteAddr).framed(), close: true)
+        }
     }
 
     func ourIdentify(observed: Multiaddr?) -> Identify.Message {
