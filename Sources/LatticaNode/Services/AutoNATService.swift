@@ -124,6 +124,7 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
         case .disconnected(let p): connections[p] = nil
         case .identified(let p, let info):
             if let o = info.observedAddr, let c = connections[p] {
+                observed.setListenPorts(swarm.listenAddrs.compactMap { NAT.Endpoint(multiaddr: $0)?.port })
                 let rejections = observed.onObserved(o, by: p, peerAddr: c.remoteAddr, outbound: c.isDialer, now: loop.now)
                 for r in rejections {
                     Counter(label: "lattica_nat_observed_rejected_total", dimensions: [("reason", r.rawValue)]).increment()
