@@ -159,3 +159,44 @@ import Testing
         await requester.stop(); await server.stop()
     }
 }
+
+/// The STUN service over real UDP, against an in-process binding server on loopback.
+@Suite struct STUNServiceTests {
+    @Test func aProbeThroughTheDaemonsUDPSocket_findsItsMappedAddress_andNoNATOnLoopback() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let loop = EventLoop(name: "stun-server")
+        // A binding server: XOR-MAPPED-ADDRESS is the sender; garbage first, to be refused.
+        let serverPort: UInt16 = try await loop.submit { loop in
+            let s = try UDPSocket.bind(on: loop, address: SocketAddress(host: "127.0.0.1", port: 0))
+            s.onDatagram = { [s] bytes, from in
+                guard case .success(let m) = STUN.decode(Array(bytes)) else { return }
+                let mapped = NAT.Endpoint(ip: from.ipBytes, port: from.port)
+                s.send([0xFF, 0x00, 0x01], to: from)
+                s.send(STUN.bindingSuccess(m.transactionID, mapped: mapped), to: from)
+            }
+            s.startReceiving()
+            return s.localAddress.port
+        }
+        var c = NodeConfig(dataDir: tmp.path + "/d")
+        c.metricsAddr = nil
+        c.sections = ["stun": ["servers": .array([.string("127.0.0.1:\(serverPort)")])]]
+        let (results, cont) = AsyncStream<STUN.Probe.Result>.makeStream()
+        let d = try await Daemon.start(config: c)
+        try await d.loop.submit { _ in
+            let svc = d.services.compactMap { $0 as? STUNService }.first!
+            if let r = svc.last { cont.yield(r) }  // the first probe may be over already
+            svc.onFinished = { cont.yield($0) }
+        }
+        var it = results.makeAsyncIterator()
+        guard let r = await it.next() else { Issue.record("no probe result"); return }
+        #expect(r.mapped?.ip == [127, 0, 0, 1] && r.mapping == .none)
+        let status = try await blocking { try ControlClient(socketPath: d.config.controlSocketPath).call(Methods.NATStatus.self, NoParams()) }
+        #expect(status.mapping == "none" && status.mappedAddrs.contains { $0.hasPrefix("/ip4/127.0.0.1/udp/") })
+        // The garbage datagram before each answer was refused and counted, not taken.
+        let rejected = try await d.loop.submit { _ in d.services.compactMap { $0 as? STUNService }.first!.published.rejected["too_short"] ?? 0 }
+        #expect(rejected >= 1)
+        await d.stop()
+        await loop.shutdownGracefully()
+    }
+}

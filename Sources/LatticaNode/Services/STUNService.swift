@@ -51,6 +51,8 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
     private(set) var last: STUN.Probe.Result?
     var seed = SecureRandom.uint64()
     var published = STUN.Probe.Metrics()
+    /// Hears every finished probe (tests).
+    var onFinished: ((STUN.Probe.Result) -> Void)?
 
     init(context: ServiceContext) throws(DaemonError) {
         loop = context.loop
@@ -108,7 +110,8 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
         for d in ds {
             switch d {
             case .send(let bytes, let to):
-                guard let addr = SocketAddress(multiaddr: to.multiaddr(.udp)) else { continue }
+                // SocketAddress(multiaddr:) reads `/tcp/`; the IP and port are what a UDP send needs.
+                guard let addr = SocketAddress(multiaddr: to.multiaddr(.tcp)) else { continue }
                 socket?.send(bytes, to: addr)
             case .wake(let at):
                 wake?.cancel()
@@ -121,6 +124,7 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
             case .finished(let r):
                 wake?.cancel()
                 last = r
+                onFinished?(r)
                 Counter(label: "lattica_stun_probes_total", dimensions: [("result", r.mapped == nil ? "no_answer" : "mapped")]).increment()
                 logger.info("STUN probe", metadata: ["mapped": "\(r.mapped?.description ?? "-")", "mapping": "\(r.mapping.rawValue)",
                                                      "filtering": "\(r.filtering.rawValue)"])
