@@ -1,6 +1,8 @@
 import LatticaCore
 import LatticaCrypto
+import LatticaAPI
 import LatticaDHT
+import LatticaNAT
 import LatticaUV
 import Logging
 import Metrics
@@ -8,7 +10,7 @@ import Metrics
 /// The shell around `DHT.Instance`: carries its requests over swarm streams (one request and one
 /// response per stream, uvarint-framed protobuf, as kad-dht specifies), answers inbound requests,
 /// runs its timers on the loop, and feeds it the peers that identify reports. Loop thread only.
-final class DHTService: NodeService, @unchecked Sendable {
+final class DHTService: NodeService, NATStatusContributor, @unchecked Sendable {
     static let name = "dht"
     let swarm: Swarm
     let identity: Ed25519PrivateKey
@@ -24,6 +26,10 @@ final class DHTService: NodeService, @unchecked Sendable {
     private var published: [DHT.Metrics] = []
     /// Where store changes go (nil: in memory only, as in benchmarks).
     var persistence: DHTRecordPersistence?
+    /// The mode of the config; the instance's mode follows reachability from there.
+    private(set) var configuredMode: DHT.Mode = .server
+    /// Tells connected peers what we now advertise (set by the daemon: identify push).
+    var pushIdentify: () -> Void = {}
 
     /// `[dht] protocol, mode` are read by `NodeConfig` (typed fields that predate services).
     static func validate(section: TableReader) throws(ConfigError) {}
@@ -44,6 +50,7 @@ final class DHTService: NodeService, @unchecked Sendable {
         }
         self.init(swarm: context.swarm, identity: context.identity, settings: ds, store: store, logger: context.logger)
         self.persistence = persistence
+        pushIdentify = { [weak context] in context?.service(IdentifyService.self)?.pushToAll() }
         registerMethods(context)
     }
 
@@ -59,11 +66,8 @@ final class DHTService: NodeService, @unchecked Sendable {
         }
         dht = DHT.Instance(localPeer: swarm.localPeer, settings: settings, store: store,
                            validator: DHT.Validator(verify: verify), seed: SecureRandom.uint64())
-        if settings.mode == .server {
-            swarm.handleRequests(protocolID) { [weak self] peer, bytes, respond in
-                self?.onInboundRequest(peer, bytes, respond)
-            }
-        }
+        configuredMode = settings.mode
+        if settings.mode == .server { handleInbound() }
     }
 
     func start() {
@@ -86,9 +90,36 @@ final class DHTService: NodeService, @unchecked Sendable {
                                       isServer: info.protocols.contains(protocolID), now: loop.now))
         case .disconnected(let peer):
             apply(dht.onPeerDisconnected(peer, now: loop.now))
-        case .connected, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded:
+        case .reachabilityChanged(let r):
+            followReachability(r)
+        default:
             break
         }
+    }
+
+    /// `[dht] mode = "auto"`-like behaviour of a configured server: behind a NAT (AutoNAT says
+    /// private) the DHT becomes a client (kad-dht spec, "Client and server mode"): it stops
+    /// answering and advertising the protocol, and tells connected peers (identify push); public
+    /// or unknown reachability keeps (or restores) server mode. A configured client stays one.
+    func followReachability(_ r: NAT.Reachability) {
+        guard configuredMode == .server else { return }
+        let mode: DHT.Mode = r == .private ? .client : .server
+        guard mode != dht.settings.mode else { return }
+        dht.settings.mode = mode
+        if mode == .client { swarm.unhandle(protocolID) } else if !swarm.handles(protocolID) { handleInbound() }
+        Counter(label: "lattica_dht_mode_changes_total", dimensions: [("mode", mode == .server ? "server" : "client")]).increment()
+        logger.info("DHT mode follows reachability", metadata: ["mode": "\(mode)", "reachability": "\(r.rawValue)"])
+        pushIdentify()
+    }
+
+    func handleInbound() {
+        swarm.handleRequests(protocolID) { [weak self] peer, bytes, respond in
+            self?.onInboundRequest(peer, bytes, respond)
+        }
+    }
+
+    func contribute(to status: inout NATStatusResult) {
+        status.dhtMode = dht.settings.mode == .server ? "server" : "client"
     }
 
     private func onInboundRequest(_ peer: PeerId, _ bytes: [UInt8], _ respond: @escaping ([UInt8]?) -> Void) {

@@ -49,6 +49,8 @@ enum NodeServices {
         IdentifyService.self,
         PingService.self,
         DHTService.self,
+        AutoNATService.self,
+        STUNService.self,
         CRDTService.self,
         EchoService.self,
         ModelService.self,

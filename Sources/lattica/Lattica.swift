@@ -8,7 +8,7 @@ struct Lattica: ParsableCommand {
         commandName: "lattica",
         abstract: "Talk to a running latticad.",
         discussion: "Every command accepts --json for scripts. The daemon is found through its control socket: --socket, else <data-dir>/control.sock, with --data-dir defaulting to $LATTICA_DATA_DIR, else ~/.lattica.",
-        subcommands: [Status.self, Peers.self, Connect.self, Ping.self, DHTCommand.self, MetaCommand.self, Sync.self, ModelCommand.self, TrainCommand.self]
+        subcommands: [Status.self, Peers.self, Connect.self, Ping.self, DHTCommand.self, MetaCommand.self, Sync.self, ModelCommand.self, TrainCommand.self, NATCommand.self]
     )
 
     /// Accepted before the command name too (`lattica --data-dir D status`); each command reads its own copy.

@@ -3,7 +3,7 @@ import ArgumentParser
 import LatticaAPI
 
 struct Peers: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Connected peers: id, address, direction, RTT, agent, protocols.")
+    static let configuration = CommandConfiguration(abstract: "Connected peers: id, address, direction, transport (direct or relayed, and how it was established), RTT, agent, protocols.")
 
     @OptionGroup var global: GlobalOptions
 
@@ -13,9 +13,9 @@ struct Peers: ParsableCommand {
     func run() throws {
         guard let r = try global.call(Methods.Peers.self, NoParams()) else { return }
         if r.peers.isEmpty { print("no peers connected"); return }
-        let header = ["PEER", "ADDRESS", "DIR", "RTT", "AGENT", "UP"]
+        let header = ["PEER", "ADDRESS", "DIR", "TRANSPORT", "VIA", "BY", "RTT", "AGENT", "UP"]
         var rows = r.peers.map { p in
-            [p.peerId, p.addr, p.direction == "inbound" ? "in" : "out",
+            [p.peerId, p.addr, p.direction == "inbound" ? "in" : "out", p.transport, p.via ?? "-", p.establishedBy,
              p.rttMs.map { formatMillis($0) } ?? "-", p.agent.isEmpty ? "-" : p.agent, formatDuration(p.connectedSeconds)]
         }
         rows.insert(header, at: 0)

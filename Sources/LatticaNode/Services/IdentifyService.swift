@@ -33,18 +33,19 @@ final class IdentifyService: NodeService, @unchecked Sendable {
 
     func onPeerEvent(_ event: PeerEvent) {
         switch event {
-        case .connected(let peer, _):
-            _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
-        case .localAddressesChanged:
-            // identify push: every connected peer learns our new addresses and protocols (and so
-            // the DHT: a circuit address through a relay reaches the peers that look us up).
-            let push = ourIdentify(observed: nil).framed()
-            for peer in Array(swarm.byPeer.keys) {
-                swarm.openStream(peer, Identify.pushProtocolID, handler: Answered())?.send(push, close: true)
-            }
-            Counter(label: "lattica_identify_pushes_total").increment()
-        default:
-            break
+        case .connected(let peer, _): _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
+        case .localAddressesChanged: pushToAll()
+        default: break
+        }
+    }
+
+    /// identify push (`/ipfs/id/push/1.0.0`) to every connected peer: what we advertise (addresses,
+    /// protocols) changed.
+    func pushToAll() {
+        Counter(label: "lattica_identify_pushes_total").increment()
+        for peer in swarm.byPeer.keys {
+            guard let s = swarm.openStream(peer, Identify.pushProtocolID, handler: Answered()) else { continue }
+            s.send(ourIdentify(observed: s.conn.isRelayed ? nil : s.remoteAddr).framed(), close: true)
         }
     }
 
