@@ -22,6 +22,11 @@ if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
   # The dashboard in a real headless Chromium (issue 12): 3 daemons and a short run; the DOM must
   # list the peers and have points on every node's curves; the hostile agent stays text.
   Scripts/interop/netns-run.sh Scripts/dashboard-test.sh
+  # The test nets' NAT presets (issue 13), checked with plain sockets in network namespaces:
+  # full cone, port-restricted, symmetric, UPnP (NAT-PMP), loss, rate and delay. Exit 77: skipped
+  # (not root, no iptables), with a message.
+  rc=0; Scripts/testnet/run.sh selfcheck || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 77 ] || exit "$rc"
 fi
 # The Python client (issue 12) against real daemons and real PyTorch (CPU): the venv is made out
 # here (pip needs the network), the tests run in the private namespace.
