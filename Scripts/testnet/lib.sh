@@ -101,6 +101,28 @@ tn_teardown() {
   "${TN_ON_EXIT:-:}"
 }
 
+# tn_mark / tn_release: everything started or created after tn_mark is stopped and deleted by
+# tn_release (one matrix pair after another on the same core net).
+tn_mark() { TN_MARK_NS=${#TN_NS[@]}; TN_MARK_PIDS=${#TN_PIDS[@]}; }
+tn_release() {
+  local i p
+  for ((i=${#TN_PIDS[@]}-1; i>=TN_MARK_PIDS; i--)); do kill -TERM "${TN_PIDS[$i]}" 2>/dev/null || true; done
+  for ((i=${#TN_PIDS[@]}-1; i>=TN_MARK_PIDS; i--)); do
+    p="${TN_PIDS[$i]}"
+    for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true
+    unset "TN_PIDS[$i]"
+  done
+  for ((i=${#TN_NS[@]}-1; i>=TN_MARK_NS; i--)); do
+    local left; left="$(ip netns pids "${TN_NS[$i]}" 2>/dev/null || true)"
+    [ -n "$left" ] && kill -KILL $left 2>/dev/null || true
+    ip -n "${TN_NS[$i]}" link del eth0 2>/dev/null || true
+    ip netns del "${TN_NS[$i]}" 2>/dev/null || true
+    unset "TN_NS[$i]"
+  done
+  TN_PIDS=("${TN_PIDS[@]}"); TN_NS=("${TN_NS[@]}")
+}
+
 # tn_ns NAME: a fresh namespace ${TN_P}-NAME with lo up; prints nothing.
 tn_ns() {
   local ns="${TN_P}-$1"
@@ -121,7 +143,9 @@ tn_public_up() {
 
 # tn_link_public NAME IP [IP2]: connects namespace NAME (eth0) to the public bridge.
 tn_link_public() {
-  local name="$1" ip="$2" ns="${TN_P}-$1" port="p${1:0:13}"
+  TN_LINKS=$(( ${TN_LINKS:-0} + 1 ))
+  # unique port names: a deleted namespace's veth disappears asynchronously
+  local name="$1" ip="$2" ns="${TN_P}-$1" port="p${TN_LINKS}${1:0:8}"
   ip link add eth0 netns "$ns" type veth peer name "$port" netns "${TN_P}-pub"
   ip -n "${TN_P}-pub" link set "$port" master br0 up
   ip -n "$ns" addr add "$ip/24" dev eth0

@@ -193,11 +193,7 @@ impairment_check() {
 
 # ---- pair: one connection attempt between a host behind X and one behind Y ------------------
 pair() {
-  local x="${ARGS[0]:-restricted}" y="${ARGS[1]:-restricted}"
-  tn_install_tools stun
-  tn_init
-  tn_core_up
-  "$here/matrix.sh" --inside --json --presets-pair "$x" "$y" --runs 1 ${IMPAIR[@]+"${IMPAIR[@]}"}
+  exec "$here/matrix.sh" --json --pair "${ARGS[0]:-restricted}" "${ARGS[1]:-restricted}" ${IMPAIR[@]+"${IMPAIR[@]}"} ${TN_KEEP:+--keep}
 }
 
 case "$scenario" in
