@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 Scripts/setup.sh
 Scripts/interop-setup.sh
 Scripts/check-layering.sh
+# docker-compose.yml and the Dockerfile, statically (no Docker engine here): Docs/TESTNETS.md
+Scripts/testnet/compose-check.sh
 flags=(-c release -Xswiftc -enable-testing)
 swift build "${flags[@]}" --build-tests
 # Integration tests start the real binaries from here.

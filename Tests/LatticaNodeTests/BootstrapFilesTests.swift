@@ -60,9 +60,10 @@ import Testing
         try await boot.start()
         try await bStarted
         let published = BootstrapFiles.parse(try String(contentsOfFile: file, encoding: .utf8))
-        let bootId = try #require(try Multiaddr(try #require(published.first)).peerId).description
+        let first = try #require(published.first)
+        let bootId = try #require(try Multiaddr(first).peerId).description
         try await waitConnected(b.dataDir, to: bootId)
-        let port = try #require(published.first?.split(separator: "/").dropFirst(3).first)
+        let port = try #require(first.split(separator: "/").dropFirst(3).first)
         let c = DaemonProcess(dataDir: tmp.path + "/c", args: ["--bootstrap", "/dns4/localhost/tcp/\(port)/p2p/\(bootId)"])
         defer { c.kill9() }
         try await c.start()

@@ -59,6 +59,8 @@ import Testing
             case .identified: "identified"
             case .addressesChanged: "addresses"
             case .disconnected: "disconnected"
+            case .reachabilityChanged: "reachability"
+            case .localAddressesChanged: "local_addresses"
             }
             Self.stream.continuation.yield((me, e))
         }
