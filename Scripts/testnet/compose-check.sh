@@ -21,4 +21,14 @@ for src in $(awk '/^COPY / && !/--from/ {for (i=2;i<NF;i++) print $i}' Dockerfil
   [ -e "$src" ] || { echo "compose-check: Dockerfile copies '$src', which does not exist" >&2; status=1; }
 done
 for s in Scripts/testnet/compose/*.sh; do sh -n "$s" || { echo "compose-check: $s: syntax error" >&2; status=1; }; done
+# the routers' nftables rules, checked by nft itself (nft -c, in a throwaway network namespace)
+if [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null && command -v unshare >/dev/null; then
+  for p in fullcone restricted symmetric; do
+    if ROUTER_CHECK=1 WAN_IP=10.200.0.12 LAN_HOST=192.168.1.10 unshare -n sh Scripts/testnet/compose/router-entry.sh "$p"; then
+      echo "compose-check: router rules '$p': valid"
+    else echo "compose-check: router rules '$p': INVALID" >&2; status=1; fi
+  done
+else
+  echo "compose-check: router rules not checked (needs root and nft)"
+fi
 exit "$status"
