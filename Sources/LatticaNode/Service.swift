@@ -54,6 +54,7 @@ enum NodeServices {
         ModelService.self,
         TrainingService.self,
         ConnectionKeeper.self,
+        PortMappingService.self,
         DashboardService.self,
     ]
 
