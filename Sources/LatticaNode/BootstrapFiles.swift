@@ -58,10 +58,16 @@ public enum BootstrapFiles {
     /// The lines of a published file that are multiaddrs naming a peer (blank lines, `#`
     /// comments and anything else skipped).
     public static func parse(_ text: String) -> [String] {
-        text.split(whereSeparator: \.isNewline).map { String($0.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()) }.filter { line in
+        text.split(whereSeparator: \.isNewline).map(trimmed).filter { line in
             guard !line.isEmpty, !line.hasPrefix("#"), let ma = try? Multiaddr(line) else { return false }
             return ma.peerId != nil
         }
+    }
+
+    static func trimmed(_ s: Substring) -> String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+        guard let first = s.firstIndex(where: { !blank($0) }), let last = s.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(s[first...last])
     }
 
     /// Replaces each `/dns4|dns6|dns/NAME/tcp/P[/p2p/ID]` by one address per resolved IP
