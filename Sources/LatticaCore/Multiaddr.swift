@@ -194,3 +194,25 @@ extension Multiaddr.Component {
         return decoded.value
     }
 }
+
+// MARK: relayed addresses
+
+extension Multiaddr {
+    /// A Circuit Relay address: `<relay address>/p2p/<relay>/p2p-circuit[/p2p/<target>]`.
+    public var isCircuit: Bool { components.contains(.p2pCircuit) }
+
+    /// For a circuit address: the relay's own address (with `/p2p/<relay>`), the part before the
+    /// first `/p2p-circuit`; nil when there is none or it does not name the relay.
+    public var circuitRelay: Multiaddr? {
+        guard let i = components.firstIndex(of: .p2pCircuit), i > 0, case .p2p = components[i - 1] else { return nil }
+        return Multiaddr(Array(components[..<i]))
+    }
+
+    /// For a circuit address: the target after `/p2p-circuit`, if named.
+    public var circuitTarget: PeerId? {
+        guard let i = components.firstIndex(of: .p2pCircuit) else { return nil }
+        let rest = components[(i + 1)...]
+        guard rest.count == 1, case .p2p(let id)? = rest.first else { return nil }
+        return id
+    }
+}

@@ -22,8 +22,13 @@ extension DHT.Instance {
     }
 
     func closerPeers(to key: [UInt8], excluding requester: PeerId) -> [DHT.Peer] {
-        routingTable.closest(to: DHT.Key(hashing: key), count: settings.k, excluding: requester)
+        var out = routingTable.closest(to: DHT.Key(hashing: key), count: settings.k, excluding: requester)
             .map { DHT.Peer(id: $0.peer, addrs: $0.addresses) }
+        if let target = try? PeerId(multihash: key), target != requester, let addrs = connectedClients[target],
+           !out.contains(where: { $0.id == target }) {
+            out.insert(DHT.Peer(id: target, addrs: addrs), at: 0)
+        }
+        return out
     }
 
     mutating func handleRequest(_ m: DHT.Message, from peer: PeerId, inbound: DHT.InboundID, now: Instant) -> [DHT.Directive] {

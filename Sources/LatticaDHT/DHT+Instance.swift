@@ -9,6 +9,11 @@ extension DHT {
         public let localKey: Key
         public var settings: Settings
         public internal(set) var routingTable: RoutingTable
+        /// Connected peers that are not DHT servers (clients behind NATs), with their addresses
+        /// (relayed ones included): a FIND_NODE for exactly such a peer names it, so that others
+        /// can reach it through its relay (go-libp2p does the same). Bounded.
+        public internal(set) var connectedClients: [PeerId: [[UInt8]]] = [:]
+        public static let maxConnectedClients = 4096
         /// The records and providers, in memory. The instance persists nothing: every change is also
         /// a `.persist` directive, and the shell restores a store with `init(…, store:)`.
         public internal(set) var store: MemoryRecordStore
@@ -66,7 +71,14 @@ extension DHT {
         /// The shell learned (via identify) that `peer` is reachable at `addresses`; `isServer` when it
         /// advertises our DHT protocol id. Only servers enter the routing table (kad-dht spec).
         public mutating func onPeerConnected(_ peer: PeerId, addresses: [[UInt8]], isServer: Bool, now: Instant) -> [Directive] {
-            guard isServer, peer != localPeer else { return [] }
+            guard peer != localPeer else { return [] }
+            guard isServer else {
+                if connectedClients[peer] != nil || connectedClients.count < Self.maxConnectedClients {
+                    connectedClients[peer] = Array(addresses.prefix(32))
+                }
+                return []
+            }
+            connectedClients.removeValue(forKey: peer)
             return heardFrom(peer, key: Key(peer: peer), addresses: addresses, now: now)
         }
 
@@ -98,6 +110,7 @@ extension DHT {
         /// to a newcomer when its bucket is full.
         public mutating func onPeerDisconnected(_ peer: PeerId, now: Instant) -> [Directive] {
             routingTable.markDisconnected(peer, key: Key(peer: peer))
+            connectedClients.removeValue(forKey: peer)
             return []
         }
 

@@ -86,7 +86,7 @@ final class DHTService: NodeService, @unchecked Sendable {
                                       isServer: info.protocols.contains(protocolID), now: loop.now))
         case .disconnected(let peer):
             apply(dht.onPeerDisconnected(peer, now: loop.now))
-        case .connected, .addressesChanged, .reachabilityChanged, .localAddressesChanged:
+        case .connected, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded:
             break
         }
     }
@@ -197,7 +197,9 @@ final class DHTService: NodeService, @unchecked Sendable {
     /// Uses the open connection to `peer`, else dials its addresses one after another.
     private func ensureConnected(_ peer: PeerId, _ addresses: [[UInt8]], _ done: @escaping (Bool) -> Void) {
         if let c = swarm.connection(to: peer), c.established { done(true); return }
-        var candidates = addresses.compactMap { try? Multiaddr(bytes: $0) }.filter { SocketAddress(multiaddr: $0) != nil }
+        // Direct addresses first, then circuits through relays (a peer behind a NAT).
+        let parsed = addresses.compactMap { try? Multiaddr(bytes: $0) }
+        var candidates = parsed.filter { SocketAddress(multiaddr: $0) != nil } + parsed.filter(\.isCircuit)
         if candidates.isEmpty, let known = swarm.peerInfo[peer]?.addrs { candidates = known }
         func next() {
             guard let a = candidates.first else { done(false); return }

@@ -116,7 +116,10 @@ public final class Daemon: @unchecked Sendable {
             }
             let l: TCPListener
             do {
-                l = try TCPListener.listen(on: loop, address: addr) { [weak self] r in self?.accepted(r) }
+                // SO_REUSEPORT lets hole-punch sockets bind this port; it would also let a second
+                // daemon listen on it unnoticed, so a plain bind checks first that the port is free.
+                if addr.port != 0 { try TCPListener.checkPortFree(addr) }
+                l = try TCPListener.listenReusingPort(on: loop, address: addr) { [weak self] r in self?.accepted(r) }
             } catch { throw DaemonError("cannot listen on \(text): \(error)") }
             listeners.append(l)
         }
@@ -126,13 +129,14 @@ public final class Daemon: @unchecked Sendable {
             maxConnections: config.maxConnections, idleTimeout: .seconds(config.idleTimeoutSeconds)),
             peerStore: PeerStore(db: db), logger: Logger(label: "lattica.swarm"))
         swarm.listenAddrs = addrs.map(\.withoutPeerId)
+        swarm.punchSources = listeners.map(\.localAddress)
         swarm.observe { [weak self, weak swarm] e in
             guard let self, let swarm else { return }
             switch e {
             case .connected, .disconnected:
                 let n = swarm.connectedPeerCount
                 self.state.withLock { $0.connectedPeers = n }
-            case .identified, .addressesChanged, .reachabilityChanged, .localAddressesChanged: break
+            case .identified, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded: break
             }
         }
         self.swarm = swarm

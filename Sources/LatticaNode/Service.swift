@@ -53,6 +53,8 @@ enum NodeServices {
         EchoService.self,
         ModelService.self,
         TrainingService.self,
+        RelayService.self,
+        DCUtRService.self,
         ConnectionKeeper.self,
         PortMappingService.self,
         DashboardService.self,
@@ -75,10 +77,12 @@ enum PeerEvent {
     case addressesChanged(PeerId, [Multiaddr])
     /// The last connection to `peer` closed.
     case disconnected(PeerId)
+    /// A direct connection to `peer` replaced the relayed one (new streams use it).
+    case upgraded(PeerId)
     /// Whether peers can dial us changed (AutoNAT, confirmed observed addresses, STUN).
     case reachabilityChanged(NAT.Reachability)
     /// What we advertise changed (`Swarm.advertisedAddrs`: a confirmed external address, a port
-    /// mapping, a relay reservation came or went).
+    /// mapping, a relay reservation came or went; or `advertisedProtocols`).
     case localAddressesChanged([Multiaddr])
 }
 

@@ -23,6 +23,16 @@ final class SwarmStream {
         self.swarm = swarm; self.conn = conn; self.id = id; self.peer = peer; self.protocolID = protocolID; self.isInbound = isInbound
     }
 
+    /// The handler tells the muxer when it is done with received bytes (`consume`), so that the
+    /// peer's window opens only as fast as the handler passes them on (a relay's pipe).
+    var consumesManually = false
+
+    /// With `consumesManually`: `count` received bytes are passed on; the peer may send more.
+    func consume(_ count: Int) {
+        guard let swarm, isOpen, count > 0 else { return }
+        swarm.apply(conn, conn.instance.consumed(stream: id, count: count, now: swarm.loop.now))
+    }
+
     /// The stream still exists on its connection.
     var isOpen: Bool { conn.streams[id] === self }
     /// The connection's remote address (the address the peer is observed at, for identify).
@@ -229,8 +239,11 @@ extension Swarm {
     }
 
     func streamData(_ c: Conn, _ sid: Connection.StreamID, _ bytes: ArraySlice<UInt8>) {
-        defer { apply(c, c.instance.consumed(stream: sid, count: bytes.count, now: loop.now)) }
-        guard let s = c.streams[sid] else { return }
+        guard let s = c.streams[sid] else {
+            apply(c, c.instance.consumed(stream: sid, count: bytes.count, now: loop.now))
+            return
+        }
+        defer { if !s.consumesManually { apply(c, c.instance.consumed(stream: sid, count: bytes.count, now: loop.now)) } }
         c.lastActivity = loop.now
         s.handler?.onData(s, bytes)
     }
@@ -246,6 +259,7 @@ extension Swarm {
         let h = s.handler
         s.handler = nil
         h?.onClosed(s, error: error)
+        if c.retired, c.streams.isEmpty { apply(c, c.instance.close(now: loop.now)) }
     }
 
     func streamWritable(_ c: Conn, _ sid: Connection.StreamID) {

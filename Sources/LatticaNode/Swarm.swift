@@ -62,6 +62,10 @@ final class Swarm: @unchecked Sendable {
     var dirtySpare: [Conn] = []
     /// Outbound stream opens queued per connection while the muxer is at its limit.
     let maxPendingOpens = 10_000
+    /// The listeners' addresses: hole-punch dials bind these (SO_REUSEPORT).
+    var punchSources: [SocketAddress] = []
+    /// Dials a `/p2p-circuit` address (set by the relay service).
+    var circuitDialer: ((Multiaddr, @escaping (Result<PeerId, SwarmError>) -> Void) -> Void)?
 
     init(loop: EventLoop, identity: Ed25519PrivateKey, settings: Settings, peerStore: PeerStore?, logger: Logger) {
         self.loop = loop
@@ -73,8 +77,20 @@ final class Swarm: @unchecked Sendable {
         self.rng = SeededRandom(seed: SecureRandom.uint64())
     }
 
-    /// Protocols offered on inbound streams (multistream-select listener side) and in identify.
+    /// Protocols offered on inbound streams (multistream-select listener side).
     var supportedProtocols: [String] { builtIn.union(inbound.keys).sorted() }
+    /// Protocols answered but not named in identify for now (a relay's hop while it is not
+    /// serving; the DHT in client mode).
+    private(set) var hiddenProtocols: Set<String> = []
+    /// What identify names.
+    var advertisedProtocols: [String] { supportedProtocols.filter { !hiddenProtocols.contains($0) } }
+
+    /// Hides `proto` from identify, or names it again; tells every service when that changed.
+    func setHidden(_ proto: String, _ hidden: Bool) {
+        guard hiddenProtocols.contains(proto) != hidden else { return }
+        if hidden { hiddenProtocols.insert(proto) } else { hiddenProtocols.remove(proto) }
+        emit(.localAddressesChanged(advertisedAddrs))
+    }
 
     /// Adds a listener for peer events; every listener hears every event.
     func observe(_ listener: @escaping (PeerEvent) -> Void) { observers.append(listener) }
@@ -141,6 +157,13 @@ final class Swarm: @unchecked Sendable {
             completion(.success(p)); return
         }
         if let p = expected, p == localPeer { completion(.failure(SwarmError("refusing to dial ourselves"))); return }
+        if addr.isCircuit {
+            guard let dialCircuit = circuitDialer else {
+                completion(.failure(SwarmError("cannot dial \(addr): the relay client is not running"))); return
+            }
+            dialCircuit(addr, completion)
+            return
+        }
         guard let sock = SocketAddress(multiaddr: addr) else {
             completion(.failure(SwarmError("cannot dial \(addr): only /ip4|/ip6/…/tcp/… addresses are supported")))
             return
@@ -164,13 +187,13 @@ final class Swarm: @unchecked Sendable {
     }
 
     @discardableResult
-    func addConnection(socket: TCPSocket, role: Connection.Role, remoteAddr: Multiaddr?) -> ConnID {
+    func addConnection(socket: any ConnTransport, role: Connection.Role, remoteAddr: Multiaddr?) -> ConnID {
         let id = nextConnID
         nextConnID += 1
         // Key material is an input of the handshake: fresh from libsodium for every connection.
         let keys = Noise.Keys(staticKey: .generate(), ephemeralKey: .generate())
         let instance = Connection.Instance(role: role, identity: identity, settings: connectionSettings, rng: rng.fork(), noiseKeys: keys)
-        let c = Conn(id: id, socket: socket, instance: instance, remoteAddr: remoteAddr, openedAt: loop.now)
+        let c = Conn(id: id, transport: socket, instance: instance, remoteAddr: remoteAddr, openedAt: loop.now)
         c.writeDone = { [weak self, weak c] e in
             if let e, let self, let c { self.writeFailed(c, e) }
         }
@@ -267,12 +290,12 @@ final class Swarm: @unchecked Sendable {
     /// Hands `c.out` to the socket. A write the socket refuses (its queue bound is reached: the
     /// peer does not read) loses bytes of the encrypted stream, so the connection is closed.
     func flush(_ c: Conn) {
-        guard !c.out.isEmpty, !c.socket.isClosing else { return }
+        guard !c.out.isEmpty, !c.transport.isClosing else { return }
         // Take the bytes out first: a failing write closes the connection from inside `write`,
         // and that path flushes (and may refill) `c.out` again.
         var bytes: [UInt8] = []
         swap(&bytes, &c.out)
-        bytes.withUnsafeBytes { c.socket.write($0, completion: c.writeDone) }
+        bytes.withUnsafeBytes { c.transport.write($0, completion: c.writeDone) }
         c.socketWrites &+= 1
         if c.out.isEmpty, bytes.capacity <= Self.flushThreshold {  // reuse the buffer
             bytes.removeAll(keepingCapacity: true)
@@ -321,14 +344,31 @@ final class Swarm: @unchecked Sendable {
         c.established = true
         c.lastActivity = loop.now
         if let otherID = byPeer[peer], otherID != c.id, let other = conns[otherID] {
-            // Simultaneous dial: keep the connection whose dialer has the smaller peer id (both
-            // sides compute the same answer); with the same dialer, keep the older one.
-            let keepNew = Self.dialerPeer(c, local: localPeer).lexicographicallyPrecedes(Self.dialerPeer(other, local: localPeer))
+            // A direct connection replaces a relayed one (a hole punch, or a dial that got through).
+            // Otherwise a simultaneous dial: keep the connection whose dialer has the smaller peer
+            // id (both sides compute the same answer); with the same dialer, keep the older one.
+            let keepNew = c.isRelayed != other.isRelayed ? other.isRelayed
+                : Self.dialerPeer(c, local: localPeer).lexicographicallyPrecedes(Self.dialerPeer(other, local: localPeer))
             let (keep, drop) = keepNew ? (c, other) : (other, c)
             keep.dialWaiters += drop.dialWaiters
             drop.dialWaiters = []
-            Counter(label: "lattica_connections_closed_total", dimensions: [("reason", "duplicate")]).increment()
+            Counter(label: "lattica_connections_closed_total", dimensions: [("reason", drop.isRelayed && !keep.isRelayed ? "upgraded" : "duplicate")]).increment()
             byPeer[peer] = keep.id
+            if drop.isRelayed && !keep.isRelayed {
+                // The relayed connection ends after its streams do (the DCUtR spec's grace period):
+                // new streams open on the direct one; `retireRelayed` closes it once idle.
+                retireRelayed(drop)
+                for w in keep.dialWaiters { w(Result<PeerId, SwarmError>.success(peer)) }
+                keep.dialWaiters = []
+                if drop === c { return }
+                updateInfo(peer) { info in
+                    if let a = c.remoteAddr, c.instance.isDialer, !info.addrs.contains(a) { info.addrs.insert(a, at: 0) }
+                    info.lastSeen = self.loop.now
+                }
+                Counter(label: "lattica_connections_established_total", dimensions: [("direction", c.instance.isDialer ? "outbound" : "inbound"), ("transport", "direct")]).increment()
+                emit(.upgraded(peer))
+                return
+            }
             apply(drop, drop.instance.close(now: loop.now))
             if drop === c {
                 for w in keep.dialWaiters where keep.established { w(Result<PeerId, SwarmError>.success(peer)) }
@@ -338,7 +378,7 @@ final class Swarm: @unchecked Sendable {
         } else {
             byPeer[peer] = c.id
         }
-        Counter(label: "lattica_connections_established_total", dimensions: [("direction", c.instance.isDialer ? "outbound" : "inbound")]).increment()
+        Counter(label: "lattica_connections_established_total", dimensions: [("direction", c.instance.isDialer ? "outbound" : "inbound"), ("transport", c.isRelayed ? "relayed" : "direct")]).increment()
         updateInfo(peer) { info in
             if let a = c.remoteAddr, c.instance.isDialer, !info.addrs.contains(a) { info.addrs.insert(a, at: 0) }
             info.lastSeen = self.loop.now
@@ -359,7 +399,7 @@ final class Swarm: @unchecked Sendable {
         Gauge(label: "lattica_connections").record(conns.count)
         flush(c)
         c.writeDone = nil
-        c.socket.close()
+        c.transport.close()
         let why: String
         switch reason {
         case .local, .remoteClosed: why = "\(reason)"
@@ -427,11 +467,17 @@ final class Swarm: @unchecked Sendable {
         for (peer, id) in swarm.byPeer {
             guard let c = swarm.conns[id] else { continue }
             let info = swarm.peerInfo[peer] ?? PeerInfo()
+            let (transport, via, how): (String, String?, String) = switch c.transport.kind {
+            case .relayed(let r): ("relayed", r.description, "relay")
+            case .direct(punched: true): ("direct", nil, "dcutr")
+            case .direct(punched: false): ("direct", nil, c.instance.isDialer ? "dial" : "accept")
+            }
             out.append(PeerEntry(peerId: peer.description, addr: c.remoteAddr?.description ?? "",
                                  direction: c.instance.isDialer ? "outbound" : "inbound",
                                  rttMs: (c.instance.rtt ?? info.rtt).map { $0.secondsDouble * 1000 },
                                  agent: info.agentVersion, protocolVersion: info.protocolVersion,
-                                 protocols: info.protocols, connectedSeconds: (now - c.openedAt).secondsDouble))
+                                 protocols: info.protocols, connectedSeconds: (now - c.openedAt).secondsDouble,
+                                 transport: transport, via: via, establishedBy: how))
         }
         return PeersResult(peers: out.sorted { $0.peerId < $1.peerId })
     }
@@ -456,10 +502,10 @@ final class Swarm: @unchecked Sendable {
     }
 }
 
-/// One TCP connection and its protocol state. Loop thread only.
+/// One connection (TCP, or a relayed circuit) and its protocol state. Loop thread only.
 final class Conn {
     let id: Swarm.ConnID
-    let socket: TCPSocket
+    let transport: any ConnTransport
     var instance: Connection.Instance
     let remoteAddr: Multiaddr?
     let openedAt: Instant
@@ -481,8 +527,19 @@ final class Conn {
     /// The one write completion of this connection (no closure allocated per write).
     var writeDone: ((UVError?) -> Void)?
 
-    init(id: Swarm.ConnID, socket: TCPSocket, instance: Connection.Instance, remoteAddr: Multiaddr?, openedAt: Instant) {
-        self.id = id; self.socket = socket; self.instance = instance; self.remoteAddr = remoteAddr
+    /// A relayed connection replaced by a direct one, closing once its streams end.
+    var retired = false
+
+    var isRelayed: Bool { transport.kind.isRelayed }
+
+    /// Our end of a TCP connection (the address the peer reached us at).
+    var localAddr: Multiaddr? {
+        let socket = (transport as? TCPSocket) ?? (transport as? PunchedTCP)?.socket
+        return socket?.localAddress.map { Multiaddr(socketAddress: $0) }
+    }
+
+    init(id: Swarm.ConnID, transport: any ConnTransport, instance: Connection.Instance, remoteAddr: Multiaddr?, openedAt: Instant) {
+        self.id = id; self.transport = transport; self.instance = instance; self.remoteAddr = remoteAddr
         self.openedAt = openedAt; self.lastActivity = openedAt
     }
 }

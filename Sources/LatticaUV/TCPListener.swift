@@ -1,4 +1,5 @@
 import CLibUV
+import Glibc
 
 /// A listening TCP socket, callback API. Loop thread only.
 public final class TCPListener: LoopHandle, @unchecked Sendable {
@@ -11,13 +12,20 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
     /// error. Port 0 picks a free port; read it from `localAddress`.
     public static func listen(
         on loop: EventLoop, address: SocketAddress, backlog: Int32 = 511, settings: TCPSettings = TCPSettings(),
-        onAccept: @escaping (Result<TCPSocket, UVError>) -> Void
+        reusePort: Bool = false, onAccept: @escaping (Result<TCPSocket, UVError>) -> Void
     ) throws(UVError) -> TCPListener {
         loop.assertInLoop()
         let listener = try TCPListener(loop: loop, address: address, settings: settings)
         do throws(UVError) {
             let tcp = listener.raw!.assumingMemoryBound(to: uv_tcp_t.self)
-            try UVError.check(address.withSockaddr { sa, _ in uv_tcp_bind(tcp, sa, 0) }, "bind \(address)")
+            if reusePort {
+                let fd = try ReusePort.boundSocket(address)
+                let status = uv_tcp_open(tcp, fd)
+                if status < 0 { Glibc.close(fd) }
+                try UVError.check(status, "tcp open")
+            } else {
+                try UVError.check(address.withSockaddr { sa, _ in uv_tcp_bind(tcp, sa, 0) }, "bind \(address)")
+            }
             let status = uv_listen(UnsafeMutableRawPointer(tcp).assumingMemoryBound(to: uv_stream_t.self), backlog) { server, status in
                 let listener = LoopHandle.owner(server, as: TCPListener.self)
                 listener.loop.activity &+= 1
@@ -64,6 +72,11 @@ extension TCPSocket {
         do { socket = try TCPSocket(loop: loop, settings: settings) } catch {
             completion(.failure(error)); return
         }
+        startConnect(socket, to: address, timeout: timeout, loop: loop, completion)
+    }
+
+    static func startConnect(_ socket: TCPSocket, to address: SocketAddress, timeout: Duration?, loop: EventLoop,
+                             _ completion: @escaping (Result<TCPSocket, UVError>) -> Void) {
         let attempt = ConnectAttempt(socket: socket, address: address, completion: completion)
         let req = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         req.pointee.data = Unmanaged.passRetained(attempt).toOpaque()

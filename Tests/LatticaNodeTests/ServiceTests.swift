@@ -61,6 +61,7 @@ import Testing
             case .disconnected: "disconnected"
             case .reachabilityChanged: "reachability"
             case .localAddressesChanged: "local_addresses"
+            case .upgraded: "upgraded"
             }
             Self.stream.continuation.yield((me, e))
         }

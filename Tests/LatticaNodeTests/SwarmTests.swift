@@ -146,7 +146,7 @@ import Testing
         let addrB = b.listenAddrs[0]
         let _: PeerId = try await call(a) { s, done in s.dial(addrB) { done($0) } }
         // b stops reading its socket: nothing it is sent is read, no window update comes back.
-        try await b.loop.submit { _ in b.swarm!.connection(to: a.peerId)!.socket.pauseReading() }
+        try await b.loop.submit { _ in (b.swarm!.connection(to: a.peerId)!.transport as! TCPSocket).pauseReading() }
         let (maxQueued, accepted, closed): (Int, Int, Bool) = try await a.loop.submit { _ in
             let s = a.swarm!
             let conn = s.connection(to: b.peerId)!
@@ -155,7 +155,8 @@ import Testing
             for _ in 0..<250 {  // 250 streams x 256 KiB of window: far beyond every bound
                 guard let r = s.openRawStream(b.peerId, "/test/sink/1.0.0") else { break }
                 accepted += r.write(chunk)
-                maxQueued = max(maxQueued, conn.socket.isClosing ? 0 : conn.socket.queuedBytes)
+                let sock = conn.transport as! TCPSocket
+                maxQueued = max(maxQueued, sock.isClosing ? 0 : sock.queuedBytes)
             }
             return (maxQueued, accepted, s.connection(to: b.peerId) == nil)
         }

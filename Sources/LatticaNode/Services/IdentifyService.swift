@@ -21,7 +21,8 @@ final class IdentifyService: NodeService, @unchecked Sendable {
         self.logger = logger
         swarm.handle(Identify.protocolID) { [weak self] s in
             guard let self else { return nil }
-            s.send(self.ourIdentify(observed: s.remoteAddr).framed(), close: true)
+            // A relayed connection's remote address is the circuit, not where the peer is seen.
+            s.send(self.ourIdentify(observed: s.conn.isRelayed ? nil : s.remoteAddr).framed(), close: true)
             return Answered()
         }
         swarm.handle(Identify.pushProtocolID) { [weak self] _ in
@@ -31,14 +32,26 @@ final class IdentifyService: NodeService, @unchecked Sendable {
     }
 
     func onPeerEvent(_ event: PeerEvent) {
-        guard case .connected(let peer, _) = event else { return }
-        _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
+        switch event {
+        case .connected(let peer, _):
+            _ = swarm.openStream(peer, Identify.protocolID, handler: Reader(service: self))
+        case .localAddressesChanged:
+            // identify push: every connected peer learns our new addresses and protocols (and so
+            // the DHT: a circuit address through a relay reaches the peers that look us up).
+            let push = ourIdentify(observed: nil).framed()
+            for peer in Array(swarm.byPeer.keys) {
+                swarm.openStream(peer, Identify.pushProtocolID, handler: Answered())?.send(push, close: true)
+            }
+            Counter(label: "lattica_identify_pushes_total").increment()
+        default:
+            break
+        }
     }
 
     func ourIdentify(observed: Multiaddr?) -> Identify.Message {
         Identify.Message(protocolVersion: swarm.settings.protocolVersion, agentVersion: swarm.settings.agentVersion,
                          publicKey: swarm.identity.publicKey.protobuf.encoded(), listenAddrs: swarm.advertisedAddrs,
-                         observedAddr: observed, protocols: swarm.supportedProtocols)
+                         observedAddr: observed, protocols: swarm.advertisedProtocols)
     }
 
     func received(_ s: SwarmStream, _ r: Result<Identify.Message, Identify.DecodeError>) {
@@ -68,6 +81,8 @@ final class IdentifyService: NodeService, @unchecked Sendable {
         }
         func onFinished(_ s: SwarmStream) {
             if let r = reader.onFinished() { service?.received(s, r) }
+            // Our side closes too, or the stream stays half open for the connection's life.
+            s.closeWrite()
         }
         func onClosed(_ s: SwarmStream, error: String?) {}
     }
