@@ -387,14 +387,21 @@ tn_stop_daemon() {
 }
 
 # tn_core_up: public segment, STUN, the boot node (publishes its addresses to $TN_DIR/boot.addrs)
-# and the relay node (bootstraps from it). Public nodes serve as Circuit Relay v2 hops by default.
+# and the relay node (bootstraps from it). Both serve as Circuit Relay v2 hops (`[relay] hop =
+# "on"`; the default "auto" waits for AutoNAT to call the node public) when latticad has relay.
 tn_core_up() {
   tn_public_up
   if command -v turnserver >/dev/null; then tn_stun_up; fi
+  local cfg=()
+  if grep -qa "circuit/relay/0.2.0/hop" "$(tn_bin_dir)/latticad"; then
+    printf '[relay]\nhop = "on"\n' >"$TN_DIR/public.toml"
+    cfg=(--config "$TN_DIR/public.toml")
+    TN_HAS_RELAY=1
+  fi
   tn_public_host boot "$TN_PUB_NET.2"
-  tn_daemon boot boot --publish-addrs-file "$TN_DIR/boot.addrs"
+  tn_daemon boot boot ${cfg[@]+"${cfg[@]}"} --publish-addrs-file "$TN_DIR/boot.addrs"
   tn_public_host relay "$TN_PUB_NET.3"
-  tn_daemon relay relay --bootstrap-file "$TN_DIR/boot.addrs"
+  tn_daemon relay relay ${cfg[@]+"${cfg[@]}"} --bootstrap-file "$TN_DIR/boot.addrs"
 }
 
 # tn_table: reads lines "k=v k=v ..." on stdin, prints them as an aligned table.

@@ -89,14 +89,26 @@ one_pair() {
     if grep -q "$a_id" <<<"$bp" && grep -q "$b_id" <<<"$bp"; then joined=1; break; fi
     sleep 0.1
   done
-  local t0 t_conn="" t_direct="" state="" dialed=peer_id err=""
+  # B holds a reservation on the relay (its log says so) before A asks, when there is a relay
+  local reserved=0
+  if [ -n "${TN_HAS_RELAY:-}" ]; then
+    deadline=$((SECONDS + 10))
+    while [ $SECONDS -lt $deadline ]; do grep -q "relay reservation" "$TN_DIR/b/latticad.log" && { reserved=1; break; }; sleep 0.1; done
+  fi
+  local t0 t_conn="" t_direct="" state="" dialed=peer_id err="" dials=()
   t0="$(now_ms)"
-  # connect by peer id (DHT lookup, then direct or /p2p-circuit); daemons without it answer
-  # bad_request, then A dials the address B would have without help: its WAN address, port 4001
+  # connect by peer id (DHT lookup, then direct or /p2p-circuit). A daemon without it refuses the
+  # bare id; then A dials what such a lookup would return, all at once, as libp2p does: B's
+  # address without help (its WAN address, port 4001) and B's circuit address through the relay.
   if ! err="$(tn_cli a connect "$b_id" 2>&1 >/dev/null)"; then
     if grep -qi "multiaddr\|invalid\|bad_request" <<<"$err"; then
       dialed=addr
-      err="$(tn_cli a connect "/ip4/$b_pub/tcp/4001/p2p/$b_id" 2>&1 >/dev/null || true)"
+      err=""
+      tn_cli a connect "/ip4/$b_pub/tcp/4001/p2p/$b_id" >"$TN_DIR/dial-direct.out" 2>&1 & dials+=($!)
+      if [ -n "${TN_HAS_RELAY:-}" ]; then
+        dialed=addr+circuit
+        tn_cli a connect "$RELAY_ADDR/p2p-circuit/p2p/$b_id" >"$TN_DIR/dial-circuit.out" 2>&1 & dials+=($!)
+      fi
     fi
   fi
   local end=$(( $(now_ms) + timeout * 1000 ))
@@ -105,21 +117,26 @@ one_pair() {
     if [ -n "$state" ]; then
       [ -z "$t_conn" ] && t_conn=$(( $(now_ms) - t0 ))
       if [ "${state%% *}" = direct ]; then t_direct=$(( $(now_ms) - t0 )); break; fi
-    elif [ -z "$t_conn" ] && [ "$dialed" = addr ]; then
-      break   # a plain dial either connected or failed; nothing will come later
+    elif [ -z "$t_conn" ] && [ ${#dials[@]} -gt 0 ]; then
+      local running=0 p
+      for p in "${dials[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
+      [ "$running" = 0 ] && break   # every dial failed; nothing will come later
     fi
     sleep 0.05
   done
+  for p in "${dials[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [ -z "$t_conn" ] && [ -z "$err" ] && err="$(cat "$TN_DIR"/dial-*.out 2>/dev/null | tr '\n' ' ')"
+  rm -f "$TN_DIR"/dial-*.out
   read -r transport established via <<<"${state:-- - -}"
-  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" >>"$OUT" <<'EOF'
+  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" "$reserved" >>"$OUT" <<'EOF'
 import json, sys
-x, y, run, tc, td, tr, est, via, dialed, joined, err = sys.argv[1:]
+x, y, run, tc, td, tr, est, via, dialed, joined, err, reserved = sys.argv[1:]
 o = {"a": x, "b": y, "connected": tc != "", "direct": td != "",
      "ms_to_connect": int(tc) if tc else None, "ms_to_direct": int(td) if td else None, "run": int(run),
      "transport": None if tr == "-" else tr, "established_by": None if est == "-" else est,
-     "via": None if via == "-" else via, "dialed": dialed, "joined": joined == "1"}
+     "via": None if via == "-" else via, "dialed": dialed, "joined": joined == "1", "b_reserved": reserved == "1"}
 if tc == "" and err:
-    o["error"] = err.strip().splitlines()[-1][:200]
+    o["error"] = err.strip()[-300:]
 print(json.dumps(o, sort_keys=False))
 EOF
   [ "$json" = 1 ] && tail -1 "$OUT"
