@@ -95,7 +95,10 @@ one_pair() {
     deadline=$((SECONDS + 10))
     while [ $SECONDS -lt $deadline ]; do grep -q "relay reservation" "$TN_DIR/b/latticad.log" && { reserved=1; break; }; sleep 0.1; done
   fi
-  local t0 t_conn="" t_direct="" state="" dialed=peer_id err="" dials=()
+  local t0 t_conn="" t_direct="" state="" dialed=peer_id err="" dials=() pre
+  # the daemons may have connected by themselves already (the DHT and the connection keeper dial
+  # the /p2p-circuit addresses B advertises): then `connect` reuses that connection
+  pre="$(peer_state "$TN_DIR/a" "$b_id")"
   t0="$(now_ms)"
   # connect by peer id (DHT lookup, then direct or /p2p-circuit). A daemon without it refuses the
   # bare id; then A dials what such a lookup would return, all at once, as libp2p does: B's
@@ -106,8 +109,15 @@ one_pair() {
       err=""
       tn_cli a connect "/ip4/$b_pub/tcp/4001/p2p/$b_id" >"$TN_DIR/dial-direct.out" 2>&1 & dials+=($!)
       if [ -n "${TN_HAS_RELAY:-}" ]; then
+        # the circuit 500 ms later unless the direct dial has connected (go-libp2p delays relay
+        # addresses the same way): `connect` reuses any connection, so a circuit that comes
+        # first would stand in for a direct connection that was possible
         dialed=addr+circuit
-        tn_cli a connect "$RELAY_ADDR/p2p-circuit/p2p/$b_id" >"$TN_DIR/dial-circuit.out" 2>&1 & dials+=($!)
+        local relay_at=$(( $(now_ms) + 500 ))
+        while [ "$(now_ms)" -lt "$relay_at" ] && [ -z "$(peer_state "$TN_DIR/a" "$b_id")" ]; do sleep 0.05; done
+        if [ -z "$(peer_state "$TN_DIR/a" "$b_id")" ]; then
+          tn_cli a connect "$RELAY_ADDR/p2p-circuit/p2p/$b_id" >"$TN_DIR/dial-circuit.out" 2>&1 & dials+=($!)
+        fi
       fi
     fi
   fi
@@ -124,17 +134,19 @@ one_pair() {
     fi
     sleep 0.05
   done
+  local p
   for p in "${dials[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   [ -z "$t_conn" ] && [ -z "$err" ] && err="$(cat "$TN_DIR"/dial-*.out 2>/dev/null | tr '\n' ' ')"
   rm -f "$TN_DIR"/dial-*.out
   read -r transport established via <<<"${state:-- - -}"
-  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" "$reserved" >>"$OUT" <<'EOF'
+  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" "$reserved" "${pre%% *}" >>"$OUT" <<'EOF'
 import json, sys
-x, y, run, tc, td, tr, est, via, dialed, joined, err, reserved = sys.argv[1:]
+x, y, run, tc, td, tr, est, via, dialed, joined, err, reserved, pre = sys.argv[1:]
 o = {"a": x, "b": y, "connected": tc != "", "direct": td != "",
      "ms_to_connect": int(tc) if tc else None, "ms_to_direct": int(td) if td else None, "run": int(run),
      "transport": None if tr == "-" else tr, "established_by": None if est == "-" else est,
-     "via": None if via == "-" else via, "dialed": dialed, "joined": joined == "1", "b_reserved": reserved == "1"}
+     "via": None if via == "-" else via, "dialed": dialed, "joined": joined == "1", "b_reserved": reserved == "1",
+     "before_connect": pre or None}
 if tc == "" and err:
     o["error"] = err.strip()[-300:]
 print(json.dumps(o, sort_keys=False))
