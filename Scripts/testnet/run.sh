@@ -219,5 +219,6 @@ case "$scenario" in
     echo "  $(tn_bin_dir)/lattica --data-dir $TN_DIR/h1 peers"
     echo "  ip netns exec ${TN_P}-h2 bash"
     echo "Ctrl-C to tear down"
-    while :; do sleep 3600; done ;;
+    PRINTED=1; rm -f "$RESULTS"
+    while :; do sleep 3600 & wait $!; done ;;   # wait: a trap runs at once, not after the sleep
 esac
