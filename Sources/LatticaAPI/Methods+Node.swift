@@ -17,7 +17,8 @@ public enum Methods {
         public static let name = "connect"
         public typealias Result = ConnectResult
         public struct Params: ControlParams, Equatable {
-            /// `/ip4/…/tcp/…/p2p/<peer id>`; the `/p2p/` part checks the identity.
+            /// `/ip4/…/tcp/…/p2p/<peer id>` (the `/p2p/` part checks the identity), a circuit
+            /// `…/p2p/<relay>/p2p-circuit/p2p/<peer id>`, or a bare peer id (found through the DHT).
             public var addr: String
             public enum CodingKeys: String, CodingKey, CaseIterable { case addr }
             public init(addr: String) { self.addr = addr }

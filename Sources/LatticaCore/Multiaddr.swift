@@ -216,3 +216,14 @@ extension Multiaddr {
         return id
     }
 }
+
+extension Multiaddr {
+    /// The first component is 0.0.0.0 or ::.
+    public var isUnspecifiedIP: Bool {
+        switch components.first {
+        case .ip4(let b)?: b == [0, 0, 0, 0]
+        case .ip6(let b)?: b.allSatisfy { $0 == 0 }
+        default: false
+        }
+    }
+}

@@ -201,13 +201,6 @@ final class DHTService: NodeService, @unchecked Sendable {
         let parsed = addresses.compactMap { try? Multiaddr(bytes: $0) }
         var candidates = parsed.filter { SocketAddress(multiaddr: $0) != nil } + parsed.filter(\.isCircuit)
         if candidates.isEmpty, let known = swarm.peerInfo[peer]?.addrs { candidates = known }
-        func next() {
-            guard let a = candidates.first else { done(false); return }
-            candidates.removeFirst()
-            swarm.dial(a.withoutPeerId.appending(.p2p(peer))) { r in
-                if case .success = r { done(true) } else { next() }
-            }
-        }
-        next()
+        swarm.dialAny(peer, candidates) { done($0) }
     }
 }

@@ -22,11 +22,39 @@ extension Daemon {
         }
         d.register(Methods.Connect.self) { [weak self] p in
             guard let self else { throw Self.stopping }
+            if !p.addr.hasPrefix("/") {
+                // A bare peer id: its known addresses, else a DHT lookup (which reaches the peer
+                // directly or through the relay it advertises).
+                guard let peer = try? PeerId(string: p.addr) else {
+                    throw ControlErrorBody.badRequest("'addr' is neither a multiaddr nor a peer id")
+                }
+                let _: Bool = try await self.onLoop { [self] swarm, done in
+                    self.connectByID(swarm, peer) { ok in
+                        done(ok ? .success(true) : .failure(SwarmError("cannot reach \(peer): no address worked (known, or found in the DHT)")))
+                    }
+                }
+                return ConnectResult(peerId: peer.description)
+            }
             let addr: Multiaddr
             do { addr = try Multiaddr(p.addr) } catch { throw ControlErrorBody.badRequest("'addr' is not a valid multiaddr (\(error))") }
             let peer: PeerId = try await self.onLoop { swarm, done in swarm.dial(addr) { done($0) } }
             return ConnectResult(peerId: peer.description)
         }
+    }
+
+    /// Loop thread: connects to `peer` by its id.
+    func connectByID(_ swarm: Swarm, _ peer: PeerId, _ done: @escaping (Bool) -> Void) {
+        guard peer != swarm.localPeer else { done(false); return }
+        let lookup = { [weak self] in
+            guard let self, let dht = self.dht else { done(false); return }
+            dht.query({ $0.findNode(peer.multihash, now: $1) }) { _, _ in
+                if let c = swarm.connection(to: peer), c.established { done(true); return }
+                swarm.dialAny(peer, swarm.peerInfo[peer]?.addrs ?? [], done)
+            }
+        }
+        let known = swarm.peerInfo[peer]?.addrs ?? []
+        if known.isEmpty { lookup(); return }
+        swarm.dialAny(peer, known) { ok in if ok { done(true) } else { lookup() } }
     }
 
     static var stopping: ControlErrorBody { ControlErrorBody(code: "failed", message: "daemon is stopping") }

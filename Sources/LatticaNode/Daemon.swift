@@ -107,6 +107,24 @@ public final class Daemon: @unchecked Sendable {
         return d
     }
 
+    /// What peers can dial for listeners bound to 0.0.0.0 or ::: every interface address of that
+    /// family with the listener's port (loopback only when there is nothing else), IPv6
+    /// link-local addresses left out.
+    static func expandUnspecified(_ bound: [SocketAddress]) -> [SocketAddress] {
+        let interfaces = SocketAddress.interfaceAddresses()
+        var out: [SocketAddress] = []
+        for b in bound {
+            guard Multiaddr(socketAddress: b).isUnspecifiedIP else { out.append(b); continue }
+            let same = interfaces.filter { $0.address.family == b.family && !($0.address.family == .ipv6 && $0.address.ipBytes.starts(with: [0xfe, 0x80])) }
+            let external = same.filter { !$0.isInternal }
+            for i in (external.isEmpty ? same : external) where !out.contains(i.address.withPort(b.port)) {
+                out.append(i.address.withPort(b.port))
+            }
+            if same.isEmpty { out.append(b) }
+        }
+        return out
+    }
+
     /// Loop thread: binds every listener, the control socket and the metrics endpoint.
     private func startOnLoop() throws {
         for text in config.listen {
@@ -128,7 +146,7 @@ public final class Daemon: @unchecked Sendable {
             protocolVersion: config.protocolVersion, agentVersion: config.agentVersion,
             maxConnections: config.maxConnections, idleTimeout: .seconds(config.idleTimeoutSeconds)),
             peerStore: PeerStore(db: db), logger: Logger(label: "lattica.swarm"))
-        swarm.listenAddrs = addrs.map(\.withoutPeerId)
+        swarm.listenAddrs = Self.expandUnspecified(listeners.map(\.localAddress)).map { Multiaddr(socketAddress: $0) }
         swarm.punchSources = listeners.map(\.localAddress)
         swarm.observe { [weak self, weak swarm] e in
             guard let self, let swarm else { return }

@@ -47,3 +47,36 @@ extension Swarm {
     /// Whether our connection to `peer` is relayed.
     func isRelayed(_ peer: PeerId) -> Bool { connection(to: peer)?.isRelayed ?? false }
 }
+
+extension Swarm {
+    /// Dials `peer` at `addrs` (direct addresses first, then circuits), up to `parallel` at once:
+    /// an address behind a NAT that swallows SYNs costs its dial timeout, and the circuit behind
+    /// it must not wait for that. Completes once, with true at the first connection.
+    func dialAny(_ peer: PeerId, _ addrs: [Multiaddr], parallel: Int = 3, _ done: @escaping (Bool) -> Void) {
+        if let c = connection(to: peer), c.established { done(true); return }
+        var queue = addrs.filter { !$0.isCircuit } + addrs.filter(\.isCircuit)
+        var running = 0
+        var finished = false
+        func next() {
+            while !finished, running < parallel, !queue.isEmpty {
+                let a = queue.removeFirst()
+                running += 1
+                dial(a.withoutPeerId.appending(.p2p(peer))) { r in
+                    running -= 1
+                    guard !finished else { return }
+                    if case .success = r {
+                        finished = true
+                        done(true)
+                    } else if queue.isEmpty && running == 0 {
+                        finished = true
+                        done(false)
+                    } else {
+                        next()
+                    }
+                }
+            }
+            if !finished, queue.isEmpty, running == 0 { finished = true; done(false) }
+        }
+        next()
+    }
+}

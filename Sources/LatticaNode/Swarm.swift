@@ -64,6 +64,9 @@ final class Swarm: @unchecked Sendable {
     let maxPendingOpens = 10_000
     /// The listeners' addresses: hole-punch dials bind these (SO_REUSEPORT).
     var punchSources: [SocketAddress] = []
+    /// For an accepted socket: the peer we are punching to from exactly that address, as the
+    /// DCUtR dialer (set by the DCUtR service).
+    var punchedInbound: ((SocketAddress) -> PeerId?)?
     /// Dials a `/p2p-circuit` address (set by the relay service).
     var circuitDialer: ((Multiaddr, @escaping (Result<PeerId, SwarmError>) -> Void) -> Void)?
 
@@ -145,6 +148,12 @@ final class Swarm: @unchecked Sendable {
             return
         }
         let remote = socket.remoteAddress.map { Multiaddr(socketAddress: $0) }
+        if let from = socket.remoteAddress, let peer = punchedInbound?(from) {
+            // The peer's hole-punch SYN reached our listener before our own SYN left: DCUtR
+            // still makes us the dialer of this connection.
+            _ = addConnection(socket: PunchedTCP(socket), role: .dialer(expectedPeer: peer), remoteAddr: remote)
+            return
+        }
         _ = addConnection(socket: socket, role: .listener, remoteAddr: remote)
     }
 

@@ -127,3 +127,24 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         return a
     }
 }
+
+extension SocketAddress {
+    /// The machine's interface addresses (IPv4 and IPv6, loopback included), for advertising a
+    /// listener bound to the unspecified address. Empty when libuv cannot list them.
+    public static func interfaceAddresses() -> [(address: SocketAddress, isInternal: Bool)] {
+        var list: UnsafeMutablePointer<uv_interface_address_t>?
+        var count: Int32 = 0
+        guard uv_interface_addresses(&list, &count) == 0, let list else { return [] }
+        defer { uv_free_interface_addresses(list, count) }
+        var out: [(SocketAddress, Bool)] = []
+        for i in 0..<Int(count) {
+            let entry = list[i]
+            var addr = entry.address
+            let sa: SocketAddress? = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress(sockaddr: $0) }
+            }
+            if let sa { out.append((sa, entry.is_internal != 0)) }
+        }
+        return out
+    }
+}

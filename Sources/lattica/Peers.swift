@@ -31,11 +31,11 @@ struct Peers: ParsableCommand {
 }
 
 struct Connect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Connect to a peer by multiaddr (…/p2p/<peer id> checks its identity).")
+    static let configuration = CommandConfiguration(abstract: "Connect to a peer by multiaddr (…/p2p/<peer id> checks its identity), circuit address, or bare peer id (found through the DHT).")
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…")
+    @Argument(help: "e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW…, …/p2p/<relay>/p2p-circuit/p2p/<peer id>, or 12D3KooW…")
     var addr: String
 
     func run() throws {

@@ -39,6 +39,9 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         var started: Instant
         var timer: LoopTimer?
         var sockets: [TCPSocket] = []
+        /// As A: the IPs B punches from. An accepted socket from one of them is ours to dial; the
+        /// port may differ (a symmetric NAT in front of B maps the punch socket to a new port).
+        var expectFrom: Set<[UInt8]> = []
     }
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
@@ -63,6 +66,10 @@ final class DCUtRService: NodeService, @unchecked Sendable {
                 return nil
             }
             return Responder(service: self)
+        }
+        swarm.punchedInbound = { [weak self] from in
+            guard let self else { return nil }
+            return self.punching.first { $0.value.expectFrom.contains(from.ipBytes) }?.key
         }
     }
 
@@ -208,6 +215,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         armTimeout(peer)
         // A never retries on its own (B starts each attempt).
         punching[peer]?.attempt = DCUtR.maxAttempts
+        punching[peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0)?.ipBytes })
         punch(peer, targets, dialer: true)
     }
 

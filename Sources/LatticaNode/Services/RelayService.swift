@@ -340,7 +340,7 @@ final class RelayService: NodeService, NATStatusContributor, @unchecked Sendable
             let me = swarm.localPeer
             var addrs: [Multiaddr] = []
             if let local = s.conn.localAddr { addrs.append(local) }
-            for a in swarm.advertisedAddrs where !a.isCircuit && !Self.isUnspecified(a) && !addrs.contains(a.withoutPeerId) {
+            for a in swarm.advertisedAddrs where !a.isCircuit && !a.isUnspecifiedIP && !addrs.contains(a.withoutPeerId) {
                 addrs.append(a.withoutPeerId)
             }
             let voucher = Relay.Voucher(relay: me, peer: s.peer, expiration: expire)
@@ -406,14 +406,6 @@ final class RelayService: NodeService, NATStatusContributor, @unchecked Sendable
         case .ip4(let b)?: b
         case .ip6(let b)?: b
         default: nil
-        }
-    }
-
-    static func isUnspecified(_ a: Multiaddr) -> Bool {
-        switch a.components.first {
-        case .ip4(let b)?: b == [0, 0, 0, 0]
-        case .ip6(let b)?: b.allSatisfy { $0 == 0 }
-        default: true
         }
     }
 
