@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 Scripts/setup.sh
 Scripts/interop-setup.sh
 Scripts/check-layering.sh
+# docker-compose.yml and the Dockerfile, statically (no Docker engine here): Docs/TESTNETS.md
+Scripts/testnet/compose-check.sh
 flags=(-c release -Xswiftc -enable-testing)
 swift build "${flags[@]}" --build-tests
 # Integration tests start the real binaries from here.
@@ -22,6 +24,14 @@ if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
   # The dashboard in a real headless Chromium (issue 12): 3 daemons and a short run; the DOM must
   # list the peers and have points on every node's curves; the hostile agent stays text.
   Scripts/interop/netns-run.sh Scripts/dashboard-test.sh
+  # The test nets' NAT presets (issue 13), checked with plain sockets in network namespaces:
+  # full cone, port-restricted, symmetric, UPnP (NAT-PMP), loss, rate and delay. Exit 77: skipped
+  # (not root, no iptables), with a message.
+  # Then latticad's port mapping (NAT-PMP) against miniupnpd on the upnp preset (~10 s).
+  for scenario in selfcheck portmap; do
+    rc=0; Scripts/testnet/run.sh "$scenario" || rc=$?
+    [ "$rc" = 0 ] || [ "$rc" = 77 ] || exit "$rc"
+  done
 fi
 # The Python client (issue 12) against real daemons and real PyTorch (CPU): the venv is made out
 # here (pip needs the network), the tests run in the private namespace.

@@ -20,6 +20,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var dataDir: String
     public var listen: [String] = ["/ip4/127.0.0.1/tcp/0"]
     public var bootstrap: [String] = []
+    /// A file another node publishes its addresses to (`publish_addrs_file`): waited for at
+    /// start (`BootstrapFiles.defaultWait`), its addresses added to `bootstrap`.
+    public var bootstrapFile: String?
+    /// After listening, this node's full multiaddrs (`…/p2p/<id>`) are written here, one per line.
+    public var publishAddrsFile: String?
     /// `host:port` of the Prometheus endpoint; nil disables it.
     public var metricsAddr: String? = "127.0.0.1:0"
     public var logLevel: Logger.Level = .info
@@ -67,6 +72,8 @@ public struct NodeConfig: Sendable, Equatable {
         if let v = try r.string("data_dir") { dataDir = Self.expandHome(v) }
         if let v = try r.strings("listen") { listen = v }
         if let v = try r.strings("bootstrap") { bootstrap = v }
+        if let v = try r.string("bootstrap_file") { bootstrapFile = v.isEmpty ? nil : Self.expandHome(v) }
+        if let v = try r.string("publish_addrs_file") { publishAddrsFile = v.isEmpty ? nil : Self.expandHome(v) }
         if let v = try r.string("metrics_addr") { metricsAddr = v.isEmpty ? nil : v }
         if let v = try r.string("log_level") {
             guard let l = Logger.Level(rawValue: v) else {

@@ -58,6 +58,7 @@ enum NodeServices {
         RelayService.self,
         DCUtRService.self,
         ConnectionKeeper.self,
+        PortMappingService.self,
         DashboardService.self,
     ]
 

@@ -30,6 +30,12 @@ struct Latticad: AsyncParsableCommand {
     @Option(help: "Multiaddr of a peer to bootstrap from, ending in /p2p/<peer id> (repeatable).")
     var bootstrap: [String] = []
 
+    @Option(name: .customLong("bootstrap-file"), help: "Wait (up to 60 s) for this file, written by another node's --publish-addrs-file, and bootstrap from the addresses it lists.")
+    var bootstrapFile: String?
+
+    @Option(name: .customLong("publish-addrs-file"), help: "After listening, write this node's full multiaddrs (/p2p/<id>), one per line, atomically to this file.")
+    var publishAddrsFile: String?
+
     @Option(name: .customLong("metrics-addr"), help: "HOST:PORT for Prometheus metrics (\"\" disables).")
     var metricsAddr: String?
 
@@ -43,6 +49,8 @@ struct Latticad: AsyncParsableCommand {
             if let dataDir { cfg.dataDir = dataDir }
             if !listen.isEmpty { cfg.listen = listen }
             if !bootstrap.isEmpty { cfg.bootstrap = bootstrap }
+            if let bootstrapFile { cfg.bootstrapFile = bootstrapFile.isEmpty ? nil : bootstrapFile }
+            if let publishAddrsFile { cfg.publishAddrsFile = publishAddrsFile.isEmpty ? nil : publishAddrsFile }
             if let metricsAddr { cfg.metricsAddr = metricsAddr.isEmpty ? nil : metricsAddr }
             if let logLevel {
                 guard let l = Logger.Level(rawValue: logLevel) else {
@@ -60,8 +68,21 @@ struct Latticad: AsyncParsableCommand {
             h.logLevel = level
             return h
         }
+        do {
+            if let f = cfg.bootstrapFile { cfg.bootstrap += try BootstrapFiles.waitAndRead(f) }
+        } catch { Self.die("\(error)", code: 1) }
+        let (resolved, failed) = BootstrapFiles.resolveDNS(cfg.bootstrap)
+        if !failed.isEmpty {
+            Logger(label: "lattica.daemon").warning("bootstrap addresses that do not resolve are skipped", metadata: ["addrs": "\(failed)"])
+        }
+        cfg.bootstrap = resolved
         let daemon: Daemon
         do { daemon = try await Daemon.start(config: cfg) } catch { Self.die("\(error)", code: 1) }
+        if let f = cfg.publishAddrsFile {
+            do { try BootstrapFiles.publish(daemon.listenAddrs, to: f) } catch {
+                Logger(label: "lattica.daemon").error("cannot publish the listen addresses", metadata: ["error": "\(error)"])
+            }
+        }
         await daemon.runUntilSignalled()
     }
 
