@@ -453,7 +453,37 @@ class Peer:
         if not ok:
             raise RuntimeError("reservation refused or failed (py-libp2p logs the reason on stderr)")
         expire = self.relay_transport._reservations.get(info.peer_id, 0)
-        return {"relay": info.peer_id.to_string(), "expire": expire, "ttl_s": expire - int(time.time())}
+        proof = self.relay_transport._reservation_proofs.get(info.peer_id)
+        return {"relay": info.peer_id.to_string(), "expire": expire, "ttl_s": expire - int(time.time()),
+                "voucher": self.check_voucher(bytes(proof.voucher) if proof else b"", info.peer_id, expire)}
+
+    def check_voucher(self, raw, relay, expire):
+        # The checks py-libp2p's relay applies to a voucher (RelayResourceManager._verify_voucher):
+        # a signed envelope in domain libp2p-relay-rsvp, payload type bytes 03 02, Voucher{relay,
+        # peer, expiration}, signed by the relay.
+        from libp2p.peer.envelope import unmarshal_envelope
+        from libp2p.relay.circuit_v2.pb.circuit_pb2 import Voucher
+        from libp2p.relay.circuit_v2.resources import RELAY_RSVP_DOMAIN, VOUCHER_PAYLOAD_TYPE
+        if not raw:
+            return {"present": False}
+        out = {"present": True, "bytes": len(raw)}
+        try:
+            env = unmarshal_envelope(raw)
+            out["payload_type_hex"] = bytes(env.payload_type).hex()
+            env.validate(RELAY_RSVP_DOMAIN)
+            out["signature_ok"] = True
+            v = Voucher()
+            v.ParseFromString(bytes(env.raw_payload))
+            out["relay_ok"] = ID(v.relay) == relay
+            out["peer_ok"] = ID(v.peer) == self.host.get_id()
+            out["expiration_ok"] = int(v.expiration) == int(expire)
+            out["signer_ok"] = ID.from_pubkey(env.public_key) == relay
+            out["payload_type_ok"] = bytes(env.payload_type) == VOUCHER_PAYLOAD_TYPE
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            out["error"] = f"{type(e).__name__}: {e}"
+        out["valid"] = all(out.get(k) for k in ("signature_ok", "relay_ok", "peer_ok", "expiration_ok",
+                                                 "signer_ok", "payload_type_ok"))
+        return out
 
     async def cmd_dial_circuit(self, cmd):
         # Dials <relay>/p2p-circuit/p2p/<target> with py-libp2p's CircuitV2Transport, then identifies.

@@ -183,6 +183,8 @@ def our_relay_py(s):
     r = s.daemon("r", RELAY)
     py = s.peer("pylibp2p", "--relay", "client", "--protocol-version", "/lattica/1.0.0")
     s.facts["reserve"] = ok(py.call({"cmd": "reserve", "relay": r.addr}), "py-libp2p reserve on latticad")
+    # Our reservation voucher passes py-libp2p's envelope checks (go-libp2p's payload type 03 02).
+    assert s.facts["reserve"]["voucher"].get("valid"), s.facts["reserve"]["voucher"]
     # latticad B -> py-libp2p through R.
     b = s.daemon("b", CLIENT % "false")
     s.facts["b_connect"] = b.call("connect", addr=f"{r.addr}/p2p-circuit/p2p/{py.peer_id}")
