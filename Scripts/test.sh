@@ -21,6 +21,10 @@ Scripts/interop/netns-run.sh swift test "${flags[@]}" --skip-build "$@"
 # Lattica's subkey store, side by side. Fails when latticad loses an acknowledged write.
 if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
   Scripts/interop/netns-run.sh .venv/bin/python Scripts/crdt/concurrent_writes.py --bin "$LATTICA_BIN_DIR"
+  # Circuit Relay v2 and DCUtR interop (issue 13, Docs/INTEROP.md): latticad with py-libp2p 0.8.1
+  # as relay, as relay client, as DCUtR peer both ways, and with the real Lattica (relay client,
+  # DCUtR) on our relay, both directions. Fails when a scenario fails.
+  Scripts/interop/netns-run.sh .venv/bin/python Scripts/interop/relay_interop.py --bin "$LATTICA_BIN_DIR"
   # The dashboard in a real headless Chromium (issue 12): 3 daemons and a short run; the DOM must
   # list the peers and have points on every node's curves; the hostile agent stays text.
   Scripts/interop/netns-run.sh Scripts/dashboard-test.sh

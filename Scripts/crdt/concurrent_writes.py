@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,34 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
-
-
-class Control:
-    """One JSON-lines connection to a daemon's control socket."""
-
-    def __init__(self, path, timeout=10):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.f = self.s.makefile("rb")
-        self.id = 0
-
-    def call(self, method, **params):
-        self.id += 1
-        self.s.sendall((json.dumps({"v": 1, "id": self.id, "method": method, "params": params}) + "\n").encode())
-        line = self.f.readline()
-        if not line:
-            raise EOFError("daemon closed the control socket")
-        r = json.loads(line)
-        if not r.get("ok"):
-            raise RuntimeError(f"{method}: {r.get('error')}")
-        return r["result"]
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
+from control import Control, stop_process  # noqa: E402
 
 
 def clock_key(clock, author):
@@ -100,13 +72,7 @@ class Daemon:
         self.proc.wait()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def writer(i, node, seconds, keys, acked, attempted, stop, seed):

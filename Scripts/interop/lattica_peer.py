@@ -128,7 +128,7 @@ class Peer:
             listen.append(f"/ip4/127.0.0.1/udp/{free_port()}/quic-v1")
         b = (Lattica.builder()
              .with_listen_addrs(listen)
-             .with_mdns(False).with_upnp(False).with_autonat(False).with_dcutr(False)
+             .with_mdns(False).with_upnp(False).with_autonat(False).with_dcutr(bool(args.dcutr))
              .with_key_path(self.tmp)
              .with_storage_path(os.path.join(self.tmp, "blocks"))
              .with_dht_db_path(os.path.join(self.tmp, "dht")))
@@ -136,6 +136,10 @@ class Peer:
             b = b.with_bootstraps(args.bootstrap)
         if args.protocol_version:
             b = b.with_protocol(args.protocol_version)
+        if args.relay_server:
+            # rust-libp2p relay *client* (Lattica has no relay server): listen_on(<relay>/p2p-circuit),
+            # i.e. a reservation on each relay, renewed by rust-libp2p; redialled every 30 s.
+            b = b.with_relay_servers(args.relay_server)
         self.node = b.build()
         self.sdk = self.node._lattica_instance
         self.bench = Bench(self.node)
@@ -367,6 +371,9 @@ def main():
     ap.add_argument("--protocol-version", help="identify protocolVersion and Kademlia protocol id "
                     "(Lattica default /lattica/1.0.0)")
     ap.add_argument("--quic", action="store_true", help="also listen on /udp/PORT/quic-v1")
+    ap.add_argument("--relay-server", action="append", default=[],
+                    help="relay multiaddr with /p2p/ to reserve on (with_relay_servers; repeatable)")
+    ap.add_argument("--dcutr", action="store_true", help="turn on Lattica's DCUtR (with_dcutr)")
     args = ap.parse_args()
     if not only_loopback():
         emit({"event": "error", "error": "refusing to start Lattica outside a loopback-only network "

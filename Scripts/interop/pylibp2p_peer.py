@@ -128,6 +128,9 @@ class Peer:
             enable_upnp=False,
         )
         self.dht = None
+        self.relay = None  # CircuitV2Protocol (hop with --relay hop; stop always with --relay)
+        self.relay_transport = None  # CircuitV2Transport: dials /p2p-circuit addresses
+        self.dcutr = None  # DCUtRProtocol with --dcutr
         self.identified = {}  # peer id -> identify info (py-libp2p's peerstore keeps no agent)
         self.host.set_stream_handler(ECHO_ID, self.handle_echo)
         self.host.set_stream_handler(SINK_ID, self.handle_sink)
@@ -427,6 +430,120 @@ class Peer:
             raise ValueError(f"sink counted {got} of {total} bytes")
         return {"bytes": total, "wall_s": wall, "mb_per_s": total / wall / 1e6}
 
+    # ---- Circuit Relay v2 and DCUtR (py-libp2p's own implementation) ---------------------
+    def need_relay(self):
+        if self.relay is None:
+            raise RuntimeError("unsupported: start with --relay hop|client")
+
+    async def cmd_reserve(self, cmd):
+        # py-libp2p's client reservation (CircuitV2Transport._make_reservation) on a relay.
+        self.need_relay()
+        from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_ID
+        info = info_from_p2p_addr(multiaddr.Multiaddr(cmd["relay"]))
+        with trio.fail_after(cmd.get("timeout", 20)):
+            await self.host.connect(info)
+            stream = await self.host.new_stream(info.peer_id, [HOP_ID])
+            try:
+                ok = await self.relay_transport._make_reservation(stream, info.peer_id)
+            finally:
+                try:
+                    await stream.close()
+                except Exception:
+                    pass
+        if not ok:
+            raise RuntimeError("reservation refused or failed (py-libp2p logs the reason on stderr)")
+        expire = self.relay_transport._reservations.get(info.peer_id, 0)
+        proof = self.relay_transport._reservation_proofs.get(info.peer_id)
+        return {"relay": info.peer_id.to_string(), "expire": expire, "ttl_s": expire - int(time.time()),
+                "voucher": self.check_voucher(bytes(proof.voucher) if proof else b"", info.peer_id, expire)}
+
+    def check_voucher(self, raw, relay, expire):
+        # The checks py-libp2p's relay applies to a voucher (RelayResourceManager._verify_voucher):
+        # a signed envelope in domain libp2p-relay-rsvp, payload type bytes 03 02, Voucher{relay,
+        # peer, expiration}, signed by the relay.
+        from libp2p.peer.envelope import unmarshal_envelope
+        from libp2p.relay.circuit_v2.pb.circuit_pb2 import Voucher
+        from libp2p.relay.circuit_v2.resources import RELAY_RSVP_DOMAIN, VOUCHER_PAYLOAD_TYPE
+        if not raw:
+            return {"present": False}
+        out = {"present": True, "bytes": len(raw)}
+        try:
+            env = unmarshal_envelope(raw)
+            out["payload_type_hex"] = bytes(env.payload_type).hex()
+            env.validate(RELAY_RSVP_DOMAIN)
+            out["signature_ok"] = True
+            v = Voucher()
+            v.ParseFromString(bytes(env.raw_payload))
+            out["relay_ok"] = ID(v.relay) == relay
+            out["peer_ok"] = ID(v.peer) == self.host.get_id()
+            out["expiration_ok"] = int(v.expiration) == int(expire)
+            out["signer_ok"] = ID.from_pubkey(env.public_key) == relay
+            out["payload_type_ok"] = bytes(env.payload_type) == VOUCHER_PAYLOAD_TYPE
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            out["error"] = f"{type(e).__name__}: {e}"
+        out["valid"] = all(out.get(k) for k in ("signature_ok", "relay_ok", "peer_ok", "expiration_ok",
+                                                 "signer_ok", "payload_type_ok"))
+        return out
+
+    async def cmd_dial_circuit(self, cmd):
+        # Dials <relay>/p2p-circuit/p2p/<target> with py-libp2p's CircuitV2Transport, then identifies.
+        self.need_relay()
+        ma = multiaddr.Multiaddr(cmd["addr"])
+        t0 = time.perf_counter()
+        with trio.fail_after(cmd.get("timeout", 30)):
+            conn = await self.relay_transport.dial(ma)
+        connect_ms = (time.perf_counter() - t0) * 1000
+        peer = ID.from_base58(ma.get_peer_id())
+        out = {"peer": peer.to_string(), "connect_ms": connect_ms, "conn": type(conn).__name__}
+        if cmd.get("identify", True):
+            msg = await self.identify(peer)
+            self.identified[peer.to_string()] = identify_to_json(msg)
+            out["identify"] = identify_to_json(msg)
+        return out
+
+    async def cmd_conns(self, cmd):
+        # Every connection to a peer with its transport addresses: relayed if one has /p2p-circuit.
+        peer = ID.from_base58(cmd["peer"])
+        conns = self.host.get_network().get_connections(peer) or []
+        out = []
+        for c in conns:
+            try:
+                addrs = [str(a) for a in (c.get_transport_addresses() or [])]
+            except Exception as e:
+                addrs = [f"? {e}"]
+            out.append({"addrs": addrs, "relayed": any("/p2p-circuit" in a for a in addrs)})
+        direct = any(not c["relayed"] and c["addrs"] for c in out)
+        return {"conns": out, "direct": direct, "relayed": any(c["relayed"] for c in out)}
+
+    async def cmd_punch(self, cmd):
+        # py-libp2p as the DCUtR initiator (DCUtRProtocol.initiate_hole_punch) on a relayed peer.
+        if self.dcutr is None:
+            raise RuntimeError("unsupported: start with --dcutr")
+        peer = ID.from_base58(cmd["peer"])
+        t0 = time.perf_counter()
+        with trio.fail_after(cmd.get("timeout", 40)):
+            ok = await self.dcutr.initiate_hole_punch(peer)
+        return {"punched": bool(ok), "ms": (time.perf_counter() - t0) * 1000}
+
+    async def cmd_echo(self, cmd):
+        # One request on latticad's /lattica/echo/1.0.0 (swarm framing: uvarint length + bytes).
+        from libp2p.utils.varint import encode_uvarint
+        from libp2p.utils.varint import decode_uvarint_from_stream
+        peer = ID.from_base58(cmd["peer"])
+        data = cmd.get("data", "hello").encode()
+        stream = await self.host.new_stream(peer, [TProtocol(cmd.get("protocol", "/lattica/echo/1.0.0"))])
+        try:
+            with trio.fail_after(10):
+                await stream.write(encode_uvarint(len(data)) + data)
+                n = await decode_uvarint_from_stream(stream)
+                back = await read_exactly(stream, n) if n else b""
+        finally:
+            try:
+                await stream.close()
+            except Exception:
+                pass
+        return {"data": back.decode(errors="replace"), "match": back == data}
+
     async def cmd_rss(self, cmd):
         with open("/proc/self/status") as f:
             for line in f:
@@ -442,6 +559,29 @@ class Peer:
                 from libp2p.tools.anyio_service import background_trio_service
                 self.dht = KadDHT(self.host, DHTMode.SERVER)
                 await nursery.start(self._run_dht, background_trio_service)
+            if self.args.relay:
+                from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
+                from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+                from libp2p.relay.circuit_v2.resources import RelayLimits
+                from libp2p.relay.circuit_v2.transport import CircuitV2Transport
+                from libp2p.tools.anyio_service import background_trio_service
+                hop = self.args.relay == "hop"
+                limits = RelayLimits(duration=3600, data=1 << 30, max_circuit_conns=8, max_reservations=8)
+                self.relay = CircuitV2Protocol(self.host, limits=limits, allow_hop=hop)
+                await nursery.start(self._run_service, background_trio_service, self.relay)
+                roles = RelayRole.STOP | RelayRole.CLIENT | (RelayRole.HOP if hop else RelayRole(0))
+                self.relay_transport = CircuitV2Transport(self.host, self.relay, RelayConfig(roles=roles, limits=limits))
+            if self.args.dcutr:
+                from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
+                from libp2p.tools.anyio_service import background_trio_service
+                self.dcutr = DCUtRProtocol(self.host)
+                if self.args.dcutr_no_unilateral:
+                    # Skip DCUtR's step 0 (a plain direct dial to the peer's identify addresses, which
+                    # always works on loopback) so that the CONNECT/SYNC exchange itself is exercised.
+                    async def no_unilateral(peer_id):
+                        return False
+                    self.dcutr._try_unilateral_upgrade = no_unilateral
+                await nursery.start(self._run_service, background_trio_service, self.dcutr)
             emit({"event": "ready", "impl": "py-libp2p", "version": libp2p.__version__
                   if hasattr(libp2p, "__version__") else "0.8.1",
                   "peer_id": self.host.get_id().to_string(),
@@ -453,7 +593,9 @@ class Peer:
                         "put": self.cmd_put, "get": self.cmd_get, "bench_rr": self.cmd_bench_rr,
                         "bench_stream": self.cmd_bench_stream, "kad_get": self.cmd_kad_get,
                         "kad_put": self.cmd_kad_put, "kad_find_node": self.cmd_kad_find_node,
-                        "rss": self.cmd_rss, "lattica_rpc": self.cmd_lattica_rpc}
+                        "rss": self.cmd_rss, "lattica_rpc": self.cmd_lattica_rpc,
+                        "reserve": self.cmd_reserve, "dial_circuit": self.cmd_dial_circuit,
+                        "conns": self.cmd_conns, "punch": self.cmd_punch, "echo": self.cmd_echo}
             while True:
                 line = await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
                 if not line:
@@ -485,6 +627,11 @@ class Peer:
                     emit({**tag, "ok": False, "error": f"{type(e).__name__}: {e}"})
             nursery.cancel_scope.cancel()
 
+    async def _run_service(self, background_trio_service, service, task_status=trio.TASK_STATUS_IGNORED):
+        async with background_trio_service(service):
+            task_status.started()
+            await trio.sleep_forever()
+
     async def _run_dht(self, background_trio_service, task_status=trio.TASK_STATUS_IGNORED):
         async with background_trio_service(self.dht):
             task_status.started()
@@ -498,7 +645,23 @@ def main():
     ap.add_argument("--protocol-version", help="identify protocolVersion to announce "
                     "(default py-libp2p's 'ipfs/0.1.0'; use /lattica/1.0.0 to stay connected to Lattica)")
     ap.add_argument("--dht", action="store_true", help="run py-libp2p kad-dht (/ipfs/kad/1.0.0) in server mode")
+    ap.add_argument("--relay", choices=["hop", "client"], help="run py-libp2p's Circuit Relay v2: "
+                    "hop = serve as a relay (and accept circuits), client = reserve/dial/accept circuits")
+    ap.add_argument("--dcutr", action="store_true", help="run py-libp2p's DCUtR (/libp2p/dcutr), "
+                    "which also starts punches on its own for relayed peers (auto-drive every 2 s)")
+    ap.add_argument("--dcutr-no-unilateral", action="store_true", help="with --dcutr: skip py-libp2p's "
+                    "direct dial before the hole punch (spec step 0), so the punch itself is tested")
     args = ap.parse_args()
+    if args.relay or args.dcutr:
+        # py-libp2p's relay and DCUtR modules report what they do (and why they fail) at INFO.
+        import logging
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        for name in ("libp2p.relay", "libp2p.relay.circuit_v2", "libp2p.relay.circuit_v2.dcutr"):
+            lg = logging.getLogger(name)
+            lg.setLevel(logging.DEBUG if os.environ.get("PYLIBP2P_RELAY_DEBUG") else logging.INFO)
+            lg.addHandler(h)
+            lg.propagate = False
     try:
         trio.run(Peer(args).run)
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@
 # (installed as an EXIT/INT/TERM trap by tn_init) removes all of it, also on failure.
 # Docs/TESTNETS.md describes the presets and the impairments.
 
-TN_PUB_NET=10.200.0
+TN_PUB_NET=${TN_PUB_NET:-10.200.0}
 # miniupnpd (2.3.1) refuses to map ports when its WAN address is private or reserved (RFC 1918,
 # RFC 5737 and the other special ranges included), so the WAN legs of upnp routers are on
 # 11.200.0.0/24 (not special to miniupnpd), on the same bridge: every public namespace has an

@@ -246,11 +246,15 @@ extension Relay.StopMessage {
 
 extension Relay {
     /// A reservation voucher: the payload of a signed envelope (domain `libp2p-relay-rsvp`,
-    /// payload type multicodec 0x0302), signed by the relay. Advisory in the spec; we issue them
-    /// and do not require them.
+    /// payload type 0x0302), signed by the relay. Advisory in the spec; we issue them and do not
+    /// require them.
     public struct Voucher: Sendable, Equatable {
         public static let domain = "libp2p-relay-rsvp"
-        public static let payloadType: [UInt8] = Varint.encoded(0x0302)
+        /// The two raw bytes `03 02`, as go-libp2p (`circuitv2/proto/voucher.go`: `RecordCodec =
+        /// []byte{0x03, 0x02}`) and py-libp2p (`relay/circuit_v2/resources.py`: `VOUCHER_PAYLOAD_TYPE
+        /// = bytes([0x03, 0x02])`) write and check it: not the uvarint of 0x0302 (`82 06`), which
+        /// py-libp2p rejects as a foreign payload type.
+        public static let payloadType: [UInt8] = [0x03, 0x02]
         public var relay: PeerId
         public var peer: PeerId
         public var expiration: UInt64

@@ -47,7 +47,19 @@ extension Daemon {
         guard peer != swarm.localPeer else { done(false); return }
         let lookup = { [weak self] in
             guard let self, let dht = self.dht else { done(false); return }
+            // The lookup reaches the peer (directly or through its relay) as soon as a server
+            // names it, but finishes only when it converged: answer at the first connection.
+            var answered = false
+            let watch = swarm.loop.scheduleTimer(after: .milliseconds(50), repeating: .milliseconds(50)) { t in
+                guard !answered, let c = swarm.connection(to: peer), c.established else { return }
+                answered = true
+                t.cancel()
+                done(true)
+            }
             dht.query({ $0.findNode(peer.multihash, now: $1) }) { _, _ in
+                watch.cancel()
+                guard !answered else { return }
+                answered = true
                 if let c = swarm.connection(to: peer), c.established { done(true); return }
                 swarm.dialAny(peer, swarm.peerInfo[peer]?.addrs ?? [], done)
             }

@@ -71,9 +71,9 @@ extension SeededRandom {
         let signed = Relay.Voucher.signedBytes(payload: payload)
         let sig = Self.relay.sign(signed)
         #expect(Self.relay.publicKey.isValidSignature(sig, for: signed))
-        // Domain, then payload type 0x0302 (varint 82 06), then the payload, each length-prefixed.
+        // Domain, then payload type 0x0302 (the raw bytes 03 02, as go-libp2p and py-libp2p write it), then the payload, each length-prefixed.
         #expect(Array(signed.prefix(18)) == [17] + Array("libp2p-relay-rsvp".utf8))
-        #expect(Array(signed[18..<21]) == [2, 0x82, 0x06])
+        #expect(Array(signed[18..<21]) == [2, 0x03, 0x02])
         let env = Relay.Voucher.envelope(publicKey: Self.relay.publicKey.protobuf.encoded(), payload: payload, signature: sig)
         var r = ProtobufReader(env)
         var fields: [Int] = []

@@ -1,4 +1,5 @@
 import Foundation
+import LatticaAPI
 import LatticaCore
 import Testing
 @testable import LatticaNode
@@ -165,5 +166,83 @@ import Testing
         let closer = Set((f["closer_peers"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
         #expect(closer.isSuperset(of: lats.map(\.peerId)), "\(closer)")
         await d.stop()
+    }
+
+    // MARK: Circuit Relay v2 (Docs/INTEROP.md "Circuit Relay v2 and DCUtR"; the whole matrix, with
+    // DCUtR, is Scripts/interop/relay_interop.py)
+
+    /// A daemon that reserves on relays (and serves none), DHT client, DCUtR off.
+    func relayClient(_ tmp: TempDir, _ name: String, bootstrap: [String]) async throws -> Daemon {
+        var c = NodeConfig(dataDir: tmp.path + "/" + name)
+        c.metricsAddr = nil
+        c.bootstrap = bootstrap
+        c.dhtMode = "client"
+        c.sections["relay"] = ["reserve": .string("on"), "hop": .string("off")]
+        c.sections["dcutr"] = ["enabled": .bool(false)]
+        return try await Daemon.start(config: c)
+    }
+
+    /// Polls `cond` on the loop thread for up to `seconds`.
+    func eventually(_ d: Daemon, seconds: Double = 20, _ cond: @escaping @Sendable (Daemon) -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await d.loop.submit({ _ in cond(d) }) { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    func entry(_ d: Daemon, _ p: String) async throws -> PeerEntry? {
+        try await d.loop.submit { _ in d.swarm!.peerEntries().peers.first { $0.peerId == p } }
+    }
+
+    /// py-libp2p's CircuitV2Protocol as the hop: A reserves on it, B reaches A through it.
+    @Test(.enabled(if: InteropPeer.unavailable(.pylibp2p) == nil))
+    func pylibp2pRelay_carriesACircuitBetweenTwoDaemons() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let relay = try InteropPeer(.pylibp2p, ["--relay", "hop", "--protocol-version", "/lattica/1.0.0"])
+        defer { relay.close() }
+        let relayId = try PeerId(string: relay.peerId)
+        let a = try await relayClient(tmp, "a", bootstrap: [relay.addr])
+        let b = try await relayClient(tmp, "b", bootstrap: [])
+        defer { Task { await b.stop(); await a.stop() } }
+        #expect(try await eventually(a) { $0.service(RelayService.self)!.held[relayId] != nil }, "A holds no reservation on the py-libp2p relay")
+        let circuit = try Multiaddr(relay.addr + "/p2p-circuit/p2p/\(a.peerId)")
+        let who: PeerId = try await b.onLoop { swarm, done in swarm.dial(circuit) { done($0) } }
+        #expect(who == a.peerId)
+        #expect(try await ping(b, a.peerId, 3).count == 3)
+        let e = try await entry(b, a.peerId.description)
+        #expect(e?.transport == "relayed" && e?.via == relay.peerId && e?.establishedBy == "relay", "\(String(describing: e))")
+        await b.stop()
+        await a.stop()
+    }
+
+    /// The real Lattica (a relay client only) reserves on our relay and is reached through it.
+    @Test(.enabled(if: InteropPeer.unavailable(.lattica) == nil))
+    func lattica_reservesOnOurRelay_andIsReachedThroughIt() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        var rc = NodeConfig(dataDir: tmp.path + "/relay")
+        rc.metricsAddr = nil
+        rc.sections["relay"] = ["hop": .string("on"), "reserve": .string("off")]
+        let r = try await Daemon.start(config: rc)
+        defer { Task { await r.stop() } }
+        let lat = try InteropPeer(.lattica, ["--relay-server", r.listenAddrs[0].description])
+        defer { lat.close() }
+        let latId = try PeerId(string: lat.peerId)
+        #expect(try await eventually(r) { $0.service(RelayService.self)!.hopState.reservations[latId] != nil }, "Lattica did not reserve on our relay")
+        let b = try await relayClient(tmp, "b", bootstrap: [])
+        defer { Task { await b.stop() } }
+        let circuit = r.listenAddrs[0].appending(.p2pCircuit).appending(.p2p(latId))
+        let who: PeerId = try await b.onLoop { swarm, done in swarm.dial(circuit) { done($0) } }
+        #expect(who == latId)
+        #expect(try await ping(b, latId, 3).count == 3)
+        let info = try await identified(b, latId)
+        #expect(info?.agentVersion.hasPrefix("rust-libp2p") == true)
+        let e = try await entry(b, lat.peerId)
+        #expect(e?.transport == "relayed" && e?.via == r.peerId.description, "\(String(describing: e))")
+        await b.stop()
+        await r.stop()
     }
 }
