@@ -287,6 +287,7 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
     final class DialBackStream: StreamHandler {
         weak var service: AutoNATService?
         var frames = AutoNAT.FrameReader(maxLength: 64)
+        var answered = false
         init(service: AutoNATService) { self.service = service }
 
         func onData(_ s: SwarmStream, _ bytes: ArraySlice<UInt8>) {
@@ -294,10 +295,13 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
                 guard case .frame(let body) = f, let nonce = AutoNAT.decodeDialBack(body[...]), service?.dialBack(nonce) == true else {
                     s.reset(); return
                 }
+                answered = true
                 s.send(AutoNAT.framed(AutoNAT.encodeDialBackResponse()), close: true)
                 return
             }
         }
+        /// Finished without a whole DialBack: refused.
+        func onFinished(_ s: SwarmStream) { if !answered { s.reset() } }
         func onClosed(_ s: SwarmStream, error: String?) {}
     }
 
@@ -357,7 +361,12 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
             }
         }
 
-        func onFinished(_ s: SwarmStream) { if let why = session.onEnd() { service?.rejected(why) } }
+        /// The requester finished its side: a request that is not being dialled is over (a
+        /// partial frame, an unpaid data request); reset so neither side keeps the stream.
+        func onFinished(_ s: SwarmStream) {
+            if let why = session.onEnd() { service?.rejected(why) }
+            if !holding { s.reset() }
+        }
         func onClosed(_ s: SwarmStream, error: String?) { if let why = session.onEnd() { service?.rejected(why) } }
     }
 }
