@@ -200,3 +200,77 @@ import Testing
         await loop.shutdownGracefully()
     }
 }
+
+/// Garbage on the AutoNAT streams of a live daemon: refused, never a crash, never a dial.
+@Suite struct AutoNATBadInputTests {
+    @Test func randomFrames_onDialRequestAndDialBack_areReset_andTheDaemonLivesOn() async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        var cs = NodeConfig(dataDir: tmp.path + "/s"), cr = NodeConfig(dataDir: tmp.path + "/r")
+        cs.metricsAddr = nil; cr.metricsAddr = nil
+        cr.sections = ["autonat": ["enabled": .bool(false)]]
+        let server = try await Daemon.start(config: cs), requester = try await Daemon.start(config: cr)
+        let _: PeerId = try await requester.onLoop { s, done in s.dial(server.listenAddrs[0]) { done($0) } }
+        let seed: UInt64 = 0xBAD0_A070
+        let (ends, cont) = AsyncStream<String?>.makeStream()
+        let rounds = 40
+        try await requester.loop.submit { _ in
+            var rng = SeededRandom(seed: seed)
+            for i in 0..<rounds {
+                let proto = i % 2 == 0 ? AutoNAT.dialRequestProtocol : AutoNAT.dialBackProtocol
+                guard let raw = requester.swarm!.openRawStream(server.peerId, proto) else { cont.yield("not opened"); continue }
+                let n = Int(rng.next() % 200) + 1
+                var body = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                // Half are well-framed garbage (past the length prefix), half raw bytes.
+                if i % 4 < 2 { body = Varint.encoded(UInt64(body.count)) + body }
+                if i % 8 == 1 { body = AutoNAT.framed(AutoNAT.encodeDialBack(nonce: rng.next())) }  // a nonce we never sent
+                raw.onEnd = { cont.yield($0) }
+                raw.write(body)
+                raw.closeWrite()
+            }
+        }
+        var it = ends.makeAsyncIterator()
+        var ended = 0
+        for _ in 0..<rounds {
+            guard await it.next() != nil else { break }
+            ended += 1
+        }
+        #expect(ended == rounds, "seed \(seed)")
+        // Still up and still serving: a ping and a proper (refused: loopback) request work.
+        let rtts = try await requester.pingPeer(server.peerId, count: 1)
+        #expect(rtts.count == 1, "seed \(seed)")
+        let accepted = try await server.loop.submit { _ in server.services.compactMap { $0 as? AutoNATService }.first!.limiter.total }
+        #expect(accepted == 0, "no dial-back slot is held after garbage")
+        await requester.stop(); await server.stop()
+    }
+}
+
+@Suite struct AutoNATSessionFuzzTests {
+    @Test func randomMessageSequences_neverDialUnpaidThirdParties() {
+        let seed: UInt64 = 0x5E55_1011
+        var rng = SeededRandom(seed: seed)
+        let observed = NAT.Endpoint(ip: [8, 8, 8, 8], port: 1000)
+        var dials = 0
+        for _ in 0..<5000 {
+            var s = AutoNAT.ServerSession(settings: .init(), observed: observed)
+            var paid: UInt64 = 0, asked: UInt64 = 0
+            for _ in 0..<Int(rng.next() % 12) {
+                let m: AutoNAT.Message = switch rng.next() % 4 {
+                case 0: .dialRequest(.init(addrs: [rng.next() % 2 == 0 ? try! Multiaddr("/ip4/8.8.8.8/tcp/1") : try! Multiaddr("/ip4/1.1.1.1/tcp/1")], nonce: rng.next()))
+                case 1: .dialDataResponse(dataLength: Int(rng.next() % 5000))
+                case 2: .dialResponse(.init(status: .ok))
+                default: .dialDataRequest(addrIdx: 0, numBytes: rng.next())
+                }
+                if case .dialDataResponse(let n) = m { paid += UInt64(n) }
+                switch s.onMessage(m, rng: &rng) {
+                case .requestData(.dialDataRequest(_, let need)): asked = need; paid = 0
+                case .dial(let e, _, _):
+                    dials += 1
+                    #expect(e.ip == observed.ip || (asked > 0 && paid >= asked), "seed \(seed): dialled \(e) unpaid")
+                default: break
+                }
+            }
+        }
+        #expect(dials > 0, "seed \(seed): the fuzz never reached a dial")
+    }
+}

@@ -69,6 +69,10 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
     let maxNonces = 256
     var asking: Set<PeerId> = []
     private(set) var advertisedObserved: [Multiaddr] = []
+    /// Hears the outcome of every dial request we made (tests): the server, the result label.
+    var onProbeResult: ((PeerId, String) -> Void)?
+    /// Hears every DialResponse we sent as a server (tests): the requester, status, dial status.
+    var onServed: ((PeerId, AutoNAT.DialResponse) -> Void)?
     var probeTimer: LoopTimer?
 
     init(context: ServiceContext) throws(DaemonError) {
@@ -206,6 +210,7 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
             guard !done else { return }
             done = true
             Counter(label: "lattica_autonat_probes_total", dimensions: [("result", result)]).increment()
+            self?.onProbeResult?(server, result)
             self?.nonces[nonce] = nil
             self?.asking.remove(server)
             raw?.closeWrite()
@@ -282,6 +287,7 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
     final class DialBackStream: StreamHandler {
         weak var service: AutoNATService?
         var frames = AutoNAT.FrameReader(maxLength: 64)
+        var answered = false
         init(service: AutoNATService) { self.service = service }
 
         func onData(_ s: SwarmStream, _ bytes: ArraySlice<UInt8>) {
@@ -289,10 +295,13 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
                 guard case .frame(let body) = f, let nonce = AutoNAT.decodeDialBack(body[...]), service?.dialBack(nonce) == true else {
                     s.reset(); return
                 }
+                answered = true
                 s.send(AutoNAT.framed(AutoNAT.encodeDialBackResponse()), close: true)
                 return
             }
         }
+        /// Finished without a whole DialBack: refused.
+        func onFinished(_ s: SwarmStream) { if !answered { s.reset() } }
         func onClosed(_ s: SwarmStream, error: String?) {}
     }
 
@@ -321,6 +330,7 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
                 case .requestData(let msg): s.send(AutoNAT.framed(AutoNAT.encode(msg)), close: false)
                 case .respond(let r, let why):
                     if let why { service.rejected(why) }
+                    service.onServed?(s.peer, r)
                     s.send(AutoNAT.framed(AutoNAT.encode(.dialResponse(r))), close: true)
                     return
                 case .dial(let e, let nonce, _):
@@ -342,14 +352,21 @@ final class AutoNATService: NodeService, NATStatusContributor, @unchecked Sendab
                         case .streamFailed: .dialBackError
                         case .replied: .ok
                         }
-                        s.send(AutoNAT.framed(AutoNAT.encode(.dialResponse(self.session.onDialed(status)))), close: true)
+                        let r = self.session.onDialed(status)
+                        service?.onServed?(peer, r)
+                        s.send(AutoNAT.framed(AutoNAT.encode(.dialResponse(r))), close: true)
                     }
                     return
                 }
             }
         }
 
-        func onFinished(_ s: SwarmStream) { if let why = session.onEnd() { service?.rejected(why) } }
+        /// The requester finished its side: a request that is not being dialled is over (a
+        /// partial frame, an unpaid data request); reset so neither side keeps the stream.
+        func onFinished(_ s: SwarmStream) {
+            if let why = session.onEnd() { service?.rejected(why) }
+            if !holding { s.reset() }
+        }
         func onClosed(_ s: SwarmStream, error: String?) { if let why = session.onEnd() { service?.rejected(why) } }
     }
 }
