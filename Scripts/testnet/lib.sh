@@ -363,6 +363,8 @@ tn_daemon() {
   local name="$1" nsname="$2"; shift 2
   local d="$TN_DIR/$name" bin; bin="$(tn_bin_dir)"
   mkdir -p "$d"
+  # hosts get $TN_DIR/host.toml (written by tn_core_up) unless the caller names a config
+  case " $* " in *" --config "*) ;; *) [ -s "$TN_DIR/host.toml" ] && set -- --config "$TN_DIR/host.toml" "$@" ;; esac
   ip netns exec "${TN_P}-$nsname" "$bin/latticad" --data-dir "$d" --listen "/ip4/0.0.0.0/tcp/${TN_PORT:-4001}" \
     --metrics-addr "" "$@" 2>"$d/latticad.log" &
   TN_PIDS+=($!)
@@ -388,16 +390,21 @@ tn_stop_daemon() {
 
 # tn_core_up: public segment, STUN, the boot node (publishes its addresses to $TN_DIR/boot.addrs)
 # and the relay node (bootstraps from it). Both serve as Circuit Relay v2 hops (`[relay] hop =
-# "on"`; the default "auto" waits for AutoNAT to call the node public) when latticad has relay.
+# "on"`; the default "auto" waits for AutoNAT to call the node public) when latticad has relay;
+# every node gets `[dcutr] private_addrs = true` when latticad has DCUtR.
 tn_core_up() {
   tn_public_up
   if command -v turnserver >/dev/null; then tn_stun_up; fi
-  local cfg=()
-  if grep -qa "circuit/relay/0.2.0/hop" "$(tn_bin_dir)/latticad"; then
-    printf '[relay]\nhop = "on"\n' >"$TN_DIR/public.toml"
-    cfg=(--config "$TN_DIR/public.toml")
+  local cfg=() bin; bin="$(tn_bin_dir)"
+  : >"$TN_DIR/host.toml"
+  # the "public internet" is 10.200.0.0/24 (RFC 1918): DCUtR must be allowed to punch to it
+  if grep -qa "/libp2p/dcutr" "$bin/latticad"; then printf '[dcutr]\nprivate_addrs = true\n' >>"$TN_DIR/host.toml"; fi
+  cp "$TN_DIR/host.toml" "$TN_DIR/public.toml"
+  if grep -qa "circuit/relay/0.2.0/hop" "$bin/latticad"; then
+    printf '[relay]\nhop = "on"\n' >>"$TN_DIR/public.toml"
     TN_HAS_RELAY=1
   fi
+  cfg=(--config "$TN_DIR/public.toml")
   tn_public_host boot "$TN_PUB_NET.2"
   tn_daemon boot boot ${cfg[@]+"${cfg[@]}"} --publish-addrs-file "$TN_DIR/boot.addrs"
   tn_public_host relay "$TN_PUB_NET.3"
