@@ -162,7 +162,9 @@ final class Swarm: @unchecked Sendable {
     func dial(_ addr: Multiaddr, completion: @escaping (Result<PeerId, SwarmError>) -> Void) {
         loop.assertInLoop()
         let expected = addr.peerId
-        if let p = expected, let id = byPeer[p], let c = conns[id], c.established {
+        // An open connection serves, except that a direct address is dialled although the peer is
+        // reached through a relay: the direct connection then replaces the relayed one.
+        if let p = expected, let id = byPeer[p], let c = conns[id], c.established, !c.isRelayed || addr.isCircuit {
             completion(.success(p)); return
         }
         if let p = expected, p == localPeer { completion(.failure(SwarmError("refusing to dial ourselves"))); return }

@@ -246,8 +246,21 @@ final class DCUtRService: NodeService, @unchecked Sendable {
                             self?.swarm.disconnectConnectionOf(socket)
                         }
                     }
+                    if !dialer { self.fallBackIfStalled(peer, t) }
                 }
             }
+        }
+    }
+
+    /// B's punch socket connected, but to the peer's listener (no simultaneous open), and a peer
+    /// that does not recognise it takes it as inbound: both sides then wait as Noise responder
+    /// (seen with py-libp2p). The address accepts connections, so after a short wait a plain dial
+    /// (we the initiator) gets through; whichever connection comes up first replaces the circuit.
+    func fallBackIfStalled(_ peer: PeerId, _ target: Multiaddr) {
+        ctx.timer(after: .milliseconds(500)) { [weak self] _ in
+            guard let self, self.swarm.isRelayed(peer), self.punching[peer] != nil else { return }
+            Counter(label: "lattica_dcutr_fallback_dials_total").increment()
+            self.swarm.dial(target.withoutPeerId.appending(.p2p(peer))) { _ in }
         }
     }
 
