@@ -351,9 +351,11 @@ tn_nfq_python() {
 tn_stun_up() {
   tn_ns stun
   tn_link_public stun "$TN_PUB_NET.4" "$TN_PUB_NET.5"
-  tn_exec stun turnserver --stun-only --no-cli --no-tls --no-dtls --listening-port 3478 --alt-listening-port 3479 \
-    -L "$TN_PUB_NET.4" -L "$TN_PUB_NET.5" --log-file stdout --simple-log --no-stdout-log \
-    --pidfile "$TN_DIR/turnserver.pid" >"$TN_DIR/turnserver.log" 2>&1 &
+  # coturn 4.6 answers CHANGE-REQUEST and sends OTHER-ADDRESS only with the `rfc5780` directive,
+  # which exists in its config file only (the command line has just --no-rfc5780)
+  printf 'rfc5780\nstun-only\nno-cli\nno-tls\nno-dtls\nlistening-port=3478\nalt-listening-port=3479\nlistening-ip=%s\nlistening-ip=%s\nlog-file=stdout\nsimple-log\npidfile=%s\n' \
+    "$TN_PUB_NET.4" "$TN_PUB_NET.5" "$TN_DIR/turnserver.pid" >"$TN_DIR/turnserver.conf"
+  tn_exec stun turnserver -c "$TN_DIR/turnserver.conf" >"$TN_DIR/turnserver.log" 2>&1 &
   TN_PIDS+=($!)
 }
 
@@ -366,7 +368,7 @@ tn_daemon() {
   # hosts get $TN_DIR/host.toml (written by tn_core_up) unless the caller names a config
   case " $* " in *" --config "*) ;; *) [ -s "$TN_DIR/host.toml" ] && set -- --config "$TN_DIR/host.toml" "$@" ;; esac
   ip netns exec "${TN_P}-$nsname" "$bin/latticad" --data-dir "$d" --listen "/ip4/0.0.0.0/tcp/${TN_PORT:-4001}" \
-    --metrics-addr "" "$@" 2>"$d/latticad.log" &
+    --metrics-addr "" ${TN_LOG_LEVEL:+--log-level "$TN_LOG_LEVEL"} "$@" 2>"$d/latticad.log" &
   TN_PIDS+=($!)
   eval "TN_D_${name}_PID=$!"
   for _ in $(seq 1 100); do
@@ -394,11 +396,17 @@ tn_stop_daemon() {
 # every node gets `[dcutr] private_addrs = true` when latticad has DCUtR.
 tn_core_up() {
   tn_public_up
-  if command -v turnserver >/dev/null; then tn_stun_up; fi
+  TN_STUN_UP=""
+  if command -v turnserver >/dev/null; then tn_stun_up; TN_STUN_UP=1; fi
   local cfg=() bin; bin="$(tn_bin_dir)"
   : >"$TN_DIR/host.toml"
   # the "public internet" is 10.200.0.0/24 (RFC 1918): DCUtR must be allowed to punch to it
   if grep -qa "/libp2p/dcutr" "$bin/latticad"; then printf '[dcutr]\nprivate_addrs = true\n' >>"$TN_DIR/host.toml"; fi
+  # the STUN servers classify each node's NAT (mapping, filtering): the birthday punch needs it
+  if [ -n "${TN_STUN_UP:-}" ] && grep -qa "stun.servers\|interval_s" "$bin/latticad"; then
+    # (a 100 ms RTO: the filtering tests wait out their silence, 3 requests, on a 0.1 ms LAN)
+    printf '[stun]\nservers = ["%s.4:3478"]\nrto_ms = 100\n' "$TN_PUB_NET" >>"$TN_DIR/host.toml"
+  fi
   cp "$TN_DIR/host.toml" "$TN_DIR/public.toml"
   if grep -qa "circuit/relay/0.2.0/hop" "$bin/latticad"; then
     printf '[relay]\nhop = "on"\n' >>"$TN_DIR/public.toml"

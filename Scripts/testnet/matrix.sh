@@ -80,6 +80,8 @@ one_pair() {
   local x="$1" y="$2" run="$3"
   tn_mark
   side a 1 "$x"; local a_pub="$SIDE_ADDR"
+  # cold start: from B's daemon starting (A already up) to B direct in A's peers, whoever dialed
+  local t_start; t_start="$(now_ms)"
   side b 2 "$y"; local b_pub="$SIDE_ADDR"
   local a_id b_id; a_id="$(tn_peer_id a)"; b_id="$(tn_peer_id b)"
   # both known to the bootstrap node (the DHT's entry point) before A asks for B
@@ -95,7 +97,7 @@ one_pair() {
     deadline=$((SECONDS + 10))
     while [ $SECONDS -lt $deadline ]; do grep -q "relay reservation" "$TN_DIR/b/latticad.log" && { reserved=1; break; }; sleep 0.1; done
   fi
-  local t0 t_conn="" t_direct="" state="" dialed=peer_id err="" dials=() pre
+  local t0 t_conn="" t_direct="" t_cold="" state="" dialed=peer_id err="" dials=() pre
   # the daemons may have connected by themselves already (the DHT and the connection keeper dial
   # the /p2p-circuit addresses B advertises): then `connect` reuses that connection
   pre="$(peer_state "$TN_DIR/a" "$b_id")"
@@ -126,7 +128,7 @@ one_pair() {
     state="$(peer_state "$TN_DIR/a" "$b_id")"
     if [ -n "$state" ]; then
       [ -z "$t_conn" ] && t_conn=$(( $(now_ms) - t0 ))
-      if [ "${state%% *}" = direct ]; then t_direct=$(( $(now_ms) - t0 )); break; fi
+      if [ "${state%% *}" = direct ]; then t_direct=$(( $(now_ms) - t0 )); t_cold=$(( $(now_ms) - t_start )); break; fi
     elif [ -z "$t_conn" ] && [ ${#dials[@]} -gt 0 ]; then
       local running=0 p
       for p in "${dials[@]}"; do kill -0 "$p" 2>/dev/null && running=1; done
@@ -139,11 +141,12 @@ one_pair() {
   [ -z "$t_conn" ] && [ -z "$err" ] && err="$(cat "$TN_DIR"/dial-*.out 2>/dev/null | tr '\n' ' ')"
   rm -f "$TN_DIR"/dial-*.out
   read -r transport established via <<<"${state:-- - -}"
-  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" "$reserved" "${pre%% *}" >>"$OUT" <<'EOF'
+  python3 - "$x" "$y" "$run" "${t_conn:-}" "${t_direct:-}" "$transport" "$established" "$via" "$dialed" "$joined" "${err:-}" "$reserved" "${pre%% *}" "${t_cold:-}" >>"$OUT" <<'EOF'
 import json, sys
-x, y, run, tc, td, tr, est, via, dialed, joined, err, reserved, pre = sys.argv[1:]
+x, y, run, tc, td, tr, est, via, dialed, joined, err, reserved, pre, tcold = sys.argv[1:]
 o = {"a": x, "b": y, "connected": tc != "", "direct": td != "",
-     "ms_to_connect": int(tc) if tc else None, "ms_to_direct": int(td) if td else None, "run": int(run),
+     "ms_to_connect": int(tc) if tc else None, "ms_to_direct": int(td) if td else None,
+     "ms_cold_to_direct": int(tcold) if tcold else None, "run": int(run),
      "transport": None if tr == "-" else tr, "established_by": None if est == "-" else est,
      "via": None if via == "-" else via, "dialed": dialed, "joined": joined == "1", "b_reserved": reserved == "1",
      "before_connect": pre or None}
@@ -152,7 +155,10 @@ if tc == "" and err:
 print(json.dumps(o, sort_keys=False))
 EOF
   [ "$json" = 1 ] && tail -1 "$OUT"
-  if [ -n "${TN_KEEP:-}" ]; then cp -r "$TN_DIR/a" "$TN_DIR/a-$x-$y-$run.log.d" 2>/dev/null || true; fi
+  if [ -n "${TN_KEEP:-}" ]; then
+    cp -r "$TN_DIR/a" "$TN_DIR/a-$x-$y-$run.log.d" 2>/dev/null || true
+    cp -r "$TN_DIR/b" "$TN_DIR/b-$x-$y-$run.log.d" 2>/dev/null || true
+  fi
   tn_release
   rm -rf "$TN_DIR/a" "$TN_DIR/b"
 }
@@ -171,7 +177,7 @@ if sys.argv[2] == "1":
     print(json.dumps({"summary": {"pairs": n, "connected": conn, "direct": direct, "direct_share_pct": round(share, 1),
                                   "anchor": anchor}}))
 else:
-    cols = ["a", "b", "run", "connected", "direct", "ms_to_connect", "ms_to_direct", "transport", "established_by", "dialed"]
+    cols = ["a", "b", "run", "connected", "direct", "ms_to_connect", "ms_to_direct", "ms_cold_to_direct", "transport", "established_by", "before_connect"]
     fmt = lambda v: "-" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
     w = {c: max(len(c), *(len(fmt(r.get(c))) for r in rows)) for c in cols} if rows else {}
     print("  ".join(c.ljust(w[c]) for c in cols))

@@ -154,7 +154,7 @@ public final class Daemon: @unchecked Sendable {
             case .connected, .disconnected:
                 let n = swarm.connectedPeerCount
                 self.state.withLock { $0.connectedPeers = n }
-            case .identified, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded: break
+            case .identified, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded, .natBehaviourChanged: break
             }
         }
         self.swarm = swarm

@@ -86,6 +86,8 @@ enum PeerEvent {
     /// What we advertise changed (`Swarm.advertisedAddrs`: a confirmed external address, a port
     /// mapping, a relay reservation came or went; or `advertisedProtocols`).
     case localAddressesChanged([Multiaddr])
+    /// The STUN probe classified our NAT (its mapping and filtering behaviour) differently.
+    case natBehaviourChanged(mapping: NAT.Behaviour, filtering: NAT.Behaviour)
 }
 
 /// A service that knows part of the node's reachability fills in its part of `nat.status`.

@@ -64,9 +64,12 @@ final class Swarm: @unchecked Sendable {
     let maxPendingOpens = 10_000
     /// The listeners' addresses: hole-punch dials bind these (SO_REUSEPORT).
     var punchSources: [SocketAddress] = []
-    /// For an accepted socket: the peer we are punching to from exactly that address, as the
-    /// DCUtR dialer (set by the DCUtR service).
-    var punchedInbound: ((SocketAddress) -> PeerId?)?
+    /// For an accepted socket: the peer we are punching to from that address, and whether we are
+    /// the dialer (Noise initiator) of the punched connection (set by the DCUtR service).
+    var punchedInbound: ((SocketAddress) -> (peer: PeerId, dialer: Bool)?)?
+    /// The NAT in front of us as the STUN probe classified it (`unknown` until one finished).
+    private(set) var natMapping: NAT.Behaviour = .unknown
+    private(set) var natFiltering: NAT.Behaviour = .unknown
     /// Dials a `/p2p-circuit` address (set by the relay service).
     var circuitDialer: ((Multiaddr, @escaping (Result<PeerId, SwarmError>) -> Void) -> Void)?
 
@@ -128,6 +131,14 @@ final class Swarm: @unchecked Sendable {
         if after != before { emit(.localAddressesChanged(after)) }
     }
 
+    func setNATBehaviour(mapping: NAT.Behaviour, filtering: NAT.Behaviour) {
+        loop.assertInLoop()
+        guard mapping != natMapping || filtering != natFiltering else { return }
+        natMapping = mapping
+        natFiltering = filtering
+        emit(.natBehaviourChanged(mapping: mapping, filtering: filtering))
+    }
+
     func setReachability(_ r: NAT.Reachability) {
         loop.assertInLoop()
         guard r != reachability else { return }
@@ -148,10 +159,10 @@ final class Swarm: @unchecked Sendable {
             return
         }
         let remote = socket.remoteAddress.map { Multiaddr(socketAddress: $0) }
-        if let from = socket.remoteAddress, let peer = punchedInbound?(from) {
-            // The peer's hole-punch SYN reached our listener before our own SYN left: DCUtR
-            // still makes us the dialer of this connection.
-            _ = addConnection(socket: PunchedTCP(socket), role: .dialer(expectedPeer: peer), remoteAddr: remote)
+        if let from = socket.remoteAddress, let (peer, dialer) = punchedInbound?(from) {
+            // The peer's hole-punch SYN reached our listener before our own SYN left (or through
+            // a hole we sprayed): the punch still decides who dials this connection.
+            _ = addConnection(socket: PunchedTCP(socket), role: dialer ? .dialer(expectedPeer: peer) : .listener, remoteAddr: remote)
             return
         }
         _ = addConnection(socket: socket, role: .listener, remoteAddr: remote)

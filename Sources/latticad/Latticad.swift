@@ -42,6 +42,21 @@ struct Latticad: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    /// Raises the soft limit on open files to the hard one (at most 65,536): a birthday punch
+    /// holds a few hundred sockets for a moment, and the connection limit alone is 1,024 by
+    /// default (Debian's default soft limit).
+    static func raiseFileLimit() {
+        var l = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) == 0 else { return }
+        let want = min(l.rlim_max, 65_536)
+        guard l.rlim_cur < want else { return }
+        l.rlim_cur = want
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &l) != 0 {
+            let line = Array("latticad: cannot raise the open-file limit to \(want): errno \(errno)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
     func run() async throws {
         var cfg = NodeConfig(dataDir: NodeConfig.defaultDataDir)
         do {
@@ -62,6 +77,7 @@ struct Latticad: AsyncParsableCommand {
         } catch {
             Self.die("\(error)", code: 2)
         }
+        Self.raiseFileLimit()
         let level = cfg.logLevel
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)

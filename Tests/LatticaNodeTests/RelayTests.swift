@@ -116,6 +116,41 @@ import Testing
         for d in net.all { await d.stop() }
     }
 
+    /// The birthday punch between a "port-restricted" and a "symmetric" side, as STUN would have
+    /// classified them (loopback has no NAT, so the holes are refused and the first probe gets
+    /// through: this checks the negotiation, the roles and the schedule, not the odds). The
+    /// accepting side offers; with full cone on one side the plan does not apply and DCUtR runs.
+    @Test(arguments: [true, false]) func spray_upgradesTheRelayedConnection_whenTheNATsCallForIt(sprayApplies: Bool) async throws {
+        let tmp = TempDir()
+        defer { tmp.cleanup() }
+        let net = try await start(tmp, punch: true)
+        defer { Task { for d in net.all { await d.stop() } } }
+        for (d, mapping, filtering) in [(net.a, NAT.Behaviour.endpointIndependent, sprayApplies ? NAT.Behaviour.addressAndPortDependent : .endpointIndependent),
+                                        (net.b, .addressAndPortDependent, .addressAndPortDependent)] {
+            try await d.loop.submit { _ in
+                let s = d.service(DCUtRService.self)!
+                s.sprayConfig.holes = 16
+                s.sprayConfig.probes = 4
+                d.swarm!.setNATBehaviour(mapping: mapping, filtering: filtering)
+            }
+        }
+        try await until(net.a, "A's reservation") { $0.service(RelayService.self)!.held[net.relay.peerId] != nil }
+        _ = try await net.b.onLoop { swarm, done in swarm.dial(circuitAddr(net)) { done($0) } } as PeerId
+        try await until(net.b, "a direct connection to A") { d in
+            d.swarm!.connection(to: net.a.peerId).map { !$0.isRelayed && $0.established } ?? false
+        }
+        let methods = try await net.a.loop.submit { _ in net.a.service(DCUtRService.self)!.upgradesByMethod }
+        #expect(methods == [sprayApplies ? "spray" : "dcutr": 1])
+        // B is still the Noise initiator of the direct connection (A accepted the circuit).
+        let isDialer = try await net.b.loop.submit { _ in net.b.swarm!.connection(to: net.a.peerId)!.instance.isDialer }
+        #expect(isDialer)
+        let echoed: [UInt8] = try await net.b.onLoop { swarm, done in
+            swarm.request(net.a.peerId, EchoService.protocolID, Array("direct".utf8), timeout: .seconds(10)) { done($0) }
+        }
+        #expect(echoed == Array("direct".utf8))
+        for d in net.all { await d.stop() }
+    }
+
     @Test func aPeerPumpingData_isCutOffAtTheCircuitLimit() async throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }

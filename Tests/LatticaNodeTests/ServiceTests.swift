@@ -62,6 +62,7 @@ import Testing
             case .reachabilityChanged: "reachability"
             case .localAddressesChanged: "local_addresses"
             case .upgraded: "upgraded"
+            case .natBehaviourChanged: "nat_behaviour"
             }
             Self.stream.continuation.yield((me, e))
         }

@@ -76,7 +76,7 @@ final class ConnectionKeeper: NodeService, @unchecked Sendable {
         switch event {
         case .identified(let p, let info): remember(p, info.addrs)
         case .connected(let p, _): backoff[p] = nil
-        case .disconnected, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded: break
+        case .disconnected, .addressesChanged, .reachabilityChanged, .localAddressesChanged, .upgraded, .natBehaviourChanged: break
         }
     }
 

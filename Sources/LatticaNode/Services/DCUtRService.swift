@@ -42,7 +42,27 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         /// As A: the IPs B punches from. An accepted socket from one of them is ours to dial; the
         /// port may differ (a symmetric NAT in front of B maps the punch socket to a new port).
         var expectFrom: Set<[UInt8]> = []
+        /// Whether we dial (Noise initiator) the punched connection: A in DCUtR and in a spray.
+        var weAreDialer = true
+        /// `dcutr` or `spray` (birthday punching, DCUtRService+Spray.swift).
+        var method = "dcutr"
+        /// Spray: we opened the punch stream (and decide on a second round); our part is scheduled.
+        var sprayInitiator = false
+        var sprayRunning = false
+        var sprayAdopted = 0
+        /// How the spray's sockets ended (`holes timedOut` …), for the debug log.
+        var sprayResults: [String: Int] = [:]
     }
+    /// The constants of the spray (version 1): both sides derive the schedule from them, so they
+    /// are not configurable (tests shrink them on both sides).
+    var sprayConfig = Spray.Settings()
+    /// Direct connections that replaced a relayed one, by method (`dcutr`, `spray`).
+    private(set) var upgradesByMethod: [String: Int] = [:]
+    /// Spray rounds we started per peer while its connection is relayed, bounded by `punching`'s
+    /// bound.
+    var sprayRounds: [PeerId: Int] = [:]
+    /// The sprays of the last minute (target IP, when), at most `sprayBudget`.
+    var sprayLog: [(ip: [UInt8], at: Instant)] = []
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -69,7 +89,15 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         }
         swarm.punchedInbound = { [weak self] from in
             guard let self else { return nil }
-            return self.punching.first { $0.value.expectFrom.contains(from.ipBytes) }?.key
+            guard let p = self.punching.first(where: { $0.value.expectFrom.contains(from.ipBytes) }) else { return nil }
+            return (p.key, p.value.weAreDialer)
+        }
+        swarm.handle(Spray.protocolID) { [weak self] s in
+            guard let self, s.conn.isRelayed else {
+                Counter(label: "lattica_spray_refused_total", dimensions: [("reason", "not_relayed")]).increment()
+                return nil
+            }
+            return SprayResponder(service: self, peer: s.peer)
         }
     }
 
@@ -84,19 +112,31 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         case .connected(let peer, let info):
             // B: the relayed connection came to us.
             guard !info.isDialer, swarm.isRelayed(peer) else { return }
-            begin(peer, attempt: 1)
+            // Knowing our NAT, we first ask whether a birthday punch applies; DCUtR otherwise.
+            if swarm.natMapping != .unknown { beginSpray(peer) } else { begin(peer, attempt: 1) }
         case .upgraded(let peer):
             guard let p = punching.removeValue(forKey: peer) else {
-                Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "direct_unprompted")]).increment()
+                Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "direct_unprompted"), ("method", "none")]).increment()
                 return
             }
             p.timer?.cancel()
             for s in p.sockets { s.close() }
+            sprayRounds.removeValue(forKey: peer)
+            upgradesByMethod[p.method, default: 0] += 1
             let ms = (swarm.loop.now - p.started).secondsDouble * 1000
-            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "direct")]).increment()
+            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "direct"), ("method", p.method)]).increment()
             Timer(label: "lattica_dcutr_time_to_direct_seconds").recordNanoseconds(Int64(ms * 1e6))
-            logger.info("hole punch succeeded", metadata: ["peer": "\(peer)", "attempt": "\(p.attempt)", "ms": "\(Int(ms))"])
+            logger.info("hole punch succeeded", metadata: ["peer": "\(peer)", "method": "\(p.method)", "attempt": "\(p.attempt)", "ms": "\(Int(ms))"])
+        case .natBehaviourChanged:
+            // Relayed connections that came before STUN knew our NAT (either side: the peer may
+            // have offered while we knew nothing): a birthday punch may apply to them. It
+            // replaces a DCUtR attempt under way, which cannot work if it does.
+            for (peer, c) in swarm.byPeer.compactMap({ p, id in swarm.conns[id].map { (p, $0) } })
+            where c.isRelayed && c.established && sprayRounds[peer] == nil && punching[peer]?.sprayRunning != true {
+                beginSpray(peer)
+            }
         case .disconnected(let peer):
+            sprayRounds.removeValue(forKey: peer)
             if let p = punching.removeValue(forKey: peer) {
                 p.timer?.cancel()
                 for s in p.sockets { s.close() }
@@ -155,7 +195,11 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         punching[peer]?.timer?.cancel()
         punching[peer] = Punch(attempt: attempt, started: started)
         Counter(label: "lattica_dcutr_attempts_total", dimensions: [("role", "initiator")]).increment()
-        let h = Initiator(service: self, peer: peer, sent: swarm.loop.now)
+        let h = FirstAnswer(proto: "dcutr", maxMessageLength: DCUtR.maxMessageLength, loop: swarm.loop, onAnswer: { [weak self] s, body, rtt in
+            let m = try DCUtR.Message(decoding: body)
+            guard m.kind == .connect else { throw DCUtR.DecodeError.unknownType(m.kind.rawValue) }
+            self?.answered(s, peer: peer, addrs: m.addrs, rtt: rtt)
+        }, onFailure: { [weak self] why in self?.attemptFailed(peer, why) })
         guard let s = swarm.openStream(peer, DCUtR.protocolID, handler: h) else {
             attemptFailed(peer, "cannot open a dcutr stream")
             return
@@ -181,9 +225,13 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         logger.debug("hole punch attempt failed", metadata: ["peer": "\(peer)", "attempt": "\(p.attempt)", "why": "\(why)"])
         if p.attempt < DCUtR.maxAttempts, swarm.connection(to: peer) != nil {
             begin(peer, attempt: p.attempt + 1)
+        } else if sprayRounds[peer] == nil, swarm.natMapping != .unknown, swarm.connection(to: peer) != nil {
+            // STUN classified our NAT after the relayed connection came: a spray may still apply.
+            punching.removeValue(forKey: peer)
+            beginSpray(peer)
         } else {
             punching.removeValue(forKey: peer)
-            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "failed")]).increment()
+            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "failed"), ("method", "dcutr")]).increment()
             logger.info("hole punch failed; the connection stays relayed", metadata: ["peer": "\(peer)", "why": "\(why)"])
         }
     }
@@ -242,7 +290,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
                     self.punching[peer]?.sockets.removeAll { $0 === socket }
                     self.swarm.adoptPunched(socket, dialer: dialer, peer: peer) { [weak self] r in
                         if case .success(let who) = r, who != peer {
-                            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "wrong_peer")]).increment()
+                            Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "wrong_peer"), ("method", "dcutr")]).increment()
                             self?.swarm.disconnectConnectionOf(socket)
                         }
                     }
@@ -266,32 +314,41 @@ final class DCUtRService: NodeService, @unchecked Sendable {
 
     // MARK: stream handlers
 
-    /// B's stream: CONNECT out, CONNECT in, then SYNC.
-    final class Initiator: StreamHandler {
-        weak var service: DCUtRService?
-        let peer: PeerId
+    /// The offering side's stream (DCUtR's B: CONNECT out, CONNECT in, then SYNC; the spray's
+    /// OFFER out, OFFER in, then GO): waits for the one answer, hands it on with the round trip
+    /// since the stream opened, and reports a malformed answer or a stream that ends without one.
+    final class FirstAnswer: StreamHandler {
+        let proto: String
         let sent: Instant
-        var reader = FramedReader(maxMessageLength: DCUtR.maxMessageLength)
+        let loop: EventLoop
+        var reader: FramedReader
         var done = false
-        init(service: DCUtRService, peer: PeerId, sent: Instant) { self.service = service; self.peer = peer; self.sent = sent }
+        /// The answer's body and the round trip; throws to refuse it as malformed.
+        let onAnswer: (SwarmStream, [UInt8], Duration) throws -> Void
+        let onFailure: (String) -> Void
+
+        init(proto: String, maxMessageLength: Int, loop: EventLoop, onAnswer: @escaping (SwarmStream, [UInt8], Duration) throws -> Void,
+             onFailure: @escaping (String) -> Void) {
+            self.proto = proto; self.loop = loop; self.sent = loop.now
+            self.reader = FramedReader(maxMessageLength: maxMessageLength)
+            self.onAnswer = onAnswer; self.onFailure = onFailure
+        }
 
         func onData(_ s: SwarmStream, _ bytes: ArraySlice<UInt8>) {
-            guard !done, let service else { return }
+            guard !done else { return }
             do {
                 guard let body = try reader.next(bytes) else { return }
                 done = true
-                let m = try DCUtR.Message(decoding: body)
-                guard m.kind == .connect else { throw DCUtR.DecodeError.unknownType(m.kind.rawValue) }
-                service.answered(s, peer: peer, addrs: m.addrs, rtt: service.swarm.loop.now - sent)
+                try onAnswer(s, body, loop.now - sent)
             } catch {
                 done = true
-                Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", "dcutr"), ("reason", "decode")]).increment()
+                Counter(label: "lattica_protocol_errors_total", dimensions: [("protocol", proto), ("reason", "decode")]).increment()
                 s.reset()
-                service.attemptFailed(peer, "malformed answer: \(error)")
+                onFailure("malformed answer: \(error)")
             }
         }
         func onClosed(_ s: SwarmStream, error: String?) {
-            if !done { done = true; service?.attemptFailed(peer, "the peer closed the dcutr stream") }
+            if !done { done = true; onFailure("the peer closed the stream: \(error ?? "no answer")") }
         }
     }
 

@@ -42,6 +42,7 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
     }
 
     let loop: EventLoop
+    let swarm: Swarm
     let logger: Logger
     let settings: Settings
     var socket: UDPSocket?
@@ -56,6 +57,7 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
 
     init(context: ServiceContext) throws(DaemonError) {
         loop = context.loop
+        swarm = context.swarm
         logger = context.logger
         do { settings = try Self.settings(context.section) } catch { throw DaemonError(error.description) }
     }
@@ -124,6 +126,8 @@ final class STUNService: NodeService, NATStatusContributor, @unchecked Sendable 
             case .finished(let r):
                 wake?.cancel()
                 last = r
+                // An answer that classified nothing does not overwrite what an earlier one did.
+                if r.mapping != .unknown { swarm.setNATBehaviour(mapping: r.mapping, filtering: r.filtering) }
                 onFinished?(r)
                 Counter(label: "lattica_stun_probes_total", dimensions: [("result", r.mapped == nil ? "no_answer" : "mapped")]).increment()
                 logger.info("STUN probe", metadata: ["mapped": "\(r.mapped?.description ?? "-")", "mapping": "\(r.mapping.rawValue)",
