@@ -5,9 +5,9 @@
 # address, and the mapping is gone after the daemon stops (deleted, not left to expire). A node
 # behind a router without any of them gives up within its bound. Sourced by run.sh.
 
-# portmap_one PROTO MINIUPNPD_LOG_PATTERN NAT_METHOD
+# portmap_one PROTO NAT_METHOD MINIUPNPD_MAPPED_PATTERN MINIUPNPD_REMOVED_PATTERN
 portmap_one() {
-  local proto="$1" pattern="$2" method="$3" wan; wan="$(tn_router_wan r1)"
+  local proto="$1" method="$2" pattern="$3" removed="$4" wan; wan="$(tn_router_wan r1)"
   local cfg="$TN_DIR/portmap-$proto.toml"
   printf '[portmap]\nprotocols = ["%s"]\nlifetime_s = 120\n' "$proto" >"$cfg"
   local logs0; logs0="$(grep -c . "$TN_DIR/miniupnpd-r1.log" 2>/dev/null || echo 0)"
@@ -22,8 +22,8 @@ portmap_one() {
   local took=$(( $(date +%s%3N) - t0 ))
   check "portmap.$proto.mapping_in_miniupnpd_rules" "$ok" "after_${took}ms_$(head -1 <<<"$rules" | tr -s ' \t' ' ')"
   ok=0; tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -q "$pattern" && ok=1
-  check "portmap.$proto.miniupnpd_logged_$method" "$ok" "$(tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -m1 "$pattern" | cut -c1-60)"
-  ok=0; grep -q "router maps our port.*method=$method" "$TN_DIR/h1$proto/latticad.log" && ok=1
+  check "portmap.$proto.miniupnpd_logged_the_mapping" "$ok" "$(tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -m1 "$pattern" | cut -c1-60)"
+  ok=0; grep "router maps our port" "$TN_DIR/h1$proto/latticad.log" | grep -q " method=$method " && ok=1
   check "portmap.$proto.daemon_logged_the_mapping" "$ok" "$(grep -o 'external=[^ ]*' "$TN_DIR/h1$proto/latticad.log" | head -1)"
   local nat; nat="$(tn_cli "h1$proto" nat 2>&1 | grep -A1 '^port mappings' | tail -1)"
   ok=0; grep -q "^  $method  /ip4/0.0.0.0/tcp/4001 -> /ip4/$wan/tcp/4001" <<<"$nat" && ok=1
@@ -38,6 +38,9 @@ portmap_one() {
     sleep 0.1
   done
   check "portmap.$proto.mapping_removed_after_stop" "$ok" "$(tn_upnp_rules r1 | head -1 | tr -s ' \t' ' ')"
+  # removed by our delete over the same protocol, not by expiry
+  ok=0; tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -q "$removed" && ok=1
+  check "portmap.$proto.miniupnpd_logged_the_delete" "$ok" "$(tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -m1 "$removed" | cut -c1-60)"
   # a mapping left behind would make the next protocol's check pass for the wrong reason
   [ "$ok" = 1 ] || tn_exec r1 nft flush chain inet miniupnpd prerouting_miniupnpd
 }
@@ -56,9 +59,9 @@ portmap_scenario() {
     [ $SECONDS -lt $deadline ] || { check portmap.miniupnpd_answers 0 "no NAT-PMP answer"; return; }
     sleep 0.2
   done
-  portmap_one pcp "PCP MAP" pcp
-  portmap_one natpmp "NAT-PMP" nat-pmp
-  portmap_one upnp "AddPortMapping" upnp
+  portmap_one pcp pcp "PCP MAP: added mapping TCP 4001" "PCP: TCP port 4001 mapping removed"
+  portmap_one natpmp nat-pmp "NAT-PMP request received" "NAT-PMP TCP port 4001 mapping removed"
+  portmap_one upnp upnp "AddPortMapping: ext port 4001" "DeletePortMapping: external port: 4001"
   # behind a router without PCP, NAT-PMP or UPnP: gives up quietly, within the bound
   # (3.75 s PCP + 3.75 s NAT-PMP + 3 s SSDP), one line per protocol and one at the end
   tn_router r2 2 restricted
