@@ -9,7 +9,7 @@
 portmap_one() {
   local proto="$1" method="$2" pattern="$3" removed="$4" wan; wan="$(tn_router_wan r1)"
   local cfg="$TN_DIR/portmap-$proto.toml"
-  printf '[portmap]\nprotocols = ["%s"]\nlifetime_s = 120\n' "$proto" >"$cfg"
+  printf '[portmap]\nprotocols = ["%s"]\nlifetime_s = 60\n' "$proto" >"$cfg"
   local logs0; logs0="$(grep -c . "$TN_DIR/miniupnpd-r1.log" 2>/dev/null || echo 0)"
   local t0; t0="$(date +%s%3N)"
   tn_daemon "h1$proto" h1 --config "$cfg" --log-level info
@@ -31,6 +31,14 @@ portmap_one() {
   local out; out="$(tn_exec p1 python3 "$here/probe.py" tcp --to "$wan:4001" --timeout 1)"
   ok=0; [ "$out" = connected ] && ok=1
   check "portmap.$proto.public_host_reaches_the_mapped_port" "$ok" "$wan:4001_$out"
+  # renewal at half the lifetime (60 s, miniupnpd's min_lifetime): 35 s after the mapping,
+  # miniupnpd saw the request a second time and our lease has more than 40 s left again
+  local mapped_at=$((t0 / 1000 + took / 1000))
+  while [ "$(date +%s)" -lt $((mapped_at + 35)) ]; do sleep 1; done
+  local n; n="$(tail -n +"$((logs0 + 1))" "$TN_DIR/miniupnpd-r1.log" | grep -c "$pattern" || true)"
+  nat="$(tn_cli "h1$proto" nat --json 2>/dev/null | python3 -c 'import json,sys; m=json.load(sys.stdin)["port_mappings"]; print(int(m[0]["lifetime_s"]) if m else -1)' 2>&1)"
+  ok=0; [ "$n" -ge 2 ] && [ "$nat" -gt 40 ] 2>/dev/null && tn_upnp_rules r1 | grep -q "dport 4001" && ok=1
+  check "portmap.$proto.renewed_at_half_the_lifetime" "$ok" "${n}_requests_in_miniupnpd_log,_${nat}s_left_after_35s"
   tn_stop_daemon "h1$proto"
   ok=0; deadline=$((SECONDS + 3))
   while [ $SECONDS -lt $deadline ]; do
@@ -60,7 +68,7 @@ portmap_scenario() {
     sleep 0.2
   done
   portmap_one pcp pcp "PCP MAP: added mapping TCP 4001" "PCP: TCP port 4001 mapping removed"
-  portmap_one natpmp nat-pmp "NAT-PMP request received" "NAT-PMP TCP port 4001 mapping removed"
+  portmap_one natpmp nat-pmp "NAT-PMP port mapping request : 4001->" "NAT-PMP TCP port 4001 mapping removed"
   portmap_one upnp upnp "AddPortMapping: ext port 4001" "DeletePortMapping: external port: 4001"
   # behind a router without PCP, NAT-PMP or UPnP: gives up quietly, within the bound
   # (3.75 s PCP + 3.75 s NAT-PMP + 3 s SSDP), one line per protocol and one at the end

@@ -28,21 +28,11 @@ extension PCP {
     /// NAT-PMP client's schedule (250 ms doubling, 4 tries = 3.75 s) rather than RFC 6887's
     /// IRT of 3 s, so that the fallback to NAT-PMP comes within seconds where no PCP server is.
     public struct Client: Sendable {
-        enum Phase: Sendable, Equatable {
-            case idle
-            case mapping
-            case mapped(renewAt: Instant, expiresAt: Instant)
-            case renewing(expiresAt: Instant)
-            case done
-        }
-
         public let internalPort: UInt16
         public let clientIP: [UInt8]
         public let nonce: [UInt8]
         public let settings: NATPMP.Settings
-        private(set) var phase: Phase = .idle
-        private var tries = 0
-        private var deadline = Instant.zero
+        private(set) var lease: MappingLease
         private(set) public var externalIP: [UInt8] = []
         private(set) public var externalPort: UInt16 = 0
         private(set) public var lifetime: UInt32 = 0
@@ -52,100 +42,78 @@ extension PCP {
         public init(internalPort: UInt16, clientIP: [UInt8], nonce: [UInt8], settings: NATPMP.Settings = .init()) {
             precondition(nonce.count == 12, "PCP nonce is 12 bytes")
             self.internalPort = internalPort; self.clientIP = clientIP; self.nonce = nonce; self.settings = settings
+            lease = MappingLease(initialTimeout: settings.initialTimeout, maxTries: settings.tries)
         }
 
-        public var isMapped: Bool {
-            switch phase { case .mapped, .renewing: true; default: false }
-        }
+        public var isMapped: Bool { lease.isMapped }
 
         public mutating func start(now: Instant) -> [Directive] {
-            guard phase == .idle else { return [] }
-            phase = .mapping
-            return transmit(now: now, first: true)
+            guard lease.phase == .idle else { return [] }
+            let step = lease.request(now: now)
+            return directives(step)
         }
 
         public mutating func onDatagram(_ bytes: [UInt8], now: Instant) -> [Directive] {
-            switch phase {
-            case .mapping, .renewing: break
+            let renewing: Bool
+            switch lease.phase {
+            case .requesting: renewing = false
+            case .renewing: renewing = true
             default: return []   // nothing in flight: a late duplicate
             }
-            let answer: Answer
             switch PCP.decode(bytes, nonce: nonce, internalPort: internalPort) {
-            case .failure(let e): return [.rejected(e)]
-            case .success(let a): answer = a
-            }
-            switch (phase, answer) {
-            case (.mapping, .unsupportedVersion(let v)):
-                phase = .done
+            case .failure(let e):
+                return [.rejected(e)]
+            case .success(.unsupportedVersion(let v)):
+                if renewing { return keep() }
+                lease.finish()
                 return [.gaveUp(.unsupportedVersion(v))]
-            case (.mapping, .map(let m)) where m.resultCode != ResultCode.success:
-                phase = .done
-                return [.gaveUp(.refused(m.resultCode))]
-            case (.mapping, .map(let m)), (.renewing, .map(let m)):
+            case .success(.map(let m)):
                 guard m.resultCode == ResultCode.success, m.lifetime > 0, m.externalPort != 0, m.externalIP.count == 4 else {
-                    if case .renewing(let expiresAt) = phase { return keepUntil(expiresAt) }
-                    phase = .done
+                    if renewing { return keep() }
+                    lease.finish()
                     return [.gaveUp(.refused(m.resultCode))]
                 }
                 externalIP = m.externalIP
                 externalPort = m.externalPort
                 lifetime = m.lifetime
-                let life = Duration.seconds(Int64(m.lifetime))
-                let renewAt = now + life / 2
-                phase = .mapped(renewAt: renewAt, expiresAt: now + life)
+                let renewAt = lease.granted(lifetime: m.lifetime, now: now)
                 return [.mapped(externalIP: m.externalIP, externalPort: m.externalPort, lifetime: m.lifetime), .scheduleTimer(at: renewAt)]
-            case (.renewing(let expiresAt), .unsupportedVersion):
-                return keepUntil(expiresAt)
-            default:
-                return []
             }
         }
 
         public mutating func onTimer(now: Instant) -> [Directive] {
-            switch phase {
-            case .mapping:
-                guard now >= deadline else { return [.scheduleTimer(at: deadline)] }
-                if tries >= settings.tries { phase = .done; return [.gaveUp(.noAnswer)] }
-                return transmit(now: now, first: false)
-            case .renewing(let expiresAt):
-                if now >= expiresAt { phase = .done; return [.unmapped] }
-                guard now >= deadline else { return [.scheduleTimer(at: deadline)] }
-                if tries >= settings.tries { return keepUntil(expiresAt) }
-                return transmit(now: now, first: false)
-            case .mapped(let renewAt, let expiresAt):
-                if now >= expiresAt { phase = .done; return [.unmapped] }
-                guard now >= renewAt else { return [.scheduleTimer(at: renewAt)] }
-                phase = .renewing(expiresAt: expiresAt)
-                return transmit(now: now, first: true)
-            case .idle, .done:
-                return []
-            }
+            // the step first: `directives` must read the lease after it moved
+            let step = lease.onTimer(now: now)
+            return directives(step)
         }
 
         /// Deletes a mapping we hold (MAP with lifetime 0 and the same nonce, RFC 6887 §15) and stops.
         public mutating func stop(now: Instant) -> [Directive] {
-            let held = isMapped
-            phase = .done
+            let held = lease.isMapped
+            lease.finish()
             guard held else { return [] }
             return [.send(request(lifetime: 0)), .unmapped]
         }
 
         /// The server refused or stopped answering a renewal: keep the mapping until it expires.
-        private mutating func keepUntil(_ expiresAt: Instant) -> [Directive] {
-            phase = .mapped(renewAt: expiresAt, expiresAt: expiresAt)
-            return [.scheduleTimer(at: expiresAt)]
+        private mutating func keep() -> [Directive] {
+            lease.keepUntilExpiry().map { [.scheduleTimer(at: $0)] } ?? []
+        }
+
+        private func directives(_ step: MappingLease.Step) -> [Directive] {
+            switch step {
+            case .nothing: []
+            case .wait(let t): [.scheduleTimer(at: t)]
+            case .send(let t): [.send(request(lifetime: settings.lifetime)), .scheduleTimer(at: t)]
+            case .gaveUp: [.gaveUp(.noAnswer)]
+            case .expired: [.unmapped]
+            }
         }
 
         private func request(lifetime: UInt32) -> [UInt8] {
             PCP.mapRequest(nonce: nonce, clientIP: clientIP, internalPort: internalPort,
                            suggestedPort: externalPort != 0 ? externalPort : internalPort,
                            suggestedIP: externalIP, lifetime: lifetime)
-        }
-
-        private mutating func transmit(now: Instant, first: Bool) -> [Directive] {
-            tries = first ? 1 : tries + 1
-            deadline = now + settings.initialTimeout * (1 << (tries - 1))
-            return [.send(request(lifetime: settings.lifetime)), .scheduleTimer(at: deadline)]
         }
     }
 }
