@@ -37,21 +37,12 @@ extension NATPMP {
     /// the granted lifetime, delete on stop. An answer that is not for the request in flight is
     /// ignored (counted by the shell through `ignored`).
     public struct Client: Sendable {
-        enum Phase: Sendable, Equatable {
-            case idle
-            case askingAddress
-            case mapping
-            case mapped(renewAt: Instant, expiresAt: Instant)
-            case renewing(expiresAt: Instant)
-            case done
-        }
-
         public let proto: Proto
         public let internalPort: UInt16
         public let settings: Settings
-        private(set) var phase: Phase = .idle
-        private var tries = 0
-        private var deadline = Instant.zero
+        private(set) var lease: MappingLease
+        /// The request in flight while `lease` is requesting: the external address (first), then the mapping.
+        private var askingAddress = false
         private(set) public var externalIP: [UInt8] = []
         private(set) public var externalPort: UInt16 = 0
         /// Datagrams that were not an answer to the request in flight.
@@ -59,41 +50,40 @@ extension NATPMP {
 
         public init(proto: Proto = .tcp, internalPort: UInt16, settings: Settings = Settings()) {
             self.proto = proto; self.internalPort = internalPort; self.settings = settings
+            lease = MappingLease(initialTimeout: settings.initialTimeout, maxTries: settings.tries)
         }
 
-        public var isMapped: Bool {
-            switch phase { case .mapped, .renewing: true; default: false }
-        }
+        public var isMapped: Bool { lease.isMapped }
 
         public mutating func start(now: Instant) -> [Directive] {
-            guard phase == .idle else { return [] }
-            phase = .askingAddress
-            return transmit(now: now, first: true)
+            guard lease.phase == .idle else { return [] }
+            askingAddress = true
+            let step = lease.request(now: now)
+            return directives(step)
         }
 
         public mutating func onDatagram(_ bytes: [UInt8], now: Instant) -> [Directive] {
             guard let r = NATPMP.decode(bytes) else { ignored += 1; return [] }
-            switch (phase, r) {
-            case (.askingAddress, .externalAddress(_, let ip)):
+            switch (lease.phase, r) {
+            case (.requesting, .externalAddress(_, let ip)) where askingAddress:
                 externalIP = ip
-                phase = .mapping
-                return transmit(now: now, first: true)
-            case (.mapping, .mapping(let p, _, let internalPort, let ext, let life)),
+                askingAddress = false
+                let step = lease.request(now: now)
+            return directives(step)
+            case (.requesting, .mapping(let p, _, let internalPort, let ext, let life)) where !askingAddress,
                  (.renewing, .mapping(let p, _, let internalPort, let ext, let life)):
                 guard p == proto, internalPort == self.internalPort else { ignored += 1; return [] }
-                guard life > 0, ext != 0 else { phase = .done; return [.gaveUp(.refused(0))] }
+                guard life > 0, ext != 0 else { lease.finish(); return [.gaveUp(.refused(0))] }
                 externalPort = ext
-                let lifetime = Duration.seconds(Int64(life))
-                let renewAt = now + lifetime / 2
-                phase = .mapped(renewAt: renewAt, expiresAt: now + lifetime)
+                let renewAt = lease.granted(lifetime: life, now: now)
                 return [.mapped(externalIP: externalIP, externalPort: ext, lifetime: life), .scheduleTimer(at: renewAt)]
-            case (.askingAddress, .failure(0, let code)), (.mapping, .failure(proto.rawValue, let code)):
-                phase = .done
+            case (.requesting, .failure(0, let code)) where askingAddress,
+                 (.requesting, .failure(proto.rawValue, let code)) where !askingAddress:
+                lease.finish()
                 return [.gaveUp(.refused(code))]
-            case (.renewing(let expiresAt), .failure(proto.rawValue, _)):
+            case (.renewing, .failure(proto.rawValue, _)):
                 // keep what we have until it expires; then it is gone
-                phase = .mapped(renewAt: expiresAt, expiresAt: expiresAt)
-                return [.scheduleTimer(at: expiresAt)]
+                return lease.keepUntilExpiry().map { [.scheduleTimer(at: $0)] } ?? []
             default:
                 ignored += 1
                 return []
@@ -101,50 +91,35 @@ extension NATPMP {
         }
 
         public mutating func onTimer(now: Instant) -> [Directive] {
-            switch phase {
-            case .askingAddress, .mapping:
-                guard now >= deadline else { return [.scheduleTimer(at: deadline)] }
-                if tries >= settings.tries { phase = .done; return [.gaveUp(.noAnswer)] }
-                return transmit(now: now, first: false)
-            case .renewing(let expiresAt):
-                if now >= expiresAt { phase = .done; return [.unmapped] }
-                guard now >= deadline else { return [.scheduleTimer(at: deadline)] }
-                if tries >= settings.tries {
-                    // the router stopped answering: retry at the next renewal time, or lose it
-                    phase = .mapped(renewAt: expiresAt, expiresAt: expiresAt)
-                    return [.scheduleTimer(at: expiresAt)]
-                }
-                return transmit(now: now, first: false)
-            case .mapped(let renewAt, let expiresAt):
-                if now >= expiresAt { phase = .done; return [.unmapped] }
-                guard now >= renewAt else { return [.scheduleTimer(at: renewAt)] }
-                phase = .renewing(expiresAt: expiresAt)
-                return transmit(now: now, first: true)
-            case .idle, .done:
-                return []
-            }
+            // the step first: `directives` must read the lease after it moved
+            let step = lease.onTimer(now: now)
+            return directives(step)
         }
 
         /// Deletes a mapping we hold (lifetime 0, RFC 6886 §3.4) and stops.
         public mutating func stop(now: Instant) -> [Directive] {
-            let held = isMapped
-            phase = .done
+            let held = lease.isMapped
+            lease.finish()
             guard held else { return [] }
             return [.send(NATPMP.mappingRequest(proto, internalPort: internalPort, externalPort: 0, lifetime: 0)), .unmapped]
         }
 
-        private mutating func transmit(now: Instant, first: Bool) -> [Directive] {
-            tries = first ? 1 : tries + 1
-            let timeout = settings.initialTimeout * (1 << (tries - 1))
-            deadline = now + timeout
-            let bytes: [UInt8]
-            switch phase {
-            case .askingAddress: bytes = NATPMP.externalAddressRequest()
-            default:
-                let suggested = externalPort != 0 ? externalPort : internalPort
-                bytes = NATPMP.mappingRequest(proto, internalPort: internalPort, externalPort: suggested, lifetime: settings.lifetime)
+        private func directives(_ step: MappingLease.Step) -> [Directive] {
+            switch step {
+            case .nothing: return []
+            case .wait(let t): return [.scheduleTimer(at: t)]
+            case .gaveUp: return [.gaveUp(.noAnswer)]
+            case .expired: return [.unmapped]
+            case .send(let t):
+                let bytes: [UInt8]
+                if lease.phase == .requesting && askingAddress {
+                    bytes = NATPMP.externalAddressRequest()
+                } else {
+                    let suggested = externalPort != 0 ? externalPort : internalPort
+                    bytes = NATPMP.mappingRequest(proto, internalPort: internalPort, externalPort: suggested, lifetime: settings.lifetime)
+                }
+                return [.send(bytes), .scheduleTimer(at: t)]
             }
-            return [.send(bytes), .scheduleTimer(at: deadline)]
         }
     }
 }

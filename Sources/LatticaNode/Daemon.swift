@@ -241,6 +241,21 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func teardown() async {
+        // round trips that must happen before the services stop (UPnP DeletePortMapping), 2 s at most
+        do {
+            try await loop.submitCallback { [self] loop, complete in
+                var left = services.count
+                let timer = loop.scheduleTimer(after: .seconds(2)) { _ in complete(.success(())) }
+                let one = {
+                    left -= 1
+                    if left == 0 { timer.cancel(); complete(.success(())) }
+                }
+                if left == 0 { timer.cancel(); complete(.success(())) }
+                for s in services { s.drain(one) }
+            } as Void
+        } catch {
+            logger.debug("shutdown: services not drained", metadata: ["error": "\(error)"])
+        }
         _ = try? await loop.submit { [self] _ in
             for l in listeners { l.close() }
             listeners.removeAll()

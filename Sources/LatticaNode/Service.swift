@@ -31,6 +31,14 @@ protocol NodeService: AnyObject {
     /// Shutdown: answer what waits, forget what is pending. Timers made through the context are
     /// cancelled by the host.
     func stop()
+    /// Before `stop`, while connections and the loop still run: shutdown work that needs a round
+    /// trip (the UPnP DeletePortMapping). Calls `done` exactly once; the host waits 2 s at most.
+    /// The default calls it at once.
+    func drain(_ done: @escaping () -> Void)
+}
+
+extension NodeService {
+    func drain(_ done: @escaping () -> Void) { done() }
 }
 
 extension NodeService {

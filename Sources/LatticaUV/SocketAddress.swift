@@ -148,3 +148,21 @@ extension SocketAddress {
         return out
     }
 }
+
+extension SocketAddress {
+    /// The machine's IPv4 interface addresses with their netmasks (4 bytes each), loopback
+    /// excluded: which network a gateway is on, and our address on it.
+    public static func ipv4Networks() -> [(address: [UInt8], netmask: [UInt8])] {
+        var list: UnsafeMutablePointer<uv_interface_address_t>?
+        var count: Int32 = 0
+        guard uv_interface_addresses(&list, &count) == 0, let list else { return [] }
+        defer { uv_free_interface_addresses(list, count) }
+        var out: [([UInt8], [UInt8])] = []
+        for i in 0..<Int(count) where list[i].is_internal == 0 && list[i].address.address4.sin_family == sa_family_t(AF_INET) {
+            let a = withUnsafeBytes(of: list[i].address.address4.sin_addr) { Array($0) }
+            let m = withUnsafeBytes(of: list[i].netmask.netmask4.sin_addr) { Array($0) }
+            out.append((a, m))
+        }
+        return out
+    }
+}
