@@ -22,6 +22,11 @@ extension STUN {
             public var finalWaitFactor = 16
             /// Requests per filtering test, whose silence is the answer (a shorter wait).
             public var filteringRequests = 3
+            /// The final wait of a filtering test, in initial RTOs: 4 rather than Rm's 16, so that
+            /// the two silent tests behind a filtering NAT take 2 × 7 RTOs, not 2 × 19. An answer
+            /// later than that reads as "filtered", the stricter conclusion (a birthday punch
+            /// still applies to it; see `Spray.plan`).
+            public var filteringFinalWaitFactor = 4
             public init() {}
         }
 
@@ -120,7 +125,7 @@ extension STUN {
             t.sent += 1
             metrics.requestsSent += 1
             if t.sent >= t.limit {
-                t.nextAt = now + settings.rto * settings.finalWaitFactor
+                t.nextAt = now + settings.rto * (t.isChange ? settings.filteringFinalWaitFactor : settings.finalWaitFactor)
             } else {
                 t.nextAt = now + t.rto
                 t.rto = t.rto * 2

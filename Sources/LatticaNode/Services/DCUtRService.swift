@@ -131,10 +131,11 @@ final class DCUtRService: NodeService, @unchecked Sendable {
             // Relayed connections that came before STUN knew our NAT (either side: the peer may
             // have offered while we knew nothing): a birthday punch may apply to them. It
             // replaces a DCUtR attempt under way, which cannot work if it does.
-            for (peer, c) in swarm.byPeer.compactMap({ p, id in swarm.conns[id].map { (p, $0) } })
-            where c.isRelayed && c.established && sprayRounds[peer] == nil && punching[peer]?.sprayRunning != true {
-                beginSpray(peer)
+            let relayed = swarm.byPeer.keys.filter { p in
+                guard let c = swarm.connection(to: p) else { return false }
+                return c.isRelayed && c.established && sprayRounds[p] == nil && punching[p]?.sprayRunning != true
             }
+            for p in relayed { beginSpray(p) }
         case .disconnected(let peer):
             sprayRounds.removeValue(forKey: peer)
             if let p = punching.removeValue(forKey: peer) {
