@@ -16,6 +16,7 @@ FROM debian:bookworm-slim AS router
 RUN apt-get update && apt-get install -y --no-install-recommends nftables iproute2 coturn \
  && rm -rf /var/lib/apt/lists/*
 COPY Scripts/testnet/compose/router-entry.sh /usr/local/bin/router-entry
+COPY Scripts/testnet/compose/turnserver.conf /etc/lattica/turnserver.conf
 ENTRYPOINT ["router-entry"]
 
 # A node (target "node"): the runtime libraries only. The entry point sets the default route when
@@ -27,6 +28,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
  && mkdir /shared && chown lattica:lattica /shared
 COPY --from=build /out/latticad /out/lattica /out/lattica-train /usr/local/bin/
 COPY Scripts/testnet/compose/node-entry.sh /usr/local/bin/node-entry
+COPY Scripts/testnet/compose/node.toml /etc/lattica/testnet.toml
 ENV LATTICA_DATA_DIR=/var/lib/lattica
 EXPOSE 4001
 ENTRYPOINT ["node-entry"]

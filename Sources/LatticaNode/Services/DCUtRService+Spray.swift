@@ -27,10 +27,13 @@ extension DCUtRService {
         return Spray.Offer(mapping: swarm.natMapping, filtering: swarm.natFiltering, endpoints: Array(eps.prefix(Spray.maxAddresses)))
     }
 
-    /// The peer's endpoints we may punch to (the same policy as DCUtR's addresses).
+    /// The peer's endpoints we may punch to (the same policy as DCUtR's addresses), public ones
+    /// first: the spray goes to the first, and a LAN address (allowed with `private_addrs`) is
+    /// the peer's side of its NAT.
     func sprayTargets(_ o: Spray.Offer) -> [NAT.Endpoint] {
         let allowed = Set(filter(o.endpoints.map { $0.multiaddr(.tcp) }))
-        return o.endpoints.filter { allowed.contains($0.multiaddr(.tcp)) }
+        let usable = o.endpoints.filter { allowed.contains($0.multiaddr(.tcp)) }
+        return usable.filter { !Self.isPrivate($0.multiaddr(.tcp)) } + usable.filter { Self.isPrivate($0.multiaddr(.tcp)) }
     }
 
     // MARK: the side that offers (B when the circuit comes up; either side once STUN answers)
