@@ -264,8 +264,9 @@ final class TrainingService: NodeService, @unchecked Sendable {
     }
 
     /// Evidence against a peer goes to the run's reports (`run/<id>/reports/<us>`, keyed by the
-    /// accused): an accusation with the SHA-256 of the model that earned it, for others to weigh,
-    /// never a verdict (no node acts on another's report). At most one per peer every 10 steps.
+    /// accused): an accusation with the SHA-256 of the contribution that earned it (θ − φ as it
+    /// was decoded; θ on an attacking node), for others to weigh, never a verdict (no node acts
+    /// on another's report). At most one per peer every 10 steps.
     func report(_ index: Int, step: Int, reason: String) {
         guard let r = run, let accused = r.peer(at: index), let crdt, let runID = CRDT.RunID(r.id) else { return }
         if let last = r.lastReport[index], step - last < 10 { return }
