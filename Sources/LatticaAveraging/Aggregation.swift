@@ -142,23 +142,40 @@ public enum Aggregation {
 
     // MARK: Gram matrix and distances
 
-    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs: each
-    /// block of 4096 coordinates is gathered into a k×4096 scratch (L2-resident) and multiplied
-    /// by `Kernels.syrk` (OpenBLAS where installed); block results are summed in Double.
+    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs:
+    /// per block of 1024 coordinates the k(k+1)/2 products are SIMD dot products straight from
+    /// the inputs (L1-resident; the block results summed in Double). Before 2 Dec 2026 each block
+    /// was gathered into a scratch and multiplied by OpenBLAS's ssyrk: for k ≈ 8 the gathering
+    /// copy cost more than it saved (Flag over 8 × 25 M floats 0.27 → 0.19 s, Docs/LEARNING.md).
     public static func gram(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
         let n = check(inputs), k = inputs.count
         var g = [Double](repeating: 0, count: k * k)
-        let block = 4096
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: k * block)
-        let part = UnsafeMutablePointer<Float>.allocate(capacity: k * k)
-        defer { scratch.deallocate(); part.deallocate() }
+        let ptrs = inputs.map { UnsafeRawPointer($0.baseAddress!) }
+        // Blocks of 1024 coordinates: k blocks of 4 KiB stay in L1 while the k(k+1)/2 products are
+        // taken from them (each input is read from memory once, nothing is copied).
+        let block = 1024
         var start = 0
         while start < n {
-            let len = min(block, n - start)
-            for i in 0..<k { (scratch + i * len).update(from: inputs[i].baseAddress! + start, count: len) }
-            Kernels.syrk(n: k, k: len, a: scratch, c: part)
-            for i in 0..<k { for j in i..<k { g[i * k + j] += Double(part[i * k + j]) } }
-            start += len
+            let end = min(n, start + block)
+            for i in 0..<k {
+                for j in i..<k {
+                    let xi = ptrs[i], xj = ptrs[j]
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+                    var t = start
+                    while t + 16 <= end {
+                        a0 += xi.loadUnaligned(fromByteOffset: 4 * t, as: SIMD8<Float>.self) * xj.loadUnaligned(fromByteOffset: 4 * t, as: SIMD8<Float>.self)
+                        a1 += xi.loadUnaligned(fromByteOffset: 4 * t + 32, as: SIMD8<Float>.self) * xj.loadUnaligned(fromByteOffset: 4 * t + 32, as: SIMD8<Float>.self)
+                        t += 16
+                    }
+                    var s = Double((a0 + a1).sum())
+                    while t < end {
+                        s += Double(xi.loadUnaligned(fromByteOffset: 4 * t, as: Float.self)) * Double(xj.loadUnaligned(fromByteOffset: 4 * t, as: Float.self))
+                        t += 1
+                    }
+                    g[i * k + j] += s
+                }
+            }
+            start = end
         }
         for i in 0..<k { for j in 0..<i { g[i * k + j] = g[j * k + i] } }
         return g
