@@ -109,8 +109,8 @@ extension Methods {
             }
             public func validate() throws(ControlErrorBody) {
                 try require("run", run); try check("step", step); try check("count", count)
-                guard shm.hasPrefix("/dev/shm/"), !shm.contains("/../"), !shm.hasSuffix("/..") else {
-                    throw .badRequest("'shm' must be a file under /dev/shm/")
+                guard TrainerAPI.isSharedMemoryPath(shm) else {
+                    throw .badRequest("'shm' must be a file under /dev/shm/ or a memfd of the trainer as /proc/<pid>/fd/<n>")
                 }
                 for (f, v) in [("loss", loss), ("accuracy", accuracy)] where v.map({ !$0.isFinite }) == true {
                     throw .badRequest("'\(f)' must be a finite number")
@@ -159,8 +159,8 @@ extension Methods {
             public init(run: String, shm: String, count: Int) { self.run = run; self.shm = shm; self.count = count }
             public func validate() throws(ControlErrorBody) {
                 try require("run", run); try check("count", count)
-                guard shm.hasPrefix("/dev/shm/"), !shm.contains("/../"), !shm.hasSuffix("/..") else {
-                    throw .badRequest("'shm' must be a file under /dev/shm/")
+                guard TrainerAPI.isSharedMemoryPath(shm) else {
+                    throw .badRequest("'shm' must be a file under /dev/shm/ or a memfd of the trainer as /proc/<pid>/fd/<n>")
                 }
             }
         }
@@ -170,6 +170,24 @@ extension Methods {
 public enum TrainerAPI {
     /// Bump when a trainer method changes incompatibly; the daemon refuses other versions.
     public static let version = 1
+
+    /// A file under /dev/shm/, or a memfd named `/proc/<pid>/fd/<n>` (Docs/TRAINER-API.md).
+    public static func isSharedMemoryPath(_ shm: String) -> Bool {
+        if procFD(shm) != nil { return true }
+        return shm.hasPrefix("/dev/shm/") && !shm.contains("/../") && !shm.hasSuffix("/..")
+    }
+
+    /// (pid, fd) of a path that is exactly `/proc/<pid>/fd/<n>` (decimal, no sign); nil otherwise.
+    public static func procFD(_ path: String) -> (pid: Int, fd: Int)? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "proc", parts[3] == "fd" else { return nil }
+        func number(_ s: Substring) -> Int? {
+            guard !s.isEmpty, s.count <= 9, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return Int(s)
+        }
+        guard let pid = number(parts[2]), let fd = number(parts[4]) else { return nil }
+        return (pid, fd)
+    }
 }
 
 /// A run's configuration, as it is stored in `run/<id>/config` (one map key per field).
@@ -329,7 +347,13 @@ public struct OuterStepResult: Codable, Sendable, Equatable {
     public var staleness: [Int]?
     /// The round deadline this step had (it adapts to the measured pull times and step cycle).
     public var deadlineMs: Double?
-    enum CodingKeys: String, CodingKey { case step, partners, rejected, bytesIn = "bytes_in", bytesOut = "bytes_out", ms, staleness, deadlineMs = "deadline_ms" }
+    /// How the daemon read θ and wrote the answer: `mapped` (a memfd sealed against shrinking:
+    /// mapped, θ read and the answer written in place) or `read` (pread/pwrite). Docs/TRAINER-API.md.
+    public var sharedMemory: String?
+    enum CodingKeys: String, CodingKey {
+        case step, partners, rejected, bytesIn = "bytes_in", bytesOut = "bytes_out", ms, staleness, deadlineMs = "deadline_ms"
+        case sharedMemory = "shared_memory"
+    }
     public init(step: Int, partners: [String], rejected: Int, bytesIn: Int, bytesOut: Int, ms: Double) {
         self.step = step; self.partners = partners; self.rejected = rejected; self.bytesIn = bytesIn; self.bytesOut = bytesOut; self.ms = ms
     }

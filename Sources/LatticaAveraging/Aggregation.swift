@@ -45,6 +45,20 @@ public enum Aggregation {
         withBuffers(inputs) { aggregate($0, rule: rule) }
     }
 
+    /// The same result written into `out` (reused when it has the inputs' length and is uniquely
+    /// referenced: no allocation, no page faults) for the rules whose output is a weighted sum of
+    /// the inputs (mean, Multi-Krum, Flag); the others allocate.
+    public static func aggregate(_ inputs: [[Float]], rule: Rule, into out: inout [Float]) {
+        withBuffers(inputs) { b in
+            switch rule {
+            case .mean: weightedSum(b, weights: [Double](repeating: 1 / Double(b.count), count: b.count), into: &out)
+            case .multiKrum(let f, let m): weightedSum(b, weights: multiKrumWeights(b, f: f, m: m), into: &out)
+            case .flag(let r, let it): weightedSum(b, weights: flagCoefficients(gram: gram(b), k: b.count, r: r, iterations: it), into: &out)
+            default: out = aggregate(b, rule: rule)
+            }
+        }
+    }
+
     /// Calls `body` with borrowed buffers of every array.
     public static func withBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
         var buffers: [UnsafeBufferPointer<Float>] = []
@@ -69,46 +83,99 @@ public enum Aggregation {
         weightedSum(inputs, weights: [Double](repeating: 1 / Double(inputs.count), count: inputs.count))
     }
 
+    /// `rule` (mean or Flag) over the inputs with every input longer than `factor` × the lower
+    /// median norm scaled down to it (`Averaging.Instance.bounded`), without scaled copies: both
+    /// rules are weighted sums, so the scale factors s_i go into the weights (Flag: coefficients
+    /// from the Gram matrix S·G·S, output Σ a_i·s_i·x_i). One Gram pass (Flag; the norms come
+    /// from its diagonal) or one norm pass (mean), then one output pass.
+    public static func aggregateBounded(_ inputs: [[Float]], rule: Rule, factor: Double, into out: inout [Float]) {
+        withBuffers(inputs) { b in
+            let k = b.count
+            let g: [Double]? = if case .flag = rule { gram(b) } else { nil }
+            let norms = g.map { g in (0..<k).map { g[$0 * k + $0].squareRoot() } } ?? b.map { Kernels.norm($0) }
+            let bound = factor * norms.sorted()[(k - 1) / 2]
+            let s = norms.map { n in n > bound && n > 0 ? Double(Float(bound / n)) : 1 }
+            switch rule {
+            case .flag(let r, let it):
+                var gs = g!
+                for i in 0..<k { for j in 0..<k { gs[i * k + j] *= s[i] * s[j] } }
+                let a = flagCoefficients(gram: gs, k: k, r: r, iterations: it)
+                weightedSum(b, weights: (0..<k).map { a[$0] * s[$0] }, into: &out)
+            default:
+                weightedSum(b, weights: s.map { $0 / Double(k) }, into: &out)
+            }
+        }
+    }
+
     /// Σ_i w_i·x_i in one pass.
     public static func weightedSum(_ inputs: [UnsafeBufferPointer<Float>], weights: [Double]) -> [Float] {
         let n = check(inputs)
         precondition(weights.count == inputs.count)
-        let w = weights.map { Float($0) }
         return [Float](unsafeUninitializedCapacity: n) { out, initialized in
-            let o = out.baseAddress!
-            o.update(repeating: 0, count: n)
-            let block = 1 << 13
-            var start = 0
-            while start < n {
-                let len = min(block, n - start)
-                for (i, x) in inputs.enumerated() where w[i] != 0 {
-                    Kernels.axpy(n: len, alpha: w[i], x: x.baseAddress! + start, y: o + start)
-                }
-                start += len
-            }
+            weightedSum(inputs, weights: weights, to: out.baseAddress!, n: n)
             initialized = n
+        }
+    }
+
+    /// Σ_i w_i·x_i into `out` (resized when its length differs).
+    public static func weightedSum(_ inputs: [UnsafeBufferPointer<Float>], weights: [Double], into out: inout [Float]) {
+        let n = check(inputs)
+        precondition(weights.count == inputs.count)
+        if out.count != n { out = [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
+        guard n > 0 else { return }
+        out.withUnsafeMutableBufferPointer { weightedSum(inputs, weights: weights, to: $0.baseAddress!, n: n) }
+    }
+
+    static func weightedSum(_ inputs: [UnsafeBufferPointer<Float>], weights: [Double], to o: UnsafeMutablePointer<Float>, n: Int) {
+        let w = weights.map { Float($0) }
+        let block = 1 << 13
+        var start = 0
+        while start < n {
+            let len = min(block, n - start)
+            (o + start).update(repeating: 0, count: len)
+            for (i, x) in inputs.enumerated() where w[i] != 0 {
+                Kernels.axpy(n: len, alpha: w[i], x: x.baseAddress! + start, y: o + start)
+            }
+            start += len
         }
     }
 
     // MARK: Gram matrix and distances
 
-    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs: each
-    /// block of 4096 coordinates is gathered into a k×4096 scratch (L2-resident) and multiplied
-    /// by `Kernels.syrk` (OpenBLAS where installed); block results are summed in Double.
+    /// The k×k Gram matrix G_ij = ⟨x_i, x_j⟩ (row-major), in one blocked pass over the inputs:
+    /// per block of 1024 coordinates the k(k+1)/2 products are SIMD dot products straight from
+    /// the inputs (L1-resident; the block results summed in Double). Before 2 Dec 2026 each block
+    /// was gathered into a scratch and multiplied by OpenBLAS's ssyrk: for k ≈ 8 the gathering
+    /// copy cost more than it saved (Flag over 8 × 25 M floats 0.27 → 0.19 s, Docs/LEARNING.md).
     public static func gram(_ inputs: [UnsafeBufferPointer<Float>]) -> [Double] {
         let n = check(inputs), k = inputs.count
         var g = [Double](repeating: 0, count: k * k)
-        let block = 4096
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: k * block)
-        let part = UnsafeMutablePointer<Float>.allocate(capacity: k * k)
-        defer { scratch.deallocate(); part.deallocate() }
+        let ptrs = inputs.map { UnsafeRawPointer($0.baseAddress!) }
+        // Blocks of 1024 coordinates: k blocks of 4 KiB stay in L1 while the k(k+1)/2 products are
+        // taken from them (each input is read from memory once, nothing is copied).
+        let block = 1024
         var start = 0
         while start < n {
-            let len = min(block, n - start)
-            for i in 0..<k { (scratch + i * len).update(from: inputs[i].baseAddress! + start, count: len) }
-            Kernels.syrk(n: k, k: len, a: scratch, c: part)
-            for i in 0..<k { for j in i..<k { g[i * k + j] += Double(part[i * k + j]) } }
-            start += len
+            let end = min(n, start + block)
+            for i in 0..<k {
+                for j in i..<k {
+                    let xi = ptrs[i], xj = ptrs[j]
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+                    var t = start
+                    while t + 16 <= end {
+                        a0 += xi.loadUnaligned(fromByteOffset: 4 * t, as: SIMD8<Float>.self) * xj.loadUnaligned(fromByteOffset: 4 * t, as: SIMD8<Float>.self)
+                        a1 += xi.loadUnaligned(fromByteOffset: 4 * t + 32, as: SIMD8<Float>.self) * xj.loadUnaligned(fromByteOffset: 4 * t + 32, as: SIMD8<Float>.self)
+                        t += 16
+                    }
+                    var s = Double((a0 + a1).sum())
+                    while t < end {
+                        s += Double(xi.loadUnaligned(fromByteOffset: 4 * t, as: Float.self)) * Double(xj.loadUnaligned(fromByteOffset: 4 * t, as: Float.self))
+                        t += 1
+                    }
+                    g[i * k + j] += s
+                }
+            }
+            start = end
         }
         for i in 0..<k { for j in 0..<i { g[i * k + j] = g[j * k + i] } }
         return g
@@ -159,13 +226,17 @@ public enum Aggregation {
     }
 
     public static func multiKrum(_ inputs: [UnsafeBufferPointer<Float>], f: Int, m: Int) -> [Float] {
+        weightedSum(inputs, weights: multiKrumWeights(inputs, f: f, m: m))
+    }
+
+    static func multiKrumWeights(_ inputs: [UnsafeBufferPointer<Float>], f: Int, m: Int) -> [Double] {
         _ = check(inputs)
         let k = inputs.count
         let scores = krumScores(squaredDistances: squaredDistances(inputs), k: k, f: f)
         let chosen = (0..<k).sorted { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }.prefix(max(1, min(m, k)))
         var w = [Double](repeating: 0, count: k)
         for i in chosen { w[i] = 1 / Double(chosen.count) }
-        return weightedSum(inputs, weights: w)
+        return w
     }
 }
 

@@ -19,7 +19,14 @@ extension Averaging {
         var requested: Set<Int> = []
         var tried: Set<Int> = []
         var received: [(peer: Int, parameters: [Float])] = []
+        /// Peers whose entry in `received` is already their delta θ − φ (`onDelta`), not θ.
+        var deltaPeers: Set<Int> = []
         var finished = true
+        /// Buffers of the last step's deltas and aggregate, reused by the next (a fresh 100 MB
+        /// array costs its page faults on every step): `spareBuffers` for the shell's pulls.
+        var spare: [[Float]] = []
+        var ownDelta: [Float] = []
+        var aggregateBuffer: [Float] = []
 
         /// `initial` is the agreed initial model (θ = φ at the start).
         public init(me: Int, initial: [Float], settings: Settings, seed: UInt64) {
@@ -58,6 +65,7 @@ extension Averaging {
             requested = []
             tried = []
             received = []
+            deltaPeers = []
             finished = false
             let targets: [Int]
             switch settings.method {
@@ -108,6 +116,32 @@ extension Averaging {
                 received.append((peer, p))
                 return []
             }
+        }
+
+        /// A model that the shell decoded straight into its delta θ − φ from our current φ
+        /// (`Wire.ReplyReceiver`), with its finiteness and ‖θ − φ‖ measured in the same pass: the
+        /// same checks as a `.model` message, in the same order.
+        public mutating func onDelta(step s: Int, delta: [Float], finite: Bool, norm: Double, from peer: Int, now: Instant) -> [Directive] {
+            metrics.modelsReceived += 1
+            guard !finished, requested.contains(peer), !received.contains(where: { $0.peer == peer }) else {
+                return reject(peer, s == step ? .unsolicited : .wrongStep)
+            }
+            guard s == step else { return reject(peer, .wrongStep) }
+            guard delta.count == slow.count else { return reject(peer, .wrongShape) }
+            guard finite else { return reject(peer, .nonFinite) }
+            guard norm <= settings.maxDeltaNorm else { return reject(peer, .absurdNorm) }
+            received.append((peer, delta))
+            deltaPeers.insert(peer)
+            return []
+        }
+
+        /// A buffer of the model's size left from an earlier step, for the shell to decode the
+        /// next pull into (nil: allocate).
+        public mutating func spareBuffer() -> [Float]? { spare.popLast() }
+
+        /// A buffer the shell no longer needs (a pull that failed or came too late).
+        public mutating func recycle(_ buffer: [Float]) {
+            if buffer.count == slow.count, spare.count < max(1, members.count) { spare.append(buffer) }
         }
 
         mutating func reject(_ peer: Int, _ reason: RejectReason) -> [Directive] {
@@ -172,18 +206,24 @@ extension Averaging {
             metrics.outerSteps += 1
             var directives: [Directive] = []
             let n = slow.count
-            let (contributors, deltas, aggregate) = aggregateDeltas(own: published, received.sorted(by: { $0.peer < $1.peer }))
+            var own = ownDelta
+            ownDelta = []
+            own.subtract(published, slow)
+            var reuse = aggregateBuffer
+            aggregateBuffer = []
+            let (contributors, deltas, aggregate) = aggregateDeltas(own: own, received.sorted(by: { $0.peer < $1.peer }), given: deltaPeers, into: &reuse)
             // Evidence: each peer's distance from the aggregate, relative to the median distance.
             if deltas.count >= 3 {
-                let dist = deltas.map { $0.distance(to: aggregate) }
+                // One pass per delta: its distance from the aggregate, its dot product and norm.
+                let cmp = aggregate.withUnsafeBufferPointer { g in deltas.map { d in d.withUnsafeBufferPointer { Kernels.compare($0, g) } } }
+                let dist = cmp.map { $0.squaredDistance.squareRoot() }
                 let sorted = dist.sorted()
                 let med = max(sorted[sorted.count / 2], 1e-12)
                 let aggNorm = aggregate.l2Norm
                 for (i, peer) in contributors.enumerated() where peer != me {
                     let ratio = dist[i] / med
                     // Far out, or pointing against the aggregate (IPM-style inner-product attacks).
-                    let cosine = aggNorm > 0 ? deltas[i].withUnsafeBufferPointer { d in
-                        aggregate.withUnsafeBufferPointer { Kernels.dot(d, $0) } } / (max(deltas[i].l2Norm, 1e-30) * aggNorm) : 1
+                    let cosine = aggNorm > 0 ? cmp[i].dot / (max(cmp[i].squaredNorm.squareRoot(), 1e-30) * aggNorm) : 1
                     let far = ratio > settings.reputation.farFactor || cosine < settings.reputation.minCosine
                     if far { metrics.farContributions += 1 }
                     let e = Evidence(peer: peer, step: step, kind: .distance(ratio: ratio, far: far))
@@ -200,6 +240,18 @@ extension Averaging {
                     }
                 }
             }
+            // The buffers go back for the next step (dropped references first: `deltas` and
+            // `received` share them).
+            let given = deltaPeers
+            let pulled = received.filter { given.contains($0.peer) }.map(\.parameters)
+            received = []
+            deltaPeers = []
+            _ = consume deltas
+            // (For the mean of our delta alone, the aggregate is `own` itself: not kept twice.)
+            let same = aggregate.withUnsafeBufferPointer { a in own.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }
+            ownDelta = own
+            aggregateBuffer = same ? [] : aggregate
+            spare = Array(pulled.prefix(max(1, members.count)))
             published = slow
             directives.append(.setParameters(slow))
             return directives
@@ -208,27 +260,45 @@ extension Averaging {
         /// The deltas Δ_j = θ_j − φ (own first) of the trusted contributions (all of them when fewer
         /// than 3 trusted ones remain, or without reputation), and their aggregate: the run's rule
         /// for robust methods with 3 or more, the mean otherwise.
-        func aggregateDeltas(own: [Float], _ models: [(peer: Int, parameters: [Float])], rule override: Aggregation.Rule? = nil) -> (contributors: [Int], deltas: [[Float]], aggregate: [Float]) {
+        /// `own` and the models of the peers in `given` are deltas already; `into`: a buffer to
+        /// write the aggregate into when the rule allows (its old contents are overwritten).
+        func aggregateDeltas(own ownDelta: [Float], _ models: [(peer: Int, parameters: [Float])], given: Set<Int> = [],
+                             rule override: Aggregation.Rule? = nil, into buffer: inout [Float]) -> (contributors: [Int], deltas: [[Float]], aggregate: [Float]) {
             var contributors = [me]
-            var deltas = [own - slow]
+            var deltas = [ownDelta]
+            func delta(_ peer: Int, _ p: [Float]) -> [Float] { given.contains(peer) ? p : p - slow }
             for (peer, p) in models where !settings.useReputation || reputation.isTrusted(peer) {
-                contributors.append(peer); deltas.append(p - slow)
+                contributors.append(peer); deltas.append(delta(peer, p))
             }
             // Keep deprioritised peers only if too few trusted ones answered.
             if settings.useReputation && contributors.count < 3 {
-                for (peer, p) in models where !contributors.contains(peer) { contributors.append(peer); deltas.append(p - slow) }
+                for (peer, p) in models where !contributors.contains(peer) { contributors.append(peer); deltas.append(delta(peer, p)) }
             }
             // What the rule sees: deltas bounded in norm and near-duplicates counted once, when set
             // (the evidence is computed from the deltas themselves).
             // As the robust rules, the bound needs 3 or more: with two, the lower median is the smaller
             // norm, and a partner that has not moved (θ = φ) would zero the other's delta.
+            let rule: Aggregation.Rule = switch (override, settings.method) {
+            case (let rule?, _) where deltas.count >= 3: rule
+            case (nil, .robust(_, let rule)) where deltas.count >= 3: rule
+            default: .mean
+            }
+            if deltas.count >= 3, let factor = settings.normBound, settings.mergeDuplicates == nil {
+                // Mean and Flag are weighted sums of their inputs: the bound's scale factors go into
+                // the weights (Flag's Gram matrix scaled by them) instead of into scaled copies.
+                switch rule {
+                case .mean, .flag:
+                    Aggregation.aggregateBounded(deltas, rule: rule, factor: factor, into: &buffer)
+                    return (contributors, deltas, buffer)
+                default: break
+                }
+            }
             var inputs = deltas.count >= 3 ? settings.normBound.map { Self.bounded(deltas, factor: $0) } ?? deltas : deltas
             if let eps = settings.mergeDuplicates, inputs.count >= 3 { inputs = Self.distinct(inputs, fraction: eps) }
-            switch (override, settings.method) {
-            case (let rule?, _) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(inputs, rule: rule))
-            case (nil, .robust(_, let rule)) where deltas.count >= 3: return (contributors, deltas, Aggregation.aggregate(inputs, rule: rule))
-            default: return (contributors, deltas, Aggregation.aggregate(inputs, rule: .mean))
-            }
+            // The mean of one input is that input: no pass, no copy.
+            if rule == .mean, inputs.count == 1 { return (contributors, deltas, inputs[0]) }
+            Aggregation.aggregate(inputs, rule: rule, into: &buffer)
+            return (contributors, deltas, buffer)
         }
 
         /// The final global merge ("A Single Merging Suffices"): at a run's end the node takes every
@@ -251,7 +321,8 @@ extension Averaging {
                 if let reason { directives += reject(peer, reason); continue }
                 accepted.append((peer, p))
             }
-            let (contributors, _, aggregate) = aggregateDeltas(own: own, accepted, rule: settings.mergeRule)
+            var buffer: [Float] = []
+            let (contributors, _, aggregate) = aggregateDeltas(own: own - slow, accepted, rule: settings.mergeRule, into: &buffer)
             slow.withUnsafeMutableBufferPointer { phi in
                 aggregate.withUnsafeBufferPointer { g in for i in 0..<phi.count { phi[i] += g[i] } }
             }

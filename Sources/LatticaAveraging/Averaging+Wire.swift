@@ -73,6 +73,18 @@ extension Averaging {
             return out
         }
 
+        /// The same bytes as `encode(r)`, written into `out` (its storage reused when it is
+        /// uniquely referenced and large enough: no allocation and no page faults per reply).
+        public static func encode(_ r: Reply, into out: inout [UInt8]) {
+            out.removeAll(keepingCapacity: true)
+            out.reserveCapacity(24 + 4 * r.parameters.count)
+            out.append(version)
+            out.append(r.status.rawValue)
+            out += Varint.encoded(UInt64(max(0, r.step)))
+            out += Varint.encoded(UInt64(r.parameters.count))
+            r.parameters.withUnsafeBytes { out.append(contentsOf: $0) }
+        }
+
         /// `expectedCount`: the run's parameter count; any other count (but 0 with a non-model
         /// status) is refused before a float is read.
         public static func decodeReply(_ b: [UInt8], expectedCount: Int) throws(DecodeError) -> Reply {

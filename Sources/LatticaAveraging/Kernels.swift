@@ -74,12 +74,134 @@ public enum Kernels {
         for i in 0..<x.count { y[i] += a * x[i] }
     }
 
-    /// True when every element is finite.
+    /// True when every element is finite (SIMD: x − x is 0 for finite x and NaN for NaN or ±Inf,
+    /// and a NaN survives every later addition).
     @inlinable
     public static func allFinite(_ x: UnsafeBufferPointer<Float>) -> Bool {
-        var bad = false
-        for v in x where !v.isFinite { bad = true; break }
-        return !bad
+        guard let p = x.baseAddress else { return true }
+        return allFinite(UnsafeRawPointer(p), count: x.count)
+    }
+
+    /// True when every one of the `count` float32 at `src` (any alignment) is finite.
+    @inlinable
+    public static func allFinite(_ src: UnsafeRawPointer, count n: Int) -> Bool {
+        var z = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let v = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            z += v - v
+            i += 8
+        }
+        var tail: Float = 0
+        while i < n { let v = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self); tail += v - v; i += 1 }
+        return z.sum() + tail == 0
+    }
+
+    /// dst = src in one pass that also checks every element: true when all are finite. `src` may
+    /// be unaligned (bytes off the wire, a shared-memory mapping); little endian, as the wire.
+    @inlinable
+    public static func copyChecked(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count n: Int) -> Bool {
+        var z = SIMD8<Float>()
+        var i = 0
+        let out = UnsafeMutableRawPointer(dst)
+        while i + 8 <= n {
+            let v = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            out.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            z += v - v
+            i += 8
+        }
+        var tail: Float = 0
+        while i < n { let v = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self); dst[i] = v; tail += v - v; i += 1 }
+        return z.sum() + tail == 0
+    }
+
+    /// dst = src − phi in one pass over `count` float32 (src any alignment), returning whether
+    /// every src element is finite and Σ dst² (Double-accumulated per block of 4096): a model
+    /// taken off the wire, turned into its delta, checked and measured while it is in cache.
+    @inlinable
+    public static func subtractChecked(_ src: UnsafeRawPointer, _ phi: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                       count n: Int) -> (finite: Bool, sumSquares: Double) {
+        var z = SIMD8<Float>()
+        var total = 0.0
+        var i = 0
+        let out = UnsafeMutableRawPointer(dst), f = UnsafeRawPointer(phi)
+        while i < n {
+            let end = min(n, i + 4096)
+            var acc = SIMD8<Float>()
+            while i + 8 <= end {
+                let v = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                let d = v - f.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                out.storeBytes(of: d, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                acc += d * d
+                z += v - v
+                i += 8
+            }
+            var s = Double(acc.sum())
+            while i < end {
+                let v = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                let d = v - phi[i]
+                dst[i] = d
+                s += Double(d) * Double(d)
+                z[0] += v - v
+                i += 1
+            }
+            total += s
+        }
+        return (z.sum() == 0, total)
+    }
+
+    /// ⟨x, y⟩, ‖x − y‖² and ‖x‖² in one pass (Double-accumulated per block of 4096).
+    @inlinable
+    public static func compare(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) -> (dot: Double, squaredDistance: Double, squaredNorm: Double) {
+        precondition(x.count == y.count)
+        var dot = 0.0, dist = 0.0, norm = 0.0
+        var i = 0
+        let n = x.count
+        guard let xp = x.baseAddress, let yp = y.baseAddress else { return (0, 0, 0) }
+        while i < n {
+            let end = min(n, i + 4096)
+            var ad = SIMD8<Float>(), ae = SIMD8<Float>(), an = SIMD8<Float>()
+            while i + 8 <= end {
+                let a = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD8<Float>.self)
+                let b = UnsafeRawPointer(yp + i).loadUnaligned(as: SIMD8<Float>.self)
+                let d = a - b
+                ad += a * b
+                ae += d * d
+                an += a * a
+                i += 8
+            }
+            var sd = Double(ad.sum()), se = Double(ae.sum()), sn = Double(an.sum())
+            while i < end {
+                let a = Double(xp[i]), b = Double(yp[i]), d = Double(xp[i] - yp[i])
+                sd += a * b; se += d * d; sn += a * a
+                i += 1
+            }
+            dot += sd; dist += se; norm += sn
+        }
+        return (dot, dist, norm)
+    }
+
+    /// ‖x − y‖², Double-accumulated per block of 4096 (SIMD).
+    @inlinable
+    public static func squaredDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>) -> Double {
+        precondition(x.count == y.count)
+        var total = 0.0
+        var i = 0
+        let n = x.count
+        guard let xp = x.baseAddress, let yp = y.baseAddress else { return 0 }
+        while i < n {
+            let end = min(n, i + 4096)
+            var acc = SIMD8<Float>()
+            while i + 8 <= end {
+                let d = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD8<Float>.self) - UnsafeRawPointer(yp + i).loadUnaligned(as: SIMD8<Float>.self)
+                acc += d * d
+                i += 8
+            }
+            var s = Double(acc.sum())
+            while i < end { let d = Double(xp[i] - yp[i]); s += d * d; i += 1 }
+            total += s
+        }
+        return total
     }
 }
 
@@ -106,6 +228,29 @@ extension Array where Element == Float {
 
     public static func * (s: Float, a: [Float]) -> [Float] { a.map { s * $0 } }
 
+    /// self = a − b, in place when self already has their length and is uniquely referenced (a
+    /// buffer reused across outer steps: no allocation, no page faults).
+    public mutating func subtract(_ a: [Float], _ b: [Float]) {
+        precondition(a.count == b.count)
+        let n = a.count
+        if count != n { self = [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
+        guard n > 0 else { return }
+        withUnsafeMutableBufferPointer { out in
+            a.withUnsafeBufferPointer { x in
+                b.withUnsafeBufferPointer { y in
+                    let o = UnsafeMutableRawPointer(out.baseAddress!), xp = UnsafeRawPointer(x.baseAddress!), yp = UnsafeRawPointer(y.baseAddress!)
+                    var i = 0
+                    while i + 8 <= n {
+                        let d = xp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - yp.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                        o.storeBytes(of: d, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    while i < n { out[i] = x[i] - y[i]; i += 1 }
+                }
+            }
+        }
+    }
+
     /// self += s·x
     public mutating func add(_ x: [Float], scaledBy s: Float = 1) {
         precondition(count == x.count)
@@ -114,9 +259,7 @@ extension Array where Element == Float {
 
     public func distance(to other: [Float]) -> Double {
         precondition(count == other.count)
-        var s = 0.0
-        for i in 0..<count { let d = Double(self[i] - other[i]); s += d * d }
-        return s.squareRoot()
+        return withUnsafeBufferPointer { x in other.withUnsafeBufferPointer { Kernels.squaredDistance(x, $0) } }.squareRoot()
     }
 }
 

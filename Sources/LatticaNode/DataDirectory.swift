@@ -79,6 +79,14 @@ extension DataDirectory {
     /// the new one, never a mix. (LatticaData has the same for the trainer and tools; latticad does
     /// not link it, to keep Foundation out of the daemon.)
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(SwarmError) {
+        var failure: SwarmError?
+        bytes.withUnsafeBytes { b in
+            do throws(SwarmError) { try writeAtomically(b, to: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws(SwarmError) {
         let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw SwarmError("cannot create \(dir): \(error)")
@@ -86,7 +94,7 @@ extension DataDirectory {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0 else { throw SwarmError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        let ok = bytes.withUnsafeBytes { b -> Bool in
+        let ok = { (b: UnsafeRawBufferPointer) -> Bool in
             var off = 0
             while off < b.count {
                 let n = write(fd, b.baseAddress! + off, b.count - off)
@@ -94,7 +102,7 @@ extension DataDirectory {
                 off += n
             }
             return fsync(fd) == 0
-        }
+        }(bytes)
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
             let e = String(cString: strerror(errno))

@@ -219,3 +219,47 @@ def test_a_new_trainer_resumes_from_the_checkpoint(net1):
         with Session(run, socket=d.socket) as s2, pytest.raises(latticaswift.ShapeMismatch) as e:
             s2.start(np.zeros(17, np.float32))
         assert e.value.expected == 16 and e.value.got == 17
+
+
+def test_hand_off_through_a_sealed_memfd_is_mapped(net1):
+    """The default buffers are memfds sealed against shrinking: the daemon maps them (its answer
+    says ``shared_memory: mapped``); the seal stops a shrink that would fault its mapping."""
+    import errno
+    import os
+    d = net1.daemons[0]
+    run = solo_run(net1, name="memfd", alpha=1.0, beta=0.0, rounds=3)
+    with Session(run, socket=d.socket) as s:
+        s.start(np.zeros(1000, np.float32))
+        buf = s._bufs[0]
+        assert buf.sealed and buf.path == f"/proc/{os.getpid()}/fd/{buf._fd}"
+        buf.array[:] = 2.0
+        a = s._ctl.call("trainer.outer_step", run=run, step=s.step, shm=buf.path, count=s.count)
+        assert a["shared_memory"] == "mapped"
+        np.testing.assert_allclose(buf.array, 2.0)  # α 1, β 0, alone: φ ← θ, written in place
+        with pytest.raises(OSError) as e:
+            os.ftruncate(buf._fd, 4)
+        assert e.value.errno == errno.EPERM
+
+
+def test_hand_off_through_dev_shm_files_still_works(net1, monkeypatch):
+    """``LATTICASWIFT_SHM=file`` (and an older daemon) use files under /dev/shm: pread/pwrite."""
+    monkeypatch.setenv("LATTICASWIFT_SHM", "file")
+    d = net1.daemons[0]
+    run = solo_run(net1, name="devshm", alpha=1.0, beta=0.0, rounds=3)
+    with Session(run, socket=d.socket) as s:
+        s.start(np.zeros(100, np.float32))
+        buf = s._bufs[0]
+        assert not buf.sealed and buf.path.startswith("/dev/shm/")
+        buf.array[:] = 3.0
+        a = s._ctl.call("trainer.outer_step", run=run, step=s.step, shm=buf.path, count=s.count)
+        assert a["shared_memory"] == "read"
+        np.testing.assert_allclose(buf.array, 3.0)
+
+
+def test_a_memfd_of_another_process_is_refused(net1):
+    d = net1.daemons[0]
+    run = solo_run(net1, name="otherfd", rounds=3)
+    with Session(run, socket=d.socket) as s:
+        s.start(np.zeros(100, np.float32))
+        with pytest.raises(latticaswift.errors.BadRequest, match="not a descriptor of this run's trainer"):
+            s._ctl.call("trainer.outer_step", run=run, step=s.step, shm="/proc/1/fd/0", count=s.count)

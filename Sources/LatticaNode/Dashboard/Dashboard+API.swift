@@ -176,7 +176,7 @@ enum Dashboard {
         var accused: String
         var reason: String
         var step: UInt64
-        /// SHA-256 (hex) of the models that earned it.
+        /// SHA-256 (hex) of the contributions that earned it (θ − φ as decoded: Docs/TRAINER-API.md).
         var evidence: [String]
     }
 

@@ -33,6 +33,7 @@ extension TrainingService {
             guard p.apiVersion == TrainerAPI.version else {
                 throw ControlErrorBody(code: "unsupported_version", message: "trainer API version \(p.apiVersion) is not supported (this daemon speaks \(TrainerAPI.version))")
             }
+            try await ctx.onLoop { self.writeOwedCheckpoint(force: true) }
             self.checkpointQueue.sync {}  // the last checkpoint is on disk before it is offered to resume from
             return try await ctx.onLoop { () throws -> TrainerAttachResult in
                 guard let r = self.run, r.id == p.run else {
@@ -57,17 +58,24 @@ extension TrainingService {
         }
         ctx.method(Methods.TrainerOuterStep.self) { [self] p in
             // The count is checked against the run's model before anything is allocated.
-            let expected: Int? = try await ctx.onLoop { () throws -> Int? in
+            // With the count: the buffer of the θ before last, to read this one into (warm memory).
+            let (expected, spare): (Int?, [Float]) = try await ctx.onLoop { () throws -> (Int?, [Float]) in
                 guard let r = self.run, r.id == p.run else { throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'") }
-                return r.avg?.slow.count
+                try self.checkMemfdOwner(p.shm)
+                let spare = self.thetaSpare
+                self.thetaSpare = []
+                return (r.avg?.slow.count, p.initial == true ? [] : spare)
             }
             if p.initial != true, let expected, expected != p.count {
                 throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)")
             }
-            let theta = try Self.readShared(p.shm, count: p.count)
-            guard theta.allFinite else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            var buffer = spare
+            let readMode = try SharedTheta.read(p.shm, count: p.count, into: &buffer)
+            let theta = consume buffer
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
-                guard let r = self.run, r.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
+                // No copy of `run` held here: the step below updates the averaging core's vectors
+                // in place only while nothing else references them.
+                guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
                 if let l = p.loss { self.run?.loss = l }
                 if let a = p.accuracy {
                     self.run?.accuracy = a
@@ -80,24 +88,29 @@ extension TrainingService {
                 }
                 self.outerStep(step: p.step, theta: theta) { done(.success($0)) }
             }
-            let (phi, result) = try outcome.get()
-            if p.initial != true { try Self.writeShared(p.shm, phi) }
+            var (phi, result) = try outcome.get()
+            if p.initial != true {
+                let writeMode = try SharedTheta.write(p.shm, phi)
+                result.sharedMemory = readMode == .mapped && writeMode == .mapped ? "mapped" : "read"
+            }
             return result
         }
         ctx.method(Methods.TrainerFinalMerge.self) { [self] p in
             let expected: Int = try await ctx.onLoop { () throws -> Int in
                 guard let r = self.run, r.id == p.run, let n = r.avg?.slow.count else { throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'") }
+                try self.checkMemfdOwner(p.shm)
                 return n
             }
             guard expected == p.count else { throw ControlErrorBody.badRequest("θ has \(p.count) parameters; the run's model has \(expected)") }
-            let theta = try Self.readShared(p.shm, count: p.count)
-            guard theta.allFinite else { throw ControlErrorBody.badRequest("θ from the trainer holds NaN or Inf") }
+            var buffer: [Float] = []
+            _ = try SharedTheta.read(p.shm, count: p.count, into: &buffer)
+            let theta = consume buffer
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
                 guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
                 self.finalMerge(theta: theta) { done(.success($0)) }
             }
             let (phi, result) = try outcome.get()
-            try Self.writeShared(p.shm, phi)
+            _ = try SharedTheta.write(p.shm, phi)
             try await ctx.onLoop { self.checkpoint(step: result.step - 1, phi: phi, version: result.step + 1) }
             return result
         }

@@ -165,38 +165,88 @@ extension TrainingService {
     /// after a crash), progress and (every 10 steps) a checkpoint record in the store. The files
     /// are written (and a large model hashed) on the checkpoint queue, never on the loop thread:
     /// 100 MB with fsync would stall every connection for a while.
-    func checkpoint(step: Int, phi: [Float], metrics extra: [String: Double] = [:], version: Int? = nil) {
+    ///
+    /// φ is copied into the writer's own buffer (one warm copy; the averaging core's φ is never
+    /// held by a write, so the next step updates it in place). One write at a time, and after a
+    /// write that took d the next file waits until 4·d later: a step that ends meanwhile is owed,
+    /// and the φ current then is written (steps faster than that skip files; records, every 10
+    /// steps, and the merged model are always written, in order).
+    func checkpoint(step: Int, phi: [Float], metrics extra: [String: Double] = [:], version: Int? = nil, force: Bool = false) {
         guard let r = run else { return }
+        let record = version == nil && ((step + 1) % 10 == 0 || step + 1 == r.config.rounds)
+        if !record && version == nil && !force && (checkpointBusy || loop.now < checkpointNotBefore) {
+            checkpointOwed = step
+            if !checkpointBusy { scheduleOwedCheckpoint() }
+            return
+        }
         let dir = runDir(r.id), id = r.id, loss = r.loss ?? .nan, accuracy = r.accuracy
         // `version`: the merged model after the final merge (its record is written by trainer.done,
         // with the accuracy before and after); otherwise a record every 10 steps and at the end.
-        let record = version == nil && ((step + 1) % 10 == 0 || step + 1 == r.config.rounds)
         let progress = record || version != nil || r.lastProgressWrite.map { loop.now - $0 >= .seconds(5) } ?? true
         if progress { run?.lastProgressWrite = loop.now }
         let metrics = (r.accuracy.map { ["accuracy": $0] } ?? [:]).merging(extra) { $1 }
-        checkpointQueue.async { [self] in
-            let bytes = phi.withUnsafeBytes { Array($0) }
-            do {
-                try DataDirectory.writeAtomically(bytes, to: dir + "/slow.f32")
-                try DataDirectory.writeAtomically(Array("\(version ?? step + 1)\n".utf8), to: dir + "/step")
-            } catch {
+        checkpointOwed = nil
+        // The writer's buffer when it is free (uniquely referenced: a warm copy), else its own copy.
+        var copy = checkpointBusy ? [] : checkpointBuffer
+        checkpointBuffer = []
+        copy.removeAll(keepingCapacity: true)
+        copy.append(contentsOf: phi)
+        checkpointBusy = true
+        let started = loop.now
+        checkpointQueue.async { [self, copy] in
+            let written: Result<Void, SwarmError> = copy.withUnsafeBytes { bytes in
+                Result { () throws(SwarmError) in
+                    try DataDirectory.writeAtomically(bytes, to: dir + "/slow.f32")
+                    try DataDirectory.writeAtomically(Array("\(version ?? step + 1)\n".utf8), to: dir + "/step")
+                }
+            }
+            if case .failure(let error) = written {
                 Counter(label: "lattica_persist_failures_total", dimensions: [("store", "train"), ("op", "checkpoint")]).increment()
                 logger.warning("cannot write the run's checkpoint", metadata: ["run": "\(id)", "error": "\(error)"])
             }
-            let hash = record || version != nil ? SHA256.hash(bytes) : nil
+            let hash = record || version != nil ? copy.withUnsafeBytes { SHA256.hash($0) } : nil
             _ = loop.execute { [self] in
+                checkpointBusy = false
+                // The writer is busy at most a fifth of the time: a 100 MB file with fsync every
+                // outer step would take the cores from the steps themselves.
+                checkpointNotBefore = loop.now + (loop.now - started) * 4
+                if checkpointBuffer.isEmpty { checkpointBuffer = copy }
                 if version != nil { run?.mergedHash = hash }
-                guard let crdt, let runID = CRDT.RunID(id) else { return }
-                var writes: [CRDT.Write] = progress ? [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))] : []
-                if record, let hash {
-                    writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
+                if let crdt, let runID = CRDT.RunID(id) {
+                    var writes: [CRDT.Write] = progress ? [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))] : []
+                    if record, let hash {
+                        writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
+                    }
+                    if !writes.isEmpty {
+                        do { _ = try crdt.write(writes) } catch {
+                            logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
+                        }
+                    }
                 }
-                guard !writes.isEmpty else { return }
-                do { _ = try crdt.write(writes) } catch {
-                    logger.debug("progress not written to the store", metadata: ["error": "\(error)"])
-                }
+                if checkpointOwed != nil { scheduleOwedCheckpoint() }
             }
         }
+    }
+
+    /// The owed checkpoint, once the writer may start again.
+    func scheduleOwedCheckpoint() {
+        guard checkpointTimer == nil else { return }
+        checkpointTimer = loop.scheduleTimer(after: max(.zero, checkpointNotBefore - loop.now)) { [weak self] _ in
+            self?.checkpointTimer = nil
+            self?.writeOwedCheckpoint()
+        }
+    }
+
+    /// The step owed by `checkpoint` (if any), with the φ of now (the latest: a later step's φ
+    /// replaces an owed one; the step file says which step it is).
+    /// `force`: now, even while a write is in flight (before the daemon stops or a trainer
+    /// attaches: the last step's φ must be on disk; the queue keeps the order).
+    func writeOwedCheckpoint(force: Bool = false) {
+        guard let owed = checkpointOwed, force || (!checkpointBusy && loop.now >= checkpointNotBefore), let phi = run?.avg?.slow else { return }
+        // φ now is the result of the last finished step (`run.step` − 1).
+        let step = max(owed, (run?.step ?? owed + 1) - 1)
+        checkpointOwed = nil
+        checkpoint(step: step, phi: phi, force: true)
     }
 
     /// The checkpoint of `run` in our data dir: (next step, slow-weights file), if one exists.
@@ -205,56 +255,6 @@ extension TrainingService {
         guard let s = try? String(contentsOfFile: dir + "/step", encoding: .utf8), let step = Int(s.filter { $0.isNumber }),
               FileManager.default.fileExists(atPath: dir + "/slow.f32") else { return nil }
         return (step, dir + "/slow.f32")
-    }
-
-    // MARK: shared memory
-
-    /// Reads `count` float32 from the trainer's shared-memory file (never more than it holds).
-    static func readShared(_ path: String, count: Int) throws(ControlErrorBody) -> [Float] {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW)
-        guard fd >= 0 else { throw .badRequest("cannot open '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() else {
-            throw .badRequest("'\(path)' is not a regular file of this user")
-        }
-        guard st.st_mode & 0o077 == 0 else {
-            throw .badRequest("'\(path)' is readable or writable by others (mode \(String(st.st_mode & 0o777, radix: 8))); it must be 0600")
-        }
-        guard Int(st.st_size) == 4 * count else {
-            throw .badRequest("'\(path)' holds \(st.st_size) bytes; \(count) parameters need \(4 * count)")
-        }
-        // Read straight into uninitialised storage (no zero-filling pass over a 100 MB θ first).
-        var ok = true
-        let out = [Float](unsafeUninitializedCapacity: count) { buf, initialized in
-            let b = UnsafeMutableRawBufferPointer(buf)
-            var off = 0
-            while off < b.count {
-                let n = pread(fd, b.baseAddress! + off, b.count - off, off_t(off))
-                if n <= 0 { ok = false; break }
-                off += n
-            }
-            if !ok { b.initializeMemory(as: UInt8.self, repeating: 0) }  // every element initialised either way
-            initialized = count
-        }
-        guard ok else { throw .badRequest("cannot read '\(path)'") }
-        return out
-    }
-
-    static func writeShared(_ path: String, _ p: [Float]) throws(ControlErrorBody) {
-        let fd = open(path, O_WRONLY | O_NOFOLLOW)
-        guard fd >= 0 else { throw ControlErrorBody(code: "failed", message: "cannot open '\(path)' to write θ back") }
-        defer { close(fd) }
-        let ok = p.withUnsafeBytes { b -> Bool in
-            var off = 0
-            while off < b.count {
-                let n = pwrite(fd, b.baseAddress! + off, b.count - off, off_t(off))
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
-        }
-        guard ok else { throw ControlErrorBody(code: "failed", message: "cannot write θ back to '\(path)'") }
     }
 
     // MARK: the trainer process

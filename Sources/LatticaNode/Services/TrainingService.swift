@@ -50,6 +50,19 @@ final class TrainingService: NodeService, @unchecked Sendable {
     var spawnedPids: Set<pid_t> = []
     /// Checkpoint files are written (and hashed) here, in order, off the loop thread.
     let checkpointQueue = DispatchQueue(label: "lattica.train.checkpoints")
+    /// The checkpoint writer's own copy of φ and whether a write is in flight (`checkpoint`).
+    var checkpointBuffer: [Float] = []
+    var checkpointBusy = false
+    /// A step whose φ is not on disk yet because a write was in flight when it ended.
+    var checkpointOwed: Int?
+    var checkpointNotBefore = Instant.zero
+    var checkpointTimer: LoopTimer?
+    /// The last reply we encoded: every puller of the same θ gets the same bytes (one encoding per
+    /// published θ, not per pull), and the buffer is reused for the next θ.
+    var replyCache: (step: Int, theta: [Float], bytes: [UInt8])?
+    /// The θ published before the current one, once nothing uses it: the buffer the next
+    /// `trainer.outer_step` reads θ into (a fresh 100 MB array costs its page faults each step).
+    var thetaSpare: [Float] = []
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -109,6 +122,9 @@ final class TrainingService: NodeService, @unchecked Sendable {
         run?.merge?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
         run?.merge = nil
         stopTrainer()
+        checkpointTimer?.cancel()
+        checkpointTimer = nil
+        writeOwedCheckpoint(force: true)
         checkpointQueue.sync {}  // the last checkpoint reaches the disk before the daemon exits
     }
 
@@ -130,8 +146,22 @@ final class TrainingService: NodeService, @unchecked Sendable {
         guard let (step, theta) = r.published, step >= pull.step - r.config.staleness else {
             return Averaging.Wire.encode(Averaging.Wire.Reply(status: .noModel, step: 0, parameters: []))
         }
+        if settings.attack == .none {
+            if let c = replyCache, c.step == step, c.theta.withUnsafeBufferPointer({ a in theta.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) {
+                run?.bytesOut += c.bytes.count
+                Counter(label: "lattica_train_pulls_served_total").increment()
+                return c.bytes
+            }
+            var bytes = replyCache?.bytes ?? []
+            replyCache = nil  // its buffer uniquely referenced while it is rewritten (unless a stream still sends it)
+            Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: theta), into: &bytes)
+            replyCache = (step, theta, bytes)
+            run?.bytesOut += bytes.count
+            Counter(label: "lattica_train_pulls_served_total").increment()
+            return bytes
+        }
         var out = theta
-        if settings.attack != .none, let avg = r.avg {
+        if let avg = r.avg {
             let update = theta - avg.slow
             let (mean, std) = r.lastHonest.isEmpty ? (theta, update.map { abs($0) }) : Aggregation.moments(r.lastHonest)
             let c = Attack.Context(receiverSlow: avg.slow, ownUpdate: update, honestMean: mean, honestStd: std,
@@ -150,7 +180,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
     func outerStep(step: Int, theta: [Float], done: @escaping (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void) {
         guard var r = run else { done(.failure(.badRequest("no run attached"))); return }
         guard r.pending == nil else { done(.failure(.badRequest("an outer step is already in progress"))); return }
-        guard let avg = r.avg, theta.count == avg.slow.count else {
+        guard r.avg != nil, theta.count == r.avg?.slow.count else {
             done(.failure(.badRequest("θ has \(theta.count) parameters; the run's model has \(r.avg?.slow.count ?? 0)")))
             return
         }
@@ -163,11 +193,16 @@ final class TrainingService: NodeService, @unchecked Sendable {
             return
         }
         if let last = r.lastOuterStep { r.noteStepTime(loop.now - last) }
+        let previous = r.published?.theta
         r.published = (step, theta)
+        if let c = replyCache { replyCache = (-1, [], c.bytes) }  // keeps the bytes buffer, lets go of the old θ
         let members = connected.map { r.index(of: $0) }
         r.pending = RunState.Pending(step: step, startedAt: loop.now, deadline: loop.now + r.deadlineEstimate, bytesIn: 0, done: done)
+        // The averaging core is taken out of `run` (and of `r`) while it steps: uniquely
+        // referenced, its 100 MB vectors are updated in place instead of copied.
+        guard var instance = r.avg.take() else { return }
         run = r
-        var instance = avg
+        if let previous, previous.count == theta.count { thetaSpare = previous }
         // NoLoCo pairs: the partner from the members' peer ids, the same on every node.
         var partner: Int?
         if case .noloco = instance.settings.method,
@@ -205,6 +240,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                 let after = max(.zero, (run?.pending?.deadline ?? loop.now) - loop.now)
                 run?.deadline = loop.scheduleTimer(after: after) { [weak self] _ in
                     guard let self, var avg = self.run?.avg else { return }
+                    self.run?.avg = nil  // uniquely referenced while it steps (no copy of φ and m)
                     let ds = avg.onTimer(.roundDeadline(step: step), now: self.loop.now)
                     self.run?.avg = avg
                     self.apply(ds, step: step)
@@ -228,8 +264,9 @@ final class TrainingService: NodeService, @unchecked Sendable {
     }
 
     /// Evidence against a peer goes to the run's reports (`run/<id>/reports/<us>`, keyed by the
-    /// accused): an accusation with the SHA-256 of the model that earned it, for others to weigh,
-    /// never a verdict (no node acts on another's report). At most one per peer every 10 steps.
+    /// accused): an accusation with the SHA-256 of the contribution that earned it (θ − φ as it
+    /// was decoded; θ on an attacking node), for others to weigh, never a verdict (no node acts
+    /// on another's report). At most one per peer every 10 steps.
     func report(_ index: Int, step: Int, reason: String) {
         guard let r = run, let accused = r.peer(at: index), let crdt, let runID = CRDT.RunID(r.id) else { return }
         if let last = r.lastReport[index], step - last < 10 { return }
@@ -247,54 +284,92 @@ final class TrainingService: NodeService, @unchecked Sendable {
         guard let r = run else { return }
         let t0 = loop.now
         let want = r.avg?.slow.count ?? 0
-        swarm.request(peer, Averaging.Wire.protocolID, Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: step)),
-                      timeout: r.deadlineEstimate, maxResponseBytes: 4 * want + 64) { [weak self] result in
-            guard let self, self.run?.pending?.step == step, var avg = self.run?.avg else { return }
-            var ds: [Averaging.Directive] = []
-            switch result {
-            case .success(let bytes):
-                self.run?.pending?.bytesIn += bytes.count
-                self.run?.bytesIn += bytes.count
-                do {
-                    let reply = try Averaging.Wire.decodeReply(bytes, expectedCount: want)
-                    let staleness = self.run?.config.staleness ?? 0
-                    // Fresh models first: in the first half of the round only this step's θ is taken;
-                    // after that anything within the staleness bound.
-                    let fresh = self.run?.pending.map { self.loop.now < $0.startedAt + ($0.deadline - $0.startedAt) / 2 } ?? false
-                    let behind = reply.status == .noModel || (reply.status == .model && reply.step < step - (fresh ? 0 : staleness))
-                    if behind, let d = self.run?.pending?.deadline, self.loop.now + .milliseconds(30) < d {
-                        // The peer is still in an earlier step: ask again shortly, until the deadline.
-                        _ = self.loop.scheduleTimer(after: .milliseconds(20)) { [weak self] _ in
-                            guard let self, self.run?.pending?.step == step else { return }
-                            self.pull(peer, index: index, step: step)
-                        }
-                        return
+        let request = Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: step))
+        guard settings.attack == .none else {
+            // An attacking node (test nets, demos) keeps the models whole: its attacks are crafted
+            // from the honest models it saw (`lastHonest`).
+            swarm.request(peer, Averaging.Wire.protocolID, request, timeout: r.deadlineEstimate, maxResponseBytes: 4 * want + 64) { [weak self] result in
+                let decoded: Result<Averaging.Wire.ReplyReceiver.Received, AveragingPullOut.Failure>
+                switch result {
+                case .success(let bytes):
+                    do throws(Averaging.Wire.DecodeError) {
+                        let reply = try Averaging.Wire.decodeReply(bytes, expectedCount: want)
+                        decoded = .success(.init(status: reply.status, step: reply.step, kind: .theta, values: reply.parameters,
+                                                 finite: reply.parameters.allFinite, norm: 0))
+                    } catch {
+                        decoded = .failure(.malformed(error))
                     }
-                    if reply.status == .model, reply.step > step + staleness, reply.parameters.allFinite {
-                        // The peer is far ahead (we restarted, or are a straggler): kept as a
-                        // catch-up candidate; see `finish`.
-                        self.run?.ahead[index] = (reply.step, reply.parameters)
-                    }
-                    guard reply.status == .model, abs(reply.step - step) <= staleness else {
-                        ds = avg.onPeerUnreachable(index, now: self.loop.now)  // nothing close enough: ask someone else
-                        break
-                    }
-                    self.run?.notePullTime(self.loop.now - t0)
-                    self.run?.lastPulled[index] = reply.parameters
-                    self.run?.pulledSteps[index] = reply.step
-                    ds = avg.onMessage(.model(step: step, parameters: reply.parameters), from: index, now: self.loop.now)
-                } catch {
-                    // A wrong shape or a malformed reply: rejected before it touches the model.
-                    self.refuseMalformedReply(peer, index: index, step: step)
-                    ds = avg.onPeerUnreachable(index, now: self.loop.now)
+                    self?.pulled(peer, index: index, step: step, startedAt: t0, bytes: bytes.count, decoded)
+                case .failure(let e):
+                    self?.pulled(peer, index: index, step: step, startedAt: t0, bytes: 0, .failure(.transport(e.message)))
                 }
-            case .failure:
-                ds = avg.onPeerUnreachable(index, now: self.loop.now)
             }
-            if avg.hasAllContributions { ds += avg.finishStep(now: self.loop.now) }
-            self.run?.avg = avg
-            self.apply(ds, step: step)
+            return
         }
+        streamPull(peer, request: request, timeout: r.deadlineEstimate, expectedCount: want, step: step, staleness: r.config.staleness) { [weak self] result, bytes in
+            self?.pulled(peer, index: index, step: step, startedAt: t0, bytes: bytes, result)
+        }
+    }
+
+    /// A pull's outcome: the model goes to the averaging core (its delta when decoded as one), or
+    /// the peer is asked again, or counted unreachable or refused. The core is taken out of `run`
+    /// while it is updated, so that its 100 MB vectors are uniquely referenced and updated in
+    /// place (a copy otherwise).
+    func pulled(_ peer: PeerId, index: Int, step: Int, startedAt t0: Instant, bytes: Int,
+                _ result: Result<Averaging.Wire.ReplyReceiver.Received, AveragingPullOut.Failure>) {
+        guard run?.pending?.step == step, var avg = run?.avg else {
+            if case .success(let reply) = result { run?.avg?.recycle(reply.values) }
+            return
+        }
+        run?.avg = nil
+        var ds: [Averaging.Directive] = []
+        switch result {
+        case .success(let reply):
+            run?.pending?.bytesIn += bytes
+            run?.bytesIn += bytes
+            let staleness = run?.config.staleness ?? 0
+            // Fresh models first: in the first half of the round only this step's θ is taken;
+            // after that anything within the staleness bound.
+            let fresh = run?.pending.map { loop.now < $0.startedAt + ($0.deadline - $0.startedAt) / 2 } ?? false
+            let behind = reply.status == .noModel || (reply.status == .model && reply.step < step - (fresh ? 0 : staleness))
+            if behind, let d = run?.pending?.deadline, loop.now + .milliseconds(30) < d {
+                // The peer is still in an earlier step: ask again shortly, until the deadline.
+                avg.recycle(reply.values)
+                run?.avg = avg
+                _ = loop.scheduleTimer(after: .milliseconds(20)) { [weak self] _ in
+                    guard let self, self.run?.pending?.step == step else { return }
+                    self.pull(peer, index: index, step: step)
+                }
+                return
+            }
+            if reply.status == .model, reply.step > step + staleness, reply.kind == .theta, reply.finite {
+                // The peer is far ahead (we restarted, or are a straggler): kept as a
+                // catch-up candidate; see `finish`.
+                run?.ahead[index] = (reply.step, reply.values)
+            }
+            guard reply.status == .model, abs(reply.step - step) <= staleness else {
+                ds = avg.onPeerUnreachable(index, now: loop.now)  // nothing close enough: ask someone else
+                break
+            }
+            run?.notePullTime(loop.now - t0)
+            run?.lastPulled[index] = reply.values
+            run?.pulledSteps[index] = reply.step
+            switch reply.kind {
+            case .delta:
+                ds = avg.onDelta(step: step, delta: reply.values, finite: reply.finite, norm: reply.norm, from: index, now: loop.now)
+            case .theta:
+                ds = avg.onMessage(.model(step: step, parameters: reply.values), from: index, now: loop.now)
+            }
+        case .failure(.malformed):
+            // A wrong shape or a malformed reply: rejected before it touches the model.
+            refuseMalformedReply(peer, index: index, step: step)
+            ds = avg.onPeerUnreachable(index, now: loop.now)
+        case .failure(.transport):
+            ds = avg.onPeerUnreachable(index, now: loop.now)
+        }
+        if avg.hasAllContributions { ds += avg.finishStep(now: loop.now) }
+        run?.avg = avg
+        apply(ds, step: step)
     }
 
     /// A reply of the wrong shape or undecodable: counted, and reported as evidence.
@@ -334,7 +409,9 @@ final class TrainingService: NodeService, @unchecked Sendable {
         let taken = r.lastPulled.keys.sorted()
         let partners = taken.compactMap { r.peer(at: $0)?.description }
         let staleness = taken.map { step - (r.pulledSteps[$0] ?? step) }
-        r.lastHonest = Array(r.lastPulled.values)
+        // Only an attacking node needs them (and holding them would keep the step's buffers from
+        // being reused).
+        r.lastHonest = settings.attack == .none ? [] : Array(r.lastPulled.values)
         r.lastPulled = [:]
         r.pulledSteps = [:]
         r.partners = partners
@@ -343,11 +420,12 @@ final class TrainingService: NodeService, @unchecked Sendable {
         run = r
         Counter(label: "lattica_train_outer_steps_total").increment()
         Recorder(label: "lattica_train_outer_step_ms").record(ms)
-        checkpoint(step: step, phi: phi)
         var result = OuterStepResult(step: step, partners: partners, rejected: r.rejected, bytesIn: p.bytesIn, bytesOut: r.bytesOut, ms: ms)
         result.staleness = staleness
         result.deadlineMs = (p.deadline - p.startedAt).secondsDouble * 1000
         p.done(.success((phi, result)))
+        // After the answer: its write-back (off the loop) and the checkpoint's copy run side by side.
+        checkpoint(step: step, phi: phi)
     }
 
     // MARK: the final global merge

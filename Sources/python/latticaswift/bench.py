@@ -161,6 +161,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--inner-steps", type=int, default=50)
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--handoff-only", action="store_true", help="skip the throughput benchmark")
     args = ap.parse_args(argv)
     count = int(args.handoff_mb * 1e6 / 4)
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start")
@@ -178,6 +179,12 @@ def main(argv=None):
     print(f"  one 100 MB numpy copy: {h['memcpy_ms']:.1f} ms (Python side / copy: zero-copy "
           f"{h['zero_copy_python_side_ms'] / h['memcpy_ms']:.2f}x, copying {h['copy_python_side_ms'] / h['memcpy_ms']:.2f}x, "
           f"overlap {h['overlap_wait_ms'] / h['memcpy_ms']:.2f}x)")
+    if args.handoff_only:
+        print(f"machine: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"handoff": h, "handoff_n": n, "args": vars(args)}, f, indent=1)
+        return
     t, tcount, raw = throughput(args.repeats, args.steps, args.hidden, args.batch, args.inner_steps)
     print(f"throughput, MLP 784-{args.hidden}-{args.hidden}-10 ({tcount} parameters, {4 * tcount / 1e6:.1f} MB), batch {args.batch}, "
           f"Adam, H={args.inner_steps}, torch on 1 thread; {args.repeats} pairs of {args.steps}-step segments, plain and wrapped "

@@ -163,12 +163,28 @@ class Session:
         elif self.share_theta0:
             start, source, digest = self._agree_theta0(theta0)
         sweep_stale()
-        self._bufs = [SharedBuffer(self.count, f"latticaswift-{os.getpid()}-{id(self) & 0xffffff:x}-{i}") for i in range(2)]
+        memfd = os.environ.get("LATTICASWIFT_SHM", "memfd") != "file"
+        self._bufs = self._make_buffers(memfd)
         buf = self._bufs[0]
         buf.array[:] = start
-        self._call_step(self._ctl, step=self.step, shm=buf.path, count=self.count, initial=True)
+        try:
+            self._call_step(self._ctl, step=self.step, shm=buf.path, count=self.count, initial=True)
+        except BadRequest as e:
+            if not (buf.sealed and "/dev/shm/" in str(e)):
+                raise
+            # a daemon before memfd hand-offs: files under /dev/shm, read and written with pread/pwrite
+            for b in self._bufs:
+                b.close()
+            self._bufs = self._make_buffers(False)
+            buf = self._bufs[0]
+            buf.array[:] = start
+            self._call_step(self._ctl, step=self.step, shm=buf.path, count=self.count, initial=True)
         self._emit(ev.Started(step=self.step, count=self.count, source=source, model_id=digest))
         return np.array(buf.array)
+
+    def _make_buffers(self, memfd):
+        """The two shared buffers (double buffering): sealed memfds, or files under /dev/shm."""
+        return [SharedBuffer(self.count, f"latticaswift-{os.getpid()}-{id(self) & 0xffffff:x}-{i}", memfd=memfd) for i in range(2)]
 
     def _agree_theta0(self, theta0):
         key = THETA0_KEY.format(run=self.run)
