@@ -36,6 +36,14 @@ if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
     rc=0; Scripts/testnet/run.sh "$scenario" || rc=$?
     [ "$rc" = 0 ] || [ "$rc" = 77 ] || exit "$rc"
   done
+  # The pair only the birthday punch makes direct (port-restricted x symmetric, ~40 s), real
+  # daemons behind real NATs: it must end direct.
+  if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null; then
+    out="$(TN_PUB_NET=11.100.0 Scripts/testnet/matrix.sh --json --timeout 20 --pair restricted symmetric)"
+    echo "$out"
+    grep -q '"a": "restricted", "b": "symmetric", "connected": true, "direct": true' <<<"$out" \
+      || { echo "test: restricted x symmetric did not end direct" >&2; exit 1; }
+  fi
 fi
 # The Python client (issue 12) against real daemons and real PyTorch (CPU): the venv is made out
 # here (pip needs the network), the tests run in the private namespace.
