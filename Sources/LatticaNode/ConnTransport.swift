@@ -16,6 +16,13 @@ protocol ConnTransport: AnyObject {
     func close()
     /// How the connection came about, for `peers` and the metrics.
     var kind: ConnKind { get }
+    /// Bytes taken by `write` and not yet handed on (the kernel did not take them yet). The swarm
+    /// offers streams' data only while this is under `Swarm.sendBudget` (back-pressure).
+    var queuedBytes: Int { get }
+    /// False from the queue's high watermark until it drained (`onWritabilityChanged(true)`).
+    var isWritable: Bool { get }
+    /// `true` once the queue drained after it had been full (a TCP socket's low watermark).
+    var onWritabilityChanged: ((Bool) -> Void)? { get set }
 }
 
 /// How a connection came about.
@@ -47,6 +54,11 @@ final class PunchedTCP: ConnTransport {
     var isClosing: Bool { socket.isClosing }
     func close() { socket.close() }
     var kind: ConnKind { .direct(punched: true) }
+    var queuedBytes: Int { socket.queuedBytes }
+    var isWritable: Bool { socket.isWritable }
+    var onWritabilityChanged: ((Bool) -> Void)? {
+        get { socket.onWritabilityChanged } set { socket.onWritabilityChanged = newValue }
+    }
 }
 
 /// A relayed connection: the bytes of an inner connection (Noise, yamux, the streams) carried in
@@ -76,6 +88,11 @@ final class RelayedTransport: ConnTransport, StreamHandler {
     }
 
     var kind: ConnKind { .relayed(via: relay) }
+    /// The backlog is bounded by `maxBacklog` itself (the outer stream's window paces it): the
+    /// swarm's send budget does not apply to relayed connections.
+    var queuedBytes: Int { 0 }
+    var isWritable: Bool { true }
+    var onWritabilityChanged: ((Bool) -> Void)?
 
     func startReading() {
         guard !reading else { return }

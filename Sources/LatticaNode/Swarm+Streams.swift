@@ -38,16 +38,23 @@ final class SwarmStream {
     /// The connection's remote address (the address the peer is observed at, for identify).
     var remoteAddr: Multiaddr? { conn.remoteAddr }
 
-    /// Writes what the stream accepts now (the peer's window and the send bound); returns how many
-    /// bytes that was. When fewer than offered, wait for `onWritable`.
+    /// Writes what the stream accepts now (the peer's window, the send bound and the socket's
+    /// send budget); returns how many bytes that was. When fewer than offered, wait for `onWritable`.
     @discardableResult
     func write(_ bytes: some Collection<UInt8>) -> Int {
         guard let swarm, isOpen else { return 0 }
         swarm.loop.assertInLoop()
-        let (n, ds) = conn.instance.write(stream: id, bytes: bytes, now: swarm.loop.now)
+        let room = swarm.sendRoom(conn)
+        // The budget limits this write, or this write uses it up: wait for the socket to drain.
+        if room <= bytes.count { stallOnSocket() }
+        guard room > 0 else { return 0 }
+        let (n, ds) = conn.instance.write(stream: id, bytes: bytes.prefix(room), now: swarm.loop.now)
         swarm.apply(conn, ds)
         return n
     }
+
+    /// Waits for the socket to drain (`Swarm.socketDrained` calls `onWritable`).
+    private func stallOnSocket() { swarm?.sendStalled(conn, id) }
 
     /// Writes a whole message and optionally closes our side. What the window does not take now
     /// waits here and goes out as the peer reads (`flushBacklog`), so no byte is lost.
@@ -76,8 +83,16 @@ final class SwarmStream {
         return true
     }
 
-    /// Bytes a `write` sends at once (the peer's window minus what is queued).
-    var writableBytes: Int { isOpen ? conn.instance.writableBytes(id) : 0 }
+    /// Bytes a `write` sends at once (the peer's window minus what is queued, at most the socket's
+    /// send budget; at 0 because of the socket, `onWritable` follows once it drained).
+    var writableBytes: Int {
+        guard let swarm, isOpen else { return 0 }
+        let window = conn.instance.writableBytes(id), room = swarm.sendRoom(conn)
+        // At 0 because of the budget: the muxer will not report `.writable` for it. (A write of
+        // exactly `room` bytes registers itself.)
+        if room == 0 { stallOnSocket() }
+        return min(window, room)
+    }
 
     func closeWrite() {
         guard let swarm, isOpen else { return }
@@ -255,6 +270,7 @@ extension Swarm {
 
     func streamGone(_ c: Conn, _ sid: Connection.StreamID, error: String?) {
         guard let s = c.streams.removeValue(forKey: sid) else { return }
+        if let i = c.sendStalled.firstIndex(of: sid) { c.sendStalled.remove(at: i) }
         defer { if !c.pendingOpens.isEmpty { drainPendingOpens(c) } }
         let h = s.handler
         s.handler = nil

@@ -226,6 +226,10 @@ final class Swarm: @unchecked Sendable {
             guard let self, let c = self.conns[id] else { return }
             self.apply(c, c.instance.onEndOfInput(now: self.loop.now))
         }
+        socket.onWritabilityChanged = { [weak self] writable in
+            guard writable, let self, let c = self.conns[id] else { return }
+            self.socketDrained(c)
+        }
         socket.startReading()
         apply(c, c.instance.start(now: loop.now))
         return id
@@ -546,6 +550,9 @@ final class Conn {
     var flushQueued = false
     /// Writes handed to the socket (tests check that output is coalesced).
     var socketWrites = 0
+    /// Streams that stopped at the swarm's send budget, in order, until the socket drains.
+    var sendStalled: [Connection.StreamID] = []
+    var drainCheckQueued = false
     /// The one write completion of this connection (no closure allocated per write).
     var writeDone: ((UVError?) -> Void)?
 
