@@ -89,6 +89,8 @@ import Testing
         await loop.shutdownGracefully()
         guard case .failure(let e) = r else { Issue.record("accepted \(r)"); return }
         #expect(e.reason == "http")
-        #expect(took < .seconds(3), "gave up after \(took)")
+        // Generous: the bound proves it gives up instead of hanging, not how fast a loaded
+        // machine is (16 s was seen with a soak and the whole suite on 2 cores).
+        #expect(took < .seconds(30), "gave up after \(took)")
     }
 }
