@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 #endif
 import LatticaCore
+import Logging
 
 /// Bootstrapping without knowing the bootstrap node's peer id in advance (container test nets):
 /// the bootstrap node writes its full multiaddrs to a file on a shared volume
@@ -42,9 +43,16 @@ public enum BootstrapFiles {
         clock_gettime(CLOCK_MONOTONIC, &deadline)
         let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + timeout
         while true {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) {  // not there yet: wait
                 let addrs = parse(text)
-                if !addrs.isEmpty { return addrs }
+                if !addrs.isEmpty {
+                    let skipped = skippedLines(text)
+                    if !skipped.isEmpty {
+                        Logger(label: "lattica.node").warning("bootstrap file: lines that are not multiaddrs with a /p2p/ part skipped",
+                                                              metadata: ["file": "\(path)", "lines": "\(skipped.prefix(4))", "count": "\(skipped.count)"])
+                    }
+                    return addrs
+                }
             }
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
@@ -62,6 +70,12 @@ public enum BootstrapFiles {
             guard !line.isEmpty, !line.hasPrefix("#"), let ma = try? Multiaddr(line) else { return false }
             return ma.peerId != nil
         }
+    }
+
+    /// The lines `parse` dropped that were neither blank nor comments (the operator hears of them).
+    static func skippedLines(_ text: String) -> [String] {
+        let kept = Set(parse(text))
+        return text.split(whereSeparator: \.isNewline).map(trimmed).filter { !$0.isEmpty && !$0.hasPrefix("#") && !kept.contains($0) }
     }
 
     static func trimmed(_ s: Substring) -> String {
