@@ -58,6 +58,8 @@ final class DCUtRService: NodeService, @unchecked Sendable {
     var sprayConfig = Spray.Settings()
     /// Direct connections that replaced a relayed one, by method (`dcutr`, `spray`).
     private(set) var upgradesByMethod: [String: Int] = [:]
+    /// The attempt (as B; A counts every attempt as its last) of the latest upgrade.
+    private(set) var lastUpgradeAttempt: Int?
     /// Spray rounds we started per peer while its connection is relayed, bounded by `punching`'s
     /// bound.
     var sprayRounds: [PeerId: Int] = [:]
@@ -90,6 +92,9 @@ final class DCUtRService: NodeService, @unchecked Sendable {
         swarm.punchedInbound = { [weak self] from in
             guard let self else { return nil }
             guard let p = self.punching.first(where: { $0.value.expectFrom.contains(from.ipBytes) }) else { return nil }
+            // DCUtR's B punches with one SYN per address: the first from its IP is the punch. A
+            // later one is B's plain fallback dial (B the Noise initiator), a normal inbound.
+            if p.value.method == "dcutr" { self.punching[p.key]?.expectFrom = [] }
             return (p.key, p.value.weAreDialer)
         }
         swarm.handle(Spray.protocolID) { [weak self] s in
@@ -123,6 +128,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
             for s in p.sockets { s.close() }
             sprayRounds.removeValue(forKey: peer)
             upgradesByMethod[p.method, default: 0] += 1
+            lastUpgradeAttempt = p.attempt
             let ms = (swarm.loop.now - p.started).secondsDouble * 1000
             Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "direct"), ("method", p.method)]).increment()
             Timer(label: "lattica_dcutr_time_to_direct_seconds").recordNanoseconds(Int64(ms * 1e6))
@@ -249,22 +255,28 @@ final class DCUtRService: NodeService, @unchecked Sendable {
 
     // MARK: A
 
+    /// A has B's CONNECT. From our answer on, B may punch: B dials half a round trip after its
+    /// SYNC, which on a short path reaches our listener before the SYNC reaches us. So the punch
+    /// is expected from here (else both sides would take that connection as Noise responder).
     func connectReceived(_ s: SwarmStream, addrs: [Multiaddr]) {
         Counter(label: "lattica_dcutr_attempts_total", dimensions: [("role", "responder")]).increment()
         s.send(DCUtR.Message(kind: .connect, addrs: ourAddrs()).framed(), close: false)
+        let targets = filter(addrs)
+        guard !targets.isEmpty else { return }
+        if punching[s.peer] == nil {
+            guard punching.count < settings.maxConcurrent else { return }
+            punching[s.peer] = Punch(attempt: 1, started: swarm.loop.now)
+        }
+        armTimeout(s.peer)
+        // A never retries on its own (B starts each attempt).
+        punching[s.peer]?.attempt = DCUtR.maxAttempts
+        punching[s.peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0)?.ipBytes })
     }
 
     func syncReceived(_ peer: PeerId, addrs: [Multiaddr]) {
         let targets = filter(addrs)
-        guard !targets.isEmpty else { return }
-        if punching[peer] == nil {
-            guard punching.count < settings.maxConcurrent else { return }
-            punching[peer] = Punch(attempt: 1, started: swarm.loop.now)
-        }
+        guard !targets.isEmpty, punching[peer] != nil else { return }
         armTimeout(peer)
-        // A never retries on its own (B starts each attempt).
-        punching[peer]?.attempt = DCUtR.maxAttempts
-        punching[peer]?.expectFrom = Set(targets.compactMap { SocketAddress(multiaddr: $0)?.ipBytes })
         punch(peer, targets, dialer: true)
     }
 
