@@ -70,7 +70,10 @@ let package = Package(
         // Pure: tensors, MLP, optimizers, trainer, data sets, experiments (the trainer's side).
         .target(name: "LatticaLearning", dependencies: ["LatticaCore", "LatticaAveraging", realModule], swiftSettings: strict),
         // OpenBLAS behind LatticaLearning's BLAS protocol, for the processes that train (not latticad).
-        .target(name: "LatticaBLAS", dependencies: ["LatticaAveraging", "CBLAS"], swiftSettings: strict),
+        .target(name: "LatticaBLAS", dependencies: ["LatticaAveraging", "CBLAS", "CKernels"], swiftSettings: strict),
+        // C kernels of the trainer that OpenBLAS has no call for (the fused Adam step), built per
+        // instruction set and chosen by CPUID at run time (no -march: the binary stays portable).
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         // Pure: CRDT state store core (delta CRDTs, HLC, signed batches, sync instance).
         .target(name: "LatticaCRDT", dependencies: ["LatticaCore", "LatticaCrypto"], swiftSettings: strict),
         // Pure: SHA-256 with the x86 SHA extensions (checked at run time), for model transfer.

@@ -3,7 +3,7 @@
 # Exits non-zero, naming file and line, when one does.
 #   - I/O and platform modules: Foundation and all its parts (FoundationEssentials, …), Dispatch,
 #     Glibc/Musl/Darwin, Network, NIO*, Logging, and our shells (LatticaUV, LatticaStore, LatticaNode).
-#   - C modules: every target with a module.modulemap under Sources/ (CLibUV, CSQLite, CSodium, …),
+#   - C modules: every target with a module.modulemap or an include/ under Sources/ (CLibUV, CKernels, …),
 #     except the allowed pairs below, each with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ pure=(LatticaCore LatticaWire LatticaDHT LatticaAveraging LatticaLearning Lattic
 # target:module pairs allowed although the module is C (none: OpenBLAS sits in LatticaBLAS, a
 # shell-side target, behind LatticaLearning's BLAS protocol).
 allowed_c=()
-c_modules=$(for m in Sources/*/module.modulemap; do basename "$(dirname "$m")"; done | paste -sd'|' -)
+# (system libraries have a module.modulemap; C targets of ours an include/ directory)
+c_modules=$(for m in Sources/*/module.modulemap Sources/*/include; do [ -e "$m" ] && basename "$(dirname "$m")"; done | sort -u | paste -sd'|' -)
 prefix='^[[:space:]]*(@preconcurrency[[:space:]]+|@_implementationOnly[[:space:]]+|@_exported[[:space:]]+|(public|internal|package|private|fileprivate)[[:space:]]+)*import[[:space:]]+(class[[:space:]]+|struct[[:space:]]+|enum[[:space:]]+|protocol[[:space:]]+|func[[:space:]]+|var[[:space:]]+|typealias[[:space:]]+)?'
 io='(Foundation[A-Za-z]*|Dispatch|Glibc|Musl|Darwin|Network|NIO[A-Za-z]*|Logging|LatticaUV|LatticaStore|LatticaNode)'
 status=0

@@ -11,6 +11,41 @@ public protocol BLAS: Sendable {
     /// Upper triangle of C (n×n) = A·Aᵀ for A (n×k).
     func ssyrk(n: Int, k: Int, a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>)
     func saxpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
+    /// One fused Adam step over n floats: m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+    /// p ← p − step·m/(√v + ε), the bias corrections folded into `step` and `epsilon`. Memory
+    /// bound (four streams in, three out), so one pass; the portable loop is the reference.
+    func adam(n: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+              v: UnsafeMutablePointer<Float>, beta1: Float, beta2: Float, step: Float, epsilon: Float)
+}
+
+extension BLAS {
+    public func adam(n: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                     v: UnsafeMutablePointer<Float>, beta1 b1: Float, beta2 b2: Float, step: Float, epsilon: Float) {
+        let mp = UnsafeMutableRawPointer(m), vp = UnsafeMutableRawPointer(v)
+        let pp = UnsafeMutableRawPointer(p), gp = UnsafeRawPointer(g)
+        let B1 = SIMD8<Float>(repeating: b1), B2 = SIMD8<Float>(repeating: b2)
+        let C1 = SIMD8<Float>(repeating: 1 - b1), C2 = SIMD8<Float>(repeating: 1 - b2)
+        let S = SIMD8<Float>(repeating: step), E = SIMD8<Float>(repeating: epsilon)
+        var i = 0
+        while i + 8 <= n {
+            let o = i * 4
+            let gi = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+            let mi = B1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + C1 * gi
+            let vi = B2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + C2 * gi * gi
+            mp.storeBytes(of: mi, toByteOffset: o, as: SIMD8<Float>.self)
+            vp.storeBytes(of: vi, toByteOffset: o, as: SIMD8<Float>.self)
+            let pi = pp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) - S * mi / (vi.squareRoot() + E)
+            pp.storeBytes(of: pi, toByteOffset: o, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            let gi = g[i]
+            m[i] = b1 * m[i] + (1 - b1) * gi
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi
+            p[i] -= step * m[i] / (v[i].squareRoot() + epsilon)
+            i += 1
+        }
+    }
 }
 
 /// Low-level float32 kernels over unsafe buffers: BLAS for matrix products, SIMD loops elsewhere.

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import LatticaAveraging
 
 /// OpenBLAS behind the learning layer's `BLAS` (Sources/LatticaLearning/Kernels.swift). Installed
@@ -20,6 +21,16 @@ public struct OpenBLAS: BLAS {
     public func saxpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
         cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
     }
+
+    /// The C kernel (Sources/CKernels), compiled for AVX-512, AVX2+FMA and the baseline and
+    /// chosen by CPUID: Swift's SIMD8 square root and division stay at the baseline's SSE2.
+    public func adam(n: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                     v: UnsafeMutablePointer<Float>, beta1: Float, beta2: Float, step: Float, epsilon: Float) {
+        lk_adam(Int64(n), p, g, m, v, beta1, beta2, step, epsilon)
+    }
+
+    /// Which kernels `adam` runs here: 512 (AVX-512), 256 (AVX2+FMA), 0 (portable C).
+    public static var kernelVariant: Int { Int(lk_variant()) }
 }
 
 public enum LatticaBLAS {

@@ -46,31 +46,8 @@ public struct Adam: Sendable, Hashable {
             v.withUnsafeMutableBufferPointer { v in
                 parameters.withUnsafeMutableBufferPointer { p in
                     gradient.withUnsafeBufferPointer { g in
-                        let n = g.count
-                        let mp = UnsafeMutableRawPointer(m.baseAddress!), vp = UnsafeMutableRawPointer(v.baseAddress!)
-                        let pp = UnsafeMutableRawPointer(p.baseAddress!), gp = UnsafeRawPointer(g.baseAddress!)
-                        let B1 = SIMD8<Float>(repeating: b1), B2 = SIMD8<Float>(repeating: b2)
-                        let C1 = SIMD8<Float>(repeating: 1 - b1), C2 = SIMD8<Float>(repeating: 1 - b2)
-                        let S = SIMD8<Float>(repeating: stepSize), E = SIMD8<Float>(repeating: epsHat)
-                        var i = 0
-                        while i + 8 <= n {
-                            let o = i * 4
-                            let gi = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                            let mi = B1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + C1 * gi
-                            let vi = B2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + C2 * gi * gi
-                            mp.storeBytes(of: mi, toByteOffset: o, as: SIMD8<Float>.self)
-                            vp.storeBytes(of: vi, toByteOffset: o, as: SIMD8<Float>.self)
-                            let pi = pp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) - S * mi / (vi.squareRoot() + E)
-                            pp.storeBytes(of: pi, toByteOffset: o, as: SIMD8<Float>.self)
-                            i += 8
-                        }
-                        while i < n {
-                            let gi = g[i]
-                            m[i] = b1 * m[i] + (1 - b1) * gi
-                            v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                            p[i] -= stepSize * m[i] / (v[i].squareRoot() + epsHat)
-                            i += 1
-                        }
+                        Kernels.blas.adam(n: g.count, p: p.baseAddress!, g: g.baseAddress!, m: m.baseAddress!, v: v.baseAddress!,
+                                          beta1: b1, beta2: b2, step: stepSize, epsilon: epsHat)
                     }
                 }
             }
