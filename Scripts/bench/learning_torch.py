@@ -2,7 +2,8 @@
 """PyTorch (CPU) anchor for `lattica-bench learning` (trainer speed), like for like with ours and
 learning_numpy.py: the same 784-128-10 ReLU MLP, softmax cross-entropy, Adam (lr 1e-3), batch 64,
 float32, on Fashion-MNIST from the Debian package dataset-fashion-mnist, 2 epochs after 20 warm-up
-steps, torch's default intra-op threads (as OpenBLAS's default threads on our side and numpy's).
+steps, torch's default intra-op threads (as OpenBLAS's default threads on our side and numpy's),
+or TORCH_THREADS of them (Scripts/bench/trainer.sh sets 1 with OPENBLAS_NUM_THREADS=1).
 Eager mode, the plain training loop a PyTorch user writes. Prints one line (or JSON with --json)."""
 import json, os, sys, time
 import numpy as np
@@ -12,6 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fashion_idx import idx  # noqa: E402
 
 torch.manual_seed(1)
+if os.environ.get("TORCH_THREADS"):
+    torch.set_num_threads(int(os.environ["TORCH_THREADS"]))
 X = torch.from_numpy(idx("train-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255)
 Y = torch.from_numpy(idx("train-labels-idx1-ubyte").astype(np.int64))
 Xt = torch.from_numpy(idx("t10k-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255)

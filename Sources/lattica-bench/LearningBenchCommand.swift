@@ -18,7 +18,7 @@ struct LearningBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("inner-steps"), help: "Inner steps per outer round (H).") var innerSteps = 10
     @Option(help: "Seeds, comma-separated.") var seeds = "1,2,3"
     @Option(help: "Dirichlet alpha of the non-iid split.") var alpha = 0.5
-    @Option(help: "Parts to run, comma-separated: table,bristle,dadao,perf.") var tracks = "table,bristle,dadao,perf"
+    @Option(help: "Parts to run, comma-separated: table,bristle,dadao,perf (trainer and aggregation), trainer (the trainer alone).") var tracks = "table,bristle,dadao,perf"
     @Option(help: "Only the main-table rows whose name or aggregator is listed (comma-separated).") var rows: String?
     @Option(help: "Only these attacks (none or clean, sign-flip, gaussian, label-flip, ALIE, IPM, free-rider; held out: min-max, min-sum, mimic, drift, scaled, sleeper).") var attacks: String?
     @Option(help: "Where to write the SVG chart of accuracy per round.") var svg = ".build/learning-accuracy.svg"
@@ -57,10 +57,10 @@ struct LearningBenchCommand: AsyncParsableCommand {
         if o.tracks.contains("table") { LearningBench.mainTable(o, digits: digits, emit: emit) }
         if o.tracks.contains("bristle") { LearningBench.bristleTrack(o, digits: digits, iterations: bristleIterations, localSteps: bristleLocalSteps, emit: emit) }
         if o.tracks.contains("dadao") { LearningBench.dadaoTrack(o, breastCancer: try DataFiles.fixture("breast_cancer"), horizon: dadaoHorizon, emit: emit) }
-        if o.tracks.contains("perf") {
+        if o.tracks.contains("perf") || o.tracks.contains("trainer") {
             if !json { emit("") }
             do { try LearningBench.trainerBenchmark(o, emit: emit) } catch { emit("trainer benchmark skipped: \(error)") }
-            LearningBench.aggregationBenchmark(o, emit: emit)
+            if o.tracks.contains("perf") { LearningBench.aggregationBenchmark(o, emit: emit) }
         }
     }
 }
