@@ -84,8 +84,8 @@ public struct PeerEntry: Codable, Sendable, Equatable {
     public var transport: String
     /// The relay's peer id, for a relayed connection.
     public var via: String?
-    /// How the connection came about: `dial`, `accept`, `relay` (a circuit) or `dcutr` (a hole
-    /// punch that replaced a circuit).
+    /// How the connection came about: `dial`, `accept`, `relay` (a circuit), `dcutr` or `spray`
+    /// (a hole punch, DCUtR's or the birthday punch, that replaced a circuit).
     public var establishedBy: String
 
     enum CodingKeys: String, CodingKey {

@@ -27,8 +27,9 @@ protocol ConnTransport: AnyObject {
 
 /// How a connection came about.
 enum ConnKind: Equatable {
-    /// A TCP connection we dialled or accepted (`punched`: by a DCUtR hole punch).
-    case direct(punched: Bool)
+    /// A TCP connection we dialled or accepted (`punched`: the hole punch that made it, `dcutr`
+    /// or `spray`; nil for a plain dial or accept).
+    case direct(punched: String?)
     /// A circuit through `relay`.
     case relayed(via: PeerId)
 
@@ -36,13 +37,15 @@ enum ConnKind: Equatable {
 }
 
 extension TCPSocket: ConnTransport {
-    var kind: ConnKind { .direct(punched: false) }
+    var kind: ConnKind { .direct(punched: nil) }
 }
 
 /// A TCP socket a hole punch produced (the kind differs, nothing else).
 final class PunchedTCP: ConnTransport {
     let socket: TCPSocket
-    init(_ socket: TCPSocket) { self.socket = socket }
+    /// `dcutr` or `spray`.
+    let method: String
+    init(_ socket: TCPSocket, method: String) { self.socket = socket; self.method = method }
     var onData: ((UnsafeRawBufferPointer) -> Void)? {
         get { socket.onData } set { socket.onData = newValue }
     }
@@ -53,7 +56,7 @@ final class PunchedTCP: ConnTransport {
     func write(_ bytes: UnsafeRawBufferPointer, completion: ((UVError?) -> Void)?) { socket.write(bytes, completion: completion) }
     var isClosing: Bool { socket.isClosing }
     func close() { socket.close() }
-    var kind: ConnKind { .direct(punched: true) }
+    var kind: ConnKind { .direct(punched: method) }
     var queuedBytes: Int { socket.queuedBytes }
     var isWritable: Bool { socket.isWritable }
     var onWritabilityChanged: ((Bool) -> Void)? {

@@ -37,10 +37,10 @@ extension Swarm {
     }
 
     /// Adopts a TCP socket a hole punch produced, in the role DCUtR assigns (A: dialer).
-    func adoptPunched(_ socket: TCPSocket, dialer: Bool, peer: PeerId, completion: @escaping (Result<PeerId, SwarmError>) -> Void) {
+    func adoptPunched(_ socket: TCPSocket, dialer: Bool, peer: PeerId, method: String, completion: @escaping (Result<PeerId, SwarmError>) -> Void) {
         loop.assertInLoop()
         let remote = socket.remoteAddress.map { Multiaddr(socketAddress: $0) }
-        let id = addConnection(socket: PunchedTCP(socket), role: dialer ? .dialer(expectedPeer: peer) : .listener, remoteAddr: remote)
+        let id = addConnection(socket: PunchedTCP(socket, method: method), role: dialer ? .dialer(expectedPeer: peer) : .listener, remoteAddr: remote)
         conns[id]?.dialWaiters.append(completion)
     }
 

@@ -66,7 +66,7 @@ final class Swarm: @unchecked Sendable {
     var punchSources: [SocketAddress] = []
     /// For an accepted socket: the peer we are punching to from that address, and whether we are
     /// the dialer (Noise initiator) of the punched connection (set by the DCUtR service).
-    var punchedInbound: ((SocketAddress) -> (peer: PeerId, dialer: Bool)?)?
+    var punchedInbound: ((SocketAddress) -> (peer: PeerId, dialer: Bool, method: String)?)?
     /// The NAT in front of us as the STUN probe classified it (`unknown` until one finished).
     private(set) var natMapping: NAT.Behaviour = .unknown
     private(set) var natFiltering: NAT.Behaviour = .unknown
@@ -159,10 +159,10 @@ final class Swarm: @unchecked Sendable {
             return
         }
         let remote = socket.remoteAddress.map { Multiaddr(socketAddress: $0) }
-        if let from = socket.remoteAddress, let (peer, dialer) = punchedInbound?(from) {
+        if let from = socket.remoteAddress, let (peer, dialer, method) = punchedInbound?(from) {
             // The peer's hole-punch SYN reached our listener before our own SYN left (or through
             // a hole we sprayed): the punch still decides who dials this connection.
-            _ = addConnection(socket: PunchedTCP(socket), role: dialer ? .dialer(expectedPeer: peer) : .listener, remoteAddr: remote)
+            _ = addConnection(socket: PunchedTCP(socket, method: method), role: dialer ? .dialer(expectedPeer: peer) : .listener, remoteAddr: remote)
             return
         }
         _ = addConnection(socket: socket, role: .listener, remoteAddr: remote)
@@ -495,8 +495,8 @@ final class Swarm: @unchecked Sendable {
             let info = swarm.peerInfo[peer] ?? PeerInfo()
             let (transport, via, how): (String, String?, String) = switch c.transport.kind {
             case .relayed(let r): ("relayed", r.description, "relay")
-            case .direct(punched: true): ("direct", nil, "dcutr")
-            case .direct(punched: false): ("direct", nil, c.instance.isDialer ? "dial" : "accept")
+            case .direct(punched: let method?): ("direct", nil, method)
+            case .direct(punched: nil): ("direct", nil, c.instance.isDialer ? "dial" : "accept")
             }
             out.append(PeerEntry(peerId: peer.description, addr: c.remoteAddr?.description ?? "",
                                  direction: c.instance.isDialer ? "outbound" : "inbound",

@@ -146,6 +146,9 @@ import Testing
         }
         let methods = try await net.a.loop.submit { _ in net.a.service(DCUtRService.self)!.upgradesByMethod }
         #expect(methods == [sprayApplies ? "spray" : "dcutr": 1])
+        // `peers` names the punch that made the connection (a SYN at a listener is still the punch).
+        let entry = try #require(try await peers(net.b).first { $0.peerId == net.a.peerId.description })
+        #expect(entry.establishedBy == (sprayApplies ? "spray" : "dcutr"))
         // B is still the Noise initiator of the direct connection (A accepted the circuit).
         let isDialer = try await net.b.loop.submit { _ in net.b.swarm!.connection(to: net.a.peerId)!.instance.isDialer }
         #expect(isDialer)

@@ -209,7 +209,7 @@ extension DCUtRService {
         guard stillSpraying(peer), punching[peer]!.sprayAdopted < 2 else { socket.close(); return }
         punching[peer]!.sprayAdopted += 1
         logger.debug("a sprayed socket got through", metadata: ["peer": "\(peer)", "remote": "\(socket.remoteAddress.map { "\($0)" } ?? "-")"])
-        swarm.adoptPunched(socket, dialer: dialer, peer: peer) { [weak self] r in
+        swarm.adoptPunched(socket, dialer: dialer, peer: peer, method: "spray") { [weak self] r in
             if case .success(let who) = r, who != peer {
                 Counter(label: "lattica_spray_outcomes_total", dimensions: [("outcome", "wrong_peer")]).increment()
                 self?.swarm.disconnectConnectionOf(socket)

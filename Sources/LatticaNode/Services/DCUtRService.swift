@@ -95,7 +95,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
             // DCUtR's B punches with one SYN per address: the first from its IP is the punch. A
             // later one is B's plain fallback dial (B the Noise initiator), a normal inbound.
             if p.value.method == "dcutr" { self.punching[p.key]?.expectFrom = [] }
-            return (p.key, p.value.weAreDialer)
+            return (p.key, p.value.weAreDialer, p.value.method)
         }
         swarm.handle(Spray.protocolID) { [weak self] s in
             guard let self, s.conn.isRelayed else {
@@ -301,7 +301,7 @@ final class DCUtRService: NodeService, @unchecked Sendable {
                         return
                     }
                     self.punching[peer]?.sockets.removeAll { $0 === socket }
-                    self.swarm.adoptPunched(socket, dialer: dialer, peer: peer) { [weak self] r in
+                    self.swarm.adoptPunched(socket, dialer: dialer, peer: peer, method: "dcutr") { [weak self] r in
                         if case .success(let who) = r, who != peer {
                             Counter(label: "lattica_dcutr_outcomes_total", dimensions: [("outcome", "wrong_peer"), ("method", "dcutr")]).increment()
                             self?.swarm.disconnectConnectionOf(socket)
