@@ -12,7 +12,7 @@ pure=(LatticaCore LatticaWire LatticaDHT LatticaAveraging LatticaLearning Lattic
 # shell-side target, behind LatticaLearning's BLAS protocol).
 allowed_c=()
 # (system libraries have a module.modulemap; C targets of ours an include/ directory)
-c_modules=$(for m in Sources/*/module.modulemap Sources/*/include; do [ -e "$m" ] && basename "$(dirname "$m")"; done | sort -u | paste -sd'|' -)
+c_modules=$(for m in Sources/*/module.modulemap Sources/*/include; do if [ -e "$m" ]; then basename "$(dirname "$m")"; fi; done | sort -u | paste -sd'|' -)
 prefix='^[[:space:]]*(@preconcurrency[[:space:]]+|@_implementationOnly[[:space:]]+|@_exported[[:space:]]+|(public|internal|package|private|fileprivate)[[:space:]]+)*import[[:space:]]+(class[[:space:]]+|struct[[:space:]]+|enum[[:space:]]+|protocol[[:space:]]+|func[[:space:]]+|var[[:space:]]+|typealias[[:space:]]+)?'
 io='(Foundation[A-Za-z]*|Dispatch|Glibc|Musl|Darwin|Network|NIO[A-Za-z]*|Logging|LatticaUV|LatticaStore|LatticaNode)'
 status=0

@@ -221,7 +221,7 @@ enum TestEcho: ControlMethod {
     }
 
     @Test(arguments: ["import FoundationEssentials", "public import CSodium", "@preconcurrency import struct Foundation.Data",
-                      "internal import Dispatch", "import CSQLite", "import LatticaUV"])
+                      "internal import Dispatch", "import CSQLite", "import LatticaUV", "import CKernels"])
     func theCheck_catches(_ line: String) throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }
@@ -232,6 +232,8 @@ enum TestEcho: ControlMethod {
             try fm.createDirectory(atPath: tmp.path + "/Sources/" + c, withIntermediateDirectories: true)
             try Data("module \(c) {}".utf8).write(to: URL(fileURLWithPath: tmp.path + "/Sources/\(c)/module.modulemap"))
         }
+        // A C target of ours: an include/ directory, no module map.
+        try fm.createDirectory(atPath: tmp.path + "/Sources/CKernels/include", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: tmp.path + "/Sources/LatticaCore", withIntermediateDirectories: true)
         try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: tmp.path + "/Sources/LatticaCore/Probe.swift"))
         let (status, msg) = try Self.check(root: tmp.path)
