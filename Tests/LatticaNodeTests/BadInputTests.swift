@@ -201,8 +201,10 @@ enum TestEcho: ControlMethod {
 @Suite struct LayeringTests {
     static let root = #filePath.components(separatedBy: "/Tests/")[0]
 
-    /// Runs check-layering.sh with `root` as the project; returns (status, stderr).
-    static func check(root: String) throws -> (Int32, String) {
+    /// Runs check-layering.sh with `root` as the project; returns (status, stderr). The wait is
+    /// on a thread of its own: blocking one of the two cooperative threads for the script's
+    /// seconds starved other tests' continuations (a 100 ms connect timeout measured 38 s).
+    static func check(root: String) async throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [root + "/Scripts/check-layering.sh"]
@@ -210,19 +212,24 @@ enum TestEcho: ControlMethod {
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, msg)
+        let handle = err.fileHandleForReading
+        return await withCheckedContinuation { (done: CheckedContinuation<(Int32, String), Never>) in
+            Thread {
+                let msg = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                done.resume(returning: (p.terminationStatus, msg))
+            }.start()
+        }
     }
 
-    @Test func pureTargets_importNoIO() throws {
-        let (status, msg) = try Self.check(root: Self.root)
+    @Test func pureTargets_importNoIO() async throws {
+        let (status, msg) = try await Self.check(root: Self.root)
         #expect(status == 0, "\(msg)")
     }
 
     @Test(arguments: ["import FoundationEssentials", "public import CSodium", "@preconcurrency import struct Foundation.Data",
                       "internal import Dispatch", "import CSQLite", "import LatticaUV", "import CKernels"])
-    func theCheck_catches(_ line: String) throws {
+    func theCheck_catches(_ line: String) async throws {
         let tmp = TempDir()
         defer { tmp.cleanup() }
         let fm = FileManager.default
@@ -236,7 +243,7 @@ enum TestEcho: ControlMethod {
         try fm.createDirectory(atPath: tmp.path + "/Sources/CKernels/include", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: tmp.path + "/Sources/LatticaCore", withIntermediateDirectories: true)
         try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: tmp.path + "/Sources/LatticaCore/Probe.swift"))
-        let (status, msg) = try Self.check(root: tmp.path)
+        let (status, msg) = try await Self.check(root: tmp.path)
         #expect(status != 0 && msg.contains("Probe.swift:1"), "\(line): \(msg)")
     }
 }
