@@ -20,12 +20,12 @@ sim_curve = {round(t, 1): (e, c) for t, e, c in sim["t_err_consensus"]}
 times = sorted(sim_curve)
 
 def at(rows, t):
-    """The node's latest sample at or before t (samples are taken at its gradient events)."""
-    best = None
+    """The node's sample for time t: its first at or after t (a node samples at its first
+    gradient event past each sample time, within about one time unit), else its last."""
     for r in rows:
-        if r["t"] <= t + 1e-9:
-            best = r
-    return best
+        if r["t"] >= t - 1e-9:
+            return r
+    return rows[-1] if rows else None
 
 print(f"χ1 = {sim['chi1']:.2f}, λ_mix = {sim['lambda_mix']:.3f}, κ = {sim['kappa']:.0f}; {nodes} daemons")
 print(f"{'t':>7} {'network err':>12} {'sim err':>10} {'ratio':>7} {'net consensus':>14} {'sim consensus':>14} {'net loss':>10}")
@@ -44,7 +44,7 @@ for t in times:
     print(f"{t:7.1f} {err:12.4e} {se:10.3e} {err / se:7.2f} {cons:14.4e} {sc:14.4e} {loss:10.6f}")
     last = (t, err, se, cons, sc)
 finals = [rows[-1] for rows in per_node]
-print("per node at the end: " + "  ".join(f"{r['shard']}: err {r['err']:.2e}, {r['gradients']} grad, {r['gossips']} gossip, {r['failures']} failed, {r['rejected']} refused" for r in finals))
+print("per node at the end: " + "  ".join(f"{r['shard']}: err {r['err']:.2e}, {r['gradients']} grad, {r['gossips']} gossip, {r['failures']} failed, {r['rejected']} refused, exchange {r.get('exchange_ms', 0):.2f} ms" for r in finals))
 for i in range(nodes):
     p = os.path.join(root, f"node-{i}", "dadao-metrics.txt")
     if i == 0 and os.path.exists(p):

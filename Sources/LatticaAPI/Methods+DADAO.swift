@@ -87,7 +87,9 @@ public struct DADAOStepResult: Codable, Sendable, Equatable {
     public var gossips: Int
     public var failures: Int
     public var rejected: Int
-    enum CodingKeys: String, CodingKey { case time, gradients, gossips, failures, rejected }
+    /// Mean round trip of the exchanges this node started, in ms.
+    public var exchangeMs: Double?
+    enum CodingKeys: String, CodingKey { case time, gradients, gossips, failures, rejected, exchangeMs = "exchange_ms" }
     public init(time: Double, gradients: Int, gossips: Int, failures: Int, rejected: Int) {
         self.time = time; self.gradients = gradients; self.gossips = gossips; self.failures = failures; self.rejected = rejected
     }

@@ -10,7 +10,8 @@ extension DADAO {
     /// The request carries the initiator's Y + Z; the answer (status 0) the answerer's, after it
     /// applied the exchange on its side. Status 1 = unknown run, 2 = not ready (its DADAO state
     /// does not exist yet), 3 = refused (the request's payload had the wrong dimension or a
-    /// NaN/Inf: nothing applied); count is 0 then. f64 on the wire: both ends compute
+    /// NaN/Inf: nothing applied), 4 = busy (in an exchange of its own: try another member);
+    /// count is 0 then. f64 on the wire: both ends compute
     /// w = (Y+Z)_i − (Y+Z)_j from the same bits, so the exchange conserves what the ODE conserves.
     public enum Wire {
         public static let protocolID = "/lattica/dadao/1.0.0"
@@ -21,7 +22,7 @@ extension DADAO {
         /// Upper bound of a request or answer in bytes (the swarm's per-message limit).
         public static let maxMessageBytes = 1 + 10 + maxRunLength + 10 + 8 * maxDimension
 
-        public enum Status: UInt8, Sendable { case payload = 0, unknownRun = 1, notReady = 2, refused = 3 }
+        public enum Status: UInt8, Sendable { case payload = 0, unknownRun = 1, notReady = 2, refused = 3, busy = 4 }
 
         public struct Request: Hashable, Sendable {
             public var run: String

@@ -17,6 +17,11 @@ extension Experiment {
         public var conditionNumber = 1709.0
         /// Record the error every this many time units.
         public var sampleEvery = 100.0
+        /// Each node's gradient events per time unit (DADAO's analysis: 1), and the fraction of
+        /// the λ_mix gossips that happen: below 1 they model a network whose trainers or
+        /// exchanges fall behind (the constants stay those of rate 1 and λ_mix).
+        public var gradientRate = 1.0
+        public var gossipFraction = 1.0
         public init() {}
     }
 
@@ -77,7 +82,8 @@ extension Experiment {
         var t = 0.0
         var nextSample = 0.0
         var dadaoCurve: [(Double, Double)] = [], baseCurve: [(Double, Double)] = [], consensusCurve: [Double] = []
-        let rate = Double(n) + lambdaMix
+        let gradients = Double(n) * c.gradientRate, gossips = lambdaMix * c.gossipFraction
+        let rate = gradients + gossips
         while true {
             let u = max(rng.nextDouble(), 1e-300)
             t += -Double.log(u) / rate
@@ -92,7 +98,7 @@ extension Experiment {
             }
             if t > c.horizon { break }
             let now = Instant(nanoseconds: Int64(t * 1e9))
-            if rng.nextDouble() < Double(n) / rate {
+            if rng.nextDouble() < gradients / rate {
                 let i = Int(rng.next() % UInt64(n))
                 nodes[i].onGradientEvent(now: now) { grad(i, $0) }
                 let g = grad(i, base[i])

@@ -49,7 +49,7 @@ extension Trainer {
         func sample(_ t: Double, _ x: [Double], _ r: DADAOStepResult) -> Double {
             let loss = problem.loss(at: x)
             let xs = x.map { String(format: "%.9g", $0) }.joined(separator: ",")
-            FileHandle.standardOutput.write(Data("{\"dadao\": {\"t\": \(String(format: "%.3f", t)), \"wall\": \(String(format: "%.3f", Date().timeIntervalSince1970)), \"shard\": \(shard.index), \"err\": \(problem.error(x)), \"loss\": \(loss), \"gradients\": \(r.gradients), \"gossips\": \(r.gossips), \"failures\": \(r.failures), \"rejected\": \(r.rejected), \"x\": [\(xs)]}}\n".utf8))
+            FileHandle.standardOutput.write(Data("{\"dadao\": {\"t\": \(String(format: "%.3f", t)), \"wall\": \(String(format: "%.3f", Date().timeIntervalSince1970)), \"shard\": \(shard.index), \"err\": \(problem.error(x)), \"loss\": \(loss), \"gradients\": \(r.gradients), \"gossips\": \(r.gossips), \"failures\": \(r.failures), \"rejected\": \(r.rejected), \"exchange_ms\": \(r.exchangeMs ?? 0), \"x\": [\(xs)]}}\n".utf8))
             return loss
         }
         _ = sample(0, x, r)
@@ -62,8 +62,11 @@ extension Trainer {
             let t = seconds(ContinuousClock.now - start) / unit
             if t >= horizon { break }
             wait = draw()
-            // A late trainer (a loaded machine) does not pile events up: the next one is `wait` after this one.
-            eventAt = max(eventAt, ContinuousClock.now) + .nanoseconds(Int64(wait * 1e9))
+            // The schedule is absolute (rate 1 per unit on average even when a call or a sleep runs
+            // late: the next event then fires sooner); a trainer more than 10 units behind (a
+            // stalled machine) starts over from now instead of firing a burst.
+            let behind = seconds(ContinuousClock.now - eventAt) / unit
+            eventAt = (behind > 10 ? ContinuousClock.now : eventAt) + .nanoseconds(Int64(wait * 1e9))
             let sampling = t >= nextSample
             let loss = sampling ? problem.loss(at: x) : nil
             try put(g)
@@ -88,6 +91,8 @@ extension Trainer {
         c.graph = .complete
         c.horizon = Double(rounds)
         c.sampleEvery = max(1.0, Double(rounds) / 30)
+        c.gradientRate = gradientRate
+        c.gossipFraction = gossipFraction
         c.conditionNumber = model.hasPrefix("ridge:") ? Double(model.dropFirst(6)) ?? 1709 : 1709
         let o = Experiment.runDADAO(c, data: try load(dataset), seed: UInt64(seed))
         let pts = zip(o.dadao, o.consensus).map { String(format: "[%.1f, %.6g, %.6g]", $0.0.0, $0.0.1, $0.1) }.joined(separator: ",")

@@ -34,6 +34,9 @@ struct Trainer: ParsableCommand {
     @Option(help: "With --simulate: Dirichlet α of the split.") var dirichlet = 0.5
     @Option(help: "With --simulate: robust, noloco, diloco or dadao (with dadao: --dataset breast-cancer --model ridge[:KAPPA] --nodes --rounds (the horizon) --seed).") var method = "robust"
 
+    @Option(name: .customLong("gradient-rate"), help: "With --simulate --method dadao: gradient events per node and time unit (1: DADAO's).") var gradientRate = 1.0
+    @Option(name: .customLong("gossip-fraction"), help: "With --simulate --method dadao: the fraction of the λ_mix gossips that happen.") var gossipFraction = 1.0
+
     func run() throws {
         LatticaBLAS.install()
         if central { return try runCentral() }

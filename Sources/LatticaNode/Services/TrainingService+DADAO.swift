@@ -26,12 +26,45 @@ struct DADAORun {
     /// The gossip clock's waits and partner draws (seeded by the run's seed and our shard).
     var rng: SeededRandom
     var timer: LoopTimer?
+    /// When the gossip clock's next event is due (loop time). The schedule is absolute, as the
+    /// trainer's gradient clock: a loop that stalls fires the events it owes on waking, instead
+    /// of losing them (a lost exchange rate is what makes DADAO diverge).
+    var nextGossipAt: Instant?
+    /// Our exchange in flight (at most one: see `maxInFlight`), and gossip events that fired
+    /// while it was: each starts as soon as the one before ends (at most `maxOwed`), so the
+    /// exchange rate stays λ_mix / n while round trips are shorter than the gaps. (Two at most:
+    /// a longer backlog keeps every node in flight, and then most exchanges find their peer
+    /// busy: measured at 5 ms per time unit, 8 would leave a third of the exchanges.)
     var inFlight = 0
+    var owed = 0
+    static let maxOwed = 2
+    /// Attempts of one exchange (the first member and two fallbacks).
+    static let maxAttempts = 3
     var gradients = 0, gossips = 0, failures = 0, rejected = 0
+    /// Round trips of our completed exchanges (for the mean in `DADAOStepResult`).
+    var exchangeSeconds = 0.0, exchanges = 0
+    /// Whether the achieved exchange rate was found too low (logged once).
+    var warnedRate = false
+
+    /// Exchanges this node took part in (both roles) per time unit, over what the constants
+    /// assume (2·λ_mix/n): DADAO diverges below about 2/3 (Docs/LEARNING.md).
+    func gossipFraction(at now: Instant) -> Double {
+        let t = clock(now).seconds
+        return t > 0 ? Double(gossips) / (t * 2 * gossipRate) : 1
+    }
     /// How long one attempt of an exchange may take; a failed attempt is retried once with
-    /// another member within a second bound.
-    var attemptTimeout: Duration { .milliseconds(Int64(min(5000, max(250, 20 * unitSeconds * 1000)))) }
-    static let maxInFlight = 4
+    /// another member within a second bound. Long on purpose: an answer given up on may have been
+    /// applied by the answerer already, so a timeout can leave the exchange applied on one end
+    /// only (a lasting bias of DADAO's fixed point, see Docs/LEARNING.md); a peer that is down
+    /// fails the attempt at once (the stream or connection closes), not at the timeout.
+    static let attemptTimeout = Duration.seconds(5)
+    /// A node takes part in one exchange at a time, as in the simulator, where exchanges are
+    /// instantaneous: while ours is in flight we answer others `busy` (they fall back to another
+    /// member) and a gossip event of ours waits (`owed`). Two exchanges overlapping on one node
+    /// would each correct Z by half the same difference and overshoot. The rate matters as much:
+    /// with the constants of λ_mix, DADAO diverges when fewer than about 2/3 of the exchanges
+    /// happen (Docs/LEARNING.md), so an event is never dropped while it can still be made up.
+    static let maxInFlight = 1
 
     /// DADAO time of a loop instant, as the instance's `Instant` (its seconds are time units).
     func clock(_ now: Instant) -> Instant {
@@ -116,7 +149,9 @@ extension TrainingService {
     }
 
     func dadaoResult(_ d: DADAORun) -> DADAOStepResult {
-        DADAOStepResult(time: d.clock(loop.now).seconds, gradients: d.gradients, gossips: d.gossips, failures: d.failures, rejected: d.rejected)
+        var r = DADAOStepResult(time: d.clock(loop.now).seconds, gradients: d.gradients, gossips: d.gossips, failures: d.failures, rejected: d.rejected)
+        r.exchangeMs = d.exchanges > 0 ? d.exchangeSeconds / Double(d.exchanges) * 1000 : nil
+        return r
     }
 
     /// Loop thread: a gradient event now, with the trainer's gradient; X at its next event back.
@@ -140,28 +175,57 @@ extension TrainingService {
     func scheduleGossip() {
         guard var d = run?.dadao else { return }
         let wait = -log(max(d.rng.nextDouble(), 1e-300)) / d.gossipRate * d.unitSeconds
-        d.timer = loop.scheduleTimer(after: .nanoseconds(Int64(wait * 1e9))) { [weak self] _ in self?.gossipEvent() }
+        // More than 10 time units behind (a stalled machine): start over from now, no burst.
+        let base = d.nextGossipAt.map { loop.now - $0 > .milliseconds(Int64(10_000 * d.unitSeconds)) ? loop.now : $0 } ?? loop.now
+        let due = base + .nanoseconds(Int64(wait * 1e9))
+        d.nextGossipAt = due
+        d.timer = loop.scheduleTimer(after: max(.zero, due - loop.now)) { [weak self] _ in self?.gossipEvent() }
         run?.dadao = d
     }
 
     func gossipEvent() {
         guard let d = run?.dadao else { return }
+        let fraction = d.gossipFraction(at: loop.now)
+        Gauge(label: "lattica_train_dadao_gossip_fraction").record(fraction)
+        if fraction < 0.8, !d.warnedRate, d.clock(loop.now).seconds > 100 {
+            run?.dadao?.warnedRate = true
+            logger.warning("DADAO exchanges fall behind the rate its constants assume; below about 2/3 it diverges (a larger time_unit_ms gives them room)",
+                           metadata: ["fraction": "\(fraction)", "exchange_ms": "\(d.exchanges > 0 ? d.exchangeSeconds / Double(d.exchanges) * 1000 : 0)"])
+        }
         guard d.clock(loop.now).seconds < d.horizon else { return }  // the horizon: we stop starting exchanges (and still answer)
         defer { scheduleGossip() }
         guard Self.dadaoGossipEnabled else { return }
-        guard d.inFlight < DADAORun.maxInFlight else { DADAOMetrics.exchange("initiator", "busy"); run?.dadao?.failures += 1; return }
+        guard d.inFlight < DADAORun.maxInFlight else {
+            if d.owed < DADAORun.maxOwed {
+                run?.dadao?.owed += 1
+                DADAOMetrics.exchange("initiator", "deferred")
+            } else {
+                run?.dadao?.failures += 1
+                DADAOMetrics.exchange("initiator", "busy")
+            }
+            return
+        }
+        gossipAttempt(tried: [])
+    }
+
+    /// Our exchange ended (done or given up): a gossip event that fired meanwhile starts now.
+    func startOwedExchange() {
+        guard let d = run?.dadao, d.owed > 0, d.inFlight == 0, d.clock(loop.now).seconds < d.horizon else { return }
+        run?.dadao?.owed -= 1
         gossipAttempt(tried: [])
     }
 
     /// One attempt: a random connected member (seeded draw over the sorted peer ids), our Y + Z of
     /// now; on an answer both ends have applied the same w. A member that is down, not ready or
-    /// too slow gets one fallback to another member; then the event is given up (counted).
+    /// too slow gets up to two fallbacks to other members; then the event is given up (counted).
     func gossipAttempt(tried: Set<PeerId>) {
         guard let r = run, var d = r.dadao else { return }
         let candidates = currentMembers(of: r).filter { !tried.contains($0) }.sorted { $0.description < $1.description }
         guard !candidates.isEmpty else {
             DADAOMetrics.exchange("initiator", tried.isEmpty ? "no_peer" : "unreachable")
-            run?.dadao?.failures += 1
+            let owed = run?.dadao?.owed ?? 0
+            run?.dadao?.failures += 1 + owed
+            run?.dadao?.owed = 0  // nobody to gossip with: what is owed is given up too
             return
         }
         let peer = candidates[Int(d.rng.next() % UInt64(candidates.count))]
@@ -169,14 +233,20 @@ extension TrainingService {
         let own = d.instance.beginExchange(now: d.clock(loop.now))
         d.inFlight += 1
         run?.dadao = d
-        let dim = own.count, runID = r.id
+        let dim = own.count, runID = r.id, t0 = loop.now
         let request = DADAO.Wire.encode(DADAO.Wire.Request(run: runID, payload: own))
-        swarm.request(peer, DADAO.Wire.protocolID, request, timeout: d.attemptTimeout, maxResponseBytes: 16 + 8 * dim) { [weak self] result in
+        swarm.request(peer, DADAO.Wire.protocolID, request, timeout: DADAORun.attemptTimeout, maxResponseBytes: 16 + 8 * dim) { [weak self] result in
             guard let self, self.run?.id == runID, self.run?.dadao != nil else { return }
             self.run?.dadao?.inFlight -= 1
-            var retry = false
+            var retry = false, continuing = false
+            defer { if !continuing { self.startOwedExchange() } }
             switch result {
-            case .failure:
+            case .failure(let e):
+                // A timeout may leave the exchange applied on the answerer's side only: counted apart.
+                if e.message.contains("timed out") {
+                    DADAOMetrics.exchange("initiator", "timeout")
+                    self.logger.warning("DADAO exchange timed out: it may have been applied by the answerer only", metadata: ["peer": "\(peer)"])
+                }
                 retry = true
             case .success(let bytes):
                 do throws(DADAO.Wire.DecodeError) {
@@ -188,10 +258,13 @@ extension TrainingService {
                         self.run?.dadao = nil
                         d.instance.completeExchange(own: own, peer: a.payload, now: d.clock(self.loop.now))
                         d.gossips += 1
+                        d.exchanges += 1
+                        d.exchangeSeconds += (self.loop.now - t0).secondsDouble
                         self.run?.dadao = d
                         self.notePartner(peer)
                         DADAOMetrics.exchange("initiator", tried.isEmpty ? "ok" : "fallback_ok")
-                    case .unknownRun, .notReady:
+                    case .unknownRun, .notReady, .busy:
+                        if a.status == .busy { DADAOMetrics.exchange("initiator", "peer_busy") }
                         retry = true
                     case .refused:
                         // Our payload was refused: nothing applied on either side (a config mismatch).
@@ -203,8 +276,9 @@ extension TrainingService {
                 }
             }
             guard retry else { return }
-            if tried.isEmpty {
-                self.gossipAttempt(tried: [peer])
+            if tried.count + 1 < DADAORun.maxAttempts {
+                continuing = true
+                self.gossipAttempt(tried: tried.union([peer]))
             } else {
                 self.run?.dadao?.failures += 1
                 DADAOMetrics.exchange("initiator", "unreachable")
@@ -244,6 +318,7 @@ extension TrainingService {
         guard let r = run, r.id == req.run else { DADAOMetrics.exchange("answerer", "unknown_run"); return .init(status: .unknownRun) }
         guard var d = r.dadao else { DADAOMetrics.exchange("answerer", "not_ready"); return .init(status: .notReady) }
         guard isMember(peer, of: r) else { DADAOMetrics.rejected("not_member"); return .init(status: .refused) }
+        guard d.inFlight == 0 else { DADAOMetrics.exchange("answerer", "busy"); return .init(status: .busy) }
         guard req.payload.count == d.instance.dimension else { refuseGossip(peer, "dimension"); return .init(status: .refused) }
         guard req.payload.allSatisfy(\.isFinite) else { refuseGossip(peer, "non_finite"); return .init(status: .refused) }
         run?.dadao = nil
