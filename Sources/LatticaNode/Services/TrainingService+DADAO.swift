@@ -233,10 +233,11 @@ extension TrainingService {
         let own = d.instance.beginExchange(now: d.clock(loop.now))
         d.inFlight += 1
         run?.dadao = d
-        let dim = own.count, runID = r.id, t0 = loop.now
+        let dim = own.count, runID = r.id, t0 = loop.now, generation = d.startedAt
         let request = DADAO.Wire.encode(DADAO.Wire.Request(run: runID, payload: own))
         swarm.request(peer, DADAO.Wire.protocolID, request, timeout: DADAORun.attemptTimeout, maxResponseBytes: 16 + 8 * dim) { [weak self] result in
-            guard let self, self.run?.id == runID, self.run?.dadao != nil else { return }
+            // The answer of an exchange begun by an earlier state (a trainer that started over) is dropped.
+            guard let self, self.run?.id == runID, self.run?.dadao?.startedAt == generation else { return }
             self.run?.dadao?.inFlight -= 1
             var retry = false, continuing = false
             defer { if !continuing { self.startOwedExchange() } }
