@@ -45,14 +45,8 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-wait_ready() { # the daemon is ready when `lattica status` succeeds
-  for _ in $(seq 1 200); do
-    "$bin/lattica" --data-dir "$1" status --json >/dev/null 2>&1 && return 0
-    kill -0 "$2" 2>/dev/null || { echo "demo: daemon in $1 exited; log:"; cat "$1/latticad.log"; return 1; }
-    sleep 0.05
-  done
-  echo "demo: daemon in $1 did not become ready"; return 1
-}
+tag=demo
+source Scripts/daemons.sh
 
 boot=""
 for i in $(seq 0 $((nodes - 1))); do
@@ -67,14 +61,11 @@ for i in $(seq 0 $((nodes - 1))); do
   pids+=($!)
   wait_ready "$d" "$!"
   if [ -z "$boot" ]; then
-    boot=$("$bin/lattica" --data-dir "$d" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["listen_addrs"][0])')
+    boot=$(listen_addr "$d")
   fi
 done
 echo "demo: $nodes daemons up (bootstrap $boot); node-$((nodes - attackers))..node-$((nodes - 1)) attack with $attack"
-for _ in $(seq 1 100); do  # the connection keeper and the DHT connect everyone
-  n=$("$bin/lattica" --data-dir "$root/node-0" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["connected_peers"])')
-  [ "$n" -ge $((nodes - 1)) ] && break; sleep 0.1
-done
+wait_connected "$root/node-0" $((nodes - 1))  # the connection keeper and the DHT connect everyone
 "$bin/lattica" --data-dir "$root/node-0" peers | tail -n +1 | head -3
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }  # KiB

@@ -221,26 +221,31 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// Each delta longer than this × the lower median delta norm of the step is scaled down to it
     /// before aggregating (0: off). Chosen with β on tuning seeds 101–103 (Docs/LEARNING.md).
     public var normBound: Double
+    /// `dadao` only: wall-clock milliseconds per DADAO time unit (a node's gradient clock ticks
+    /// once per unit on average; `rounds` is the horizon in units).
+    public var timeUnitMs: Int
 
     enum CodingKeys: String, CodingKey {
         case dataset, model, aggregator, innerSteps = "inner_steps", alpha, beta, k, rounds, seed, split, nodes, reputation, staleness
-        case method, finalMerge = "final_merge", normBound = "norm_bound"
+        case method, finalMerge = "final_merge", normBound = "norm_bound", timeUnitMs = "time_unit_ms"
     }
 
-    public static let methods = ["robust", "noloco", "diloco"]
+    /// `dadao`: DADAO's asynchronous Poisson-clock gossip (Docs/LEARNING.md), for the convex
+    /// model `ridge` only.
+    public static let methods = ["robust", "noloco", "diloco", "dadao"]
 
     public init(dataset: String = "digits", model: String = "mlp:32", aggregator: String = "centered-clip", innerSteps: Int = 10,
                 alpha: Double = 0.7, beta: Double = 0.5, k: Int = 8, rounds: Int = 60, seed: Int = 1, split: String = "dirichlet:0.5",
                 nodes: Int = 8, reputation: Bool = true, staleness: Int = 2, method: String = "robust", finalMerge: Bool = true,
-                normBound: Double = 2) {
+                normBound: Double = 2, timeUnitMs: Int = 10) {
         self.dataset = dataset; self.model = model; self.aggregator = aggregator; self.innerSteps = innerSteps; self.alpha = alpha
         self.beta = beta; self.k = k; self.rounds = rounds; self.seed = seed; self.split = split; self.nodes = nodes
         self.reputation = reputation; self.staleness = staleness; self.method = method; self.finalMerge = finalMerge
-        self.normBound = normBound
+        self.normBound = normBound; self.timeUnitMs = timeUnitMs
     }
 
-    /// `method`, `final_merge` and `norm_bound` came in a later release: absent, they take their
-    /// defaults.
+    /// `method`, `final_merge`, `norm_bound` and `time_unit_ms` came in later releases: absent,
+    /// they take their defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         dataset = try c.decode(String.self, forKey: .dataset)
@@ -259,11 +264,20 @@ public struct RunConfig: Codable, Sendable, Equatable {
         method = try c.decodeIfPresent(String.self, forKey: .method) ?? "robust"
         finalMerge = try c.decodeIfPresent(Bool.self, forKey: .finalMerge) ?? true
         normBound = try c.decodeIfPresent(Double.self, forKey: .normBound) ?? 2
+        timeUnitMs = try c.decodeIfPresent(Int.self, forKey: .timeUnitMs) ?? 10
     }
 
     /// The model is the trainer's own (a PyTorch client, Docs/PYTHON.md): `external` or
     /// `external:NAME`; the daemon takes its size from the first θ.
     public var isExternalModel: Bool { model == "external" || model.hasPrefix("external:") }
+
+    /// `ridge` or `ridge:KAPPA`: the DADAO track's ridge regression (ALGORITHMS.md) with the
+    /// ridge term chosen for condition number κ (default 1709); nil for another model.
+    public var ridgeConditionNumber: Double? {
+        if model == "ridge" { return 1709 }
+        guard model.hasPrefix("ridge:"), let k = Double(model.dropFirst(6)), k.isFinite, k >= 1.5, k <= 1e7 else { return nil }
+        return k
+    }
 
     public static let aggregators = ["mean", "median", "trimmed-mean", "krum", "centered-clip", "flag"]
 
@@ -275,18 +289,22 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try range("seed", seed, 0...Int(Int32.max))
         try range("nodes", nodes, 1...4096)
         try range("staleness", staleness, 0...100)
+        try range("time_unit_ms", timeUnitMs, 1...60_000)
         guard alpha.isFinite, (0...10).contains(alpha) else { throw .badRequest("'alpha' must be in 0...10") }
         guard beta.isFinite, (0..<1).contains(beta) else { throw .badRequest("'beta' must be in 0..<1") }
         guard normBound.isFinite, normBound == 0 || (1...100).contains(normBound) else { throw .badRequest("'norm_bound' must be 0 (off) or in 1...100") }
         guard Self.aggregators.contains(aggregator) else { throw .badRequest("'aggregator' must be one of \(Self.aggregators.joined(separator: ", "))") }
-        guard dataset == "digits" || dataset == "fashion-mnist" || dataset.hasPrefix("csv:") || dataset.hasPrefix("idx:") || dataset.hasPrefix("external:") else {
-            throw .badRequest("'dataset' must be digits, fashion-mnist, csv:PATH, idx:IMAGES,LABELS or external:NAME")
+        guard dataset == "digits" || dataset == "breast-cancer" || dataset == "fashion-mnist" || dataset.hasPrefix("csv:") || dataset.hasPrefix("idx:") || dataset.hasPrefix("external:") else {
+            throw .badRequest("'dataset' must be digits, breast-cancer, fashion-mnist, csv:PATH, idx:IMAGES,LABELS or external:NAME")
         }
         guard dataset.utf8.count <= 1024 else { throw .badRequest("'dataset' is too long") }
-        guard model.count <= 64, isExternalModel && model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        guard model.count <= 64, ridgeConditionNumber != nil || isExternalModel && model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
                 || model.hasPrefix("mlp:") && model.dropFirst(4).split(separator: "-").allSatisfy({ Int($0).map { (1...4096).contains($0) } ?? false })
-        else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096), or external:NAME for a trainer's own model") }
+        else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096), ridge or ridge:KAPPA (κ in 1.5...1e7), or external:NAME for a trainer's own model") }
         guard Self.methods.contains(method) else { throw .badRequest("'method' must be one of \(Self.methods.joined(separator: ", "))") }
+        guard (method == "dadao") == (ridgeConditionNumber != nil) else {
+            throw .badRequest("method 'dadao' takes the convex model 'ridge' (or ridge:KAPPA), and 'ridge' only method 'dadao'")
+        }
         guard split == "iid" || (split.hasPrefix("dirichlet:") && Double(split.dropFirst(10)).map { $0 > 0 && $0 <= 1000 } == true) else {
             throw .badRequest("'split' must be iid or dirichlet:A with A in (0, 1000]")
         }

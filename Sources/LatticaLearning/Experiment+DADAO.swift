@@ -17,6 +17,11 @@ extension Experiment {
         public var conditionNumber = 1709.0
         /// Record the error every this many time units.
         public var sampleEvery = 100.0
+        /// Each node's gradient events per time unit (DADAO's analysis: 1), and the fraction of
+        /// the λ_mix gossips that happen: below 1 they model a network whose trainers or
+        /// exchanges fall behind (the constants stay those of rate 1 and λ_mix).
+        public var gradientRate = 1.0
+        public var gossipFraction = 1.0
         public init() {}
     }
 
@@ -25,6 +30,8 @@ extension Experiment {
         /// (time, mean ‖x_i − x*‖²) for DADAO and the baseline.
         public var dadao: [(Double, Double)]
         public var baseline: [(Double, Double)]
+        /// DADAO's consensus distance at the same times: mean ‖x_i − x̄‖².
+        public var consensus: [Double] = []
         public static func == (a: Self, b: Self) -> Bool { a.dadao.map(\.1) == b.dadao.map(\.1) && a.baseline.map(\.1) == b.baseline.map(\.1) }
         public func hash(into h: inout Hasher) { h.combine(dadao.map(\.1)) }
     }
@@ -59,47 +66,14 @@ extension Experiment {
     public static func runDADAO(_ c: DADAOConfig, data raw: Dataset, seed: UInt64) -> DADAOOutcome {
         var rng = SeededRandom(seed: seed)
         let n = c.nodes
-        let (mean, std) = raw.featureMoments()
-        let data = raw.standardized(mean: mean, std: std)
-        let d = data.featureCount
-        // Sort by label, equal shares.
-        let order = (0..<data.count).sorted { (data.labels[$0], $0) < (data.labels[$1], $1) }
-        let per = data.count / n
-        let A: [[Double]] = (0..<n).map { k in order[(k * per)..<((k + 1) * per)].flatMap { i in (0..<d).map { Double(data.features[i * d + $0]) } } }
-        let y: [[Double]] = (0..<n).map { k in order[(k * per)..<((k + 1) * per)].map { data.labels[$0] == 1 ? 1.0 : -1.0 } }
-        // Local Hessians H_i = A_iᵀA_i/m; pick the ridge term c for the target condition number.
-        let H: [[Double]] = A.map { a in
-            var h = [Double](repeating: 0, count: d * d)
-            for r in 0..<per { for p in 0..<d { let ap = a[r * d + p]; for q in 0..<d { h[p * d + q] += ap * a[r * d + q] } } }
-            return h.map { $0 / Double(per) }
-        }
-        let eig = H.map { SymmetricEigen.decompose($0, size: d).values }
-        let lmax = eig.map { $0[0] }.max()!, lmin = eig.map { $0[d - 1] }.min()!
-        let ridge = max(1e-12, (lmax - c.conditionNumber * lmin) / (c.conditionNumber - 1))
-        let L = lmax + ridge, mu = lmin + ridge
-        func grad(_ k: Int, _ x: [Double]) -> [Double] {
-            var g = x.map { ridge * $0 }
-            for r in 0..<per {
-                var e = -y[k][r]
-                for p in 0..<d { e += A[k][r * d + p] * x[p] }
-                e /= Double(per)
-                for p in 0..<d { g[p] += e * A[k][r * d + p] }
-            }
-            return g
-        }
-        // x* solves (Σ H_i + n·ridge·I) x = Σ A_iᵀ y_i / m.
-        var sys = [Double](repeating: 0, count: d * d), rhs = [Double](repeating: 0, count: d)
-        for k in 0..<n {
-            for i in 0..<(d * d) { sys[i] += H[k][i] }
-            for r in 0..<per { for p in 0..<d { rhs[p] += A[k][r * d + p] * y[k][r] / Double(per) } }
-        }
-        for p in 0..<d { sys[p * d + p] += Double(n) * ridge }
-        let xStar = solve(sys, rhs, d)
+        let problem = DADAO.RidgeProblem(data: raw, nodes: n, conditionNumber: c.conditionNumber)
+        let d = problem.dimension, L = problem.L, mu = problem.mu, xStar = problem.xStar
+        func grad(_ k: Int, _ x: [Double]) -> [Double] { problem.gradient(node: k, at: x) }
         let e = edges(c.graph, nodes: n)
         let (chi1, chi2) = graphConstants(e, nodes: n)
         let lambdaMix = (2 * chi1 * chi2).squareRoot()
         let k = DADAO.Constants(L: L, mu: mu, chi1: chi1, lambdaMix: lambdaMix)
-        let x0 = (0..<d).map { _ in rng.nextGaussian() * 0.1 }
+        let x0 = problem.initialPoint(rng: &rng)
         var nodes = (0..<n).map { _ in DADAO.Instance(initial: x0, constants: k) }
         var base = [[Double]](repeating: x0, count: n)
         func error(_ xs: [[Double]]) -> Double {
@@ -107,8 +81,9 @@ extension Experiment {
         }
         var t = 0.0
         var nextSample = 0.0
-        var dadaoCurve: [(Double, Double)] = [], baseCurve: [(Double, Double)] = []
-        let rate = Double(n) + lambdaMix
+        var dadaoCurve: [(Double, Double)] = [], baseCurve: [(Double, Double)] = [], consensusCurve: [Double] = []
+        let gradients = Double(n) * c.gradientRate, gossips = lambdaMix * c.gossipFraction
+        let rate = gradients + gossips
         while true {
             let u = max(rng.nextDouble(), 1e-300)
             t += -Double.log(u) / rate
@@ -117,12 +92,13 @@ extension Experiment {
                 var snapshot = nodes
                 for i in 0..<n { snapshot[i].catchUp(to: now) }
                 dadaoCurve.append((nextSample, error(snapshot.map(\.x))))
+                consensusCurve.append(Self.consensusDistance(snapshot.map(\.x)))
                 baseCurve.append((nextSample, error(base)))
                 nextSample += c.sampleEvery
             }
             if t > c.horizon { break }
             let now = Instant(nanoseconds: Int64(t * 1e9))
-            if rng.nextDouble() < Double(n) / rate {
+            if rng.nextDouble() < gradients / rate {
                 let i = Int(rng.next() % UInt64(n))
                 nodes[i].onGradientEvent(now: now) { grad(i, $0) }
                 let g = grad(i, base[i])
@@ -136,29 +112,16 @@ extension Experiment {
                 base[i] = avg; base[j] = avg
             }
         }
-        return DADAOOutcome(chi1: chi1, chi2: chi2, lambdaMix: lambdaMix, kappa: L / mu, dadao: dadaoCurve, baseline: baseCurve)
+        var o = DADAOOutcome(chi1: chi1, chi2: chi2, lambdaMix: lambdaMix, kappa: L / mu, dadao: dadaoCurve, baseline: baseCurve)
+        o.consensus = consensusCurve
+        return o
     }
 
-    /// Gaussian elimination with partial pivoting (small dense systems).
-    static func solve(_ a0: [Double], _ b0: [Double], _ n: Int) -> [Double] {
-        var a = a0, b = b0
-        for col in 0..<n {
-            let piv = (col..<n).max { abs(a[$0 * n + col]) < abs(a[$1 * n + col]) }!
-            if piv != col { for j in 0..<n { a.swapAt(col * n + j, piv * n + j) }; b.swapAt(col, piv) }
-            let p = a[col * n + col]
-            for r in (col + 1)..<n {
-                let f = a[r * n + col] / p
-                if f == 0 { continue }
-                for j in col..<n { a[r * n + j] -= f * a[col * n + j] }
-                b[r] -= f * b[col]
-            }
-        }
-        var x = [Double](repeating: 0, count: n)
-        for r in stride(from: n - 1, through: 0, by: -1) {
-            var s = b[r]
-            for j in (r + 1)..<n { s -= a[r * n + j] * x[j] }
-            x[r] = s / a[r * n + r]
-        }
-        return x
+    /// Mean ‖x_i − x̄‖² over the nodes' models.
+    public static func consensusDistance(_ xs: [[Double]]) -> Double {
+        guard let d = xs.first?.count, !xs.isEmpty else { return 0 }
+        var mean = [Double](repeating: 0, count: d)
+        for x in xs { for p in 0..<d { mean[p] += x[p] / Double(xs.count) } }
+        return xs.map { x in zip(x, mean).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } }.reduce(0, +) / Double(xs.count)
     }
 }

@@ -32,12 +32,15 @@ struct Trainer: ParsableCommand {
     @Option(help: "With --simulate: outer β.") var beta = 0.5
     @Option(name: .customLong("norm-bound"), help: "With --simulate: the norm bound (0: off).") var normBound = 2.0
     @Option(help: "With --simulate: Dirichlet α of the split.") var dirichlet = 0.5
-    @Option(help: "With --simulate: robust, noloco or diloco.") var method = "robust"
+    @Option(help: "With --simulate: robust, noloco, diloco or dadao (with dadao: --dataset breast-cancer --model ridge[:KAPPA] --nodes --rounds (the horizon) --seed).") var method = "robust"
+
+    @Option(name: .customLong("gradient-rate"), help: "With --simulate --method dadao: gradient events per node and time unit (1: DADAO's).") var gradientRate = 1.0
+    @Option(name: .customLong("gossip-fraction"), help: "With --simulate --method dadao: the fraction of the λ_mix gossips that happen.") var gossipFraction = 1.0
 
     func run() throws {
         LatticaBLAS.install()
         if central { return try runCentral() }
-        if simulate { return try runSimulated() }
+        if simulate { return method == "dadao" ? try runSimulatedDADAO() : try runSimulated() }
         guard let socket, let runID else { throw ValidationError("--socket and --run are required (or --central)") }
         try runAttached(socket: socket, runID: runID)
     }
@@ -90,6 +93,7 @@ struct Trainer: ParsableCommand {
         guard !c.isExternalModel else {
             throw ValidationError("run \(a.run) has an external model (\(c.model)): its trainer is the user's own (Docs/PYTHON.md), not lattica-train")
         }
+        if c.method == "dadao" { return try runDADAO(client: client, attach: a, runID: runID) }
         let shard = try Shard(a.shard)
         log("attached to \(a.run): \(c.dataset), \(c.model), \(c.aggregator), H=\(c.innerSteps), shard \(shard), from step \(a.step), attack \(a.attack)")
 
@@ -165,6 +169,7 @@ struct Trainer: ParsableCommand {
     func load(_ spec: String) throws -> Dataset {
         // Scaled to [0, 1] as the simulator's experiments (lattica-bench learning) use it.
         if spec == "digits" { return try DataFiles.fixture("digits").scaled(by: 1.0 / 16) }
+        if spec == "breast-cancer" { return try DataFiles.fixture("breast_cancer") }
         if spec == "fashion-mnist" {
             // Debian's dataset-fashion-mnist: the 60,000 training images (the run splits them
             // into its own train and held-out sets, as for every data set).

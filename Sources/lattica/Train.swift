@@ -13,16 +13,17 @@ struct TrainCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a run (its config goes to the store) and join it.")
         @OptionGroup var global: GlobalOptions
         @Option(name: .customLong("run"), help: "The run's name; its id is <this node's peer id>.<name>.") var runName: String
-        @Option(help: "digits, fashion-mnist, csv:PATH, idx:IMAGES,LABELS, or external:NAME for a trainer's own data.") var dataset = "digits"
-        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32; or external:NAME for a trainer's own model (no built-in trainer).") var model = "mlp:32"
-        @Option(help: "robust (pull k − 1 peers, robust aggregation), noloco (pairs) or diloco (mean of all members).") var method = "robust"
+        @Option(help: "digits, breast-cancer, fashion-mnist, csv:PATH, idx:IMAGES,LABELS, or external:NAME for a trainer's own data.") var dataset = "digits"
+        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32; ridge or ridge:KAPPA (method dadao); or external:NAME for a trainer's own model (no built-in trainer).") var model = "mlp:32"
+        @Option(help: "robust (pull k − 1 peers, robust aggregation), noloco (pairs), diloco (mean of all members) or dadao (Poisson-clock gossip; --model ridge, --dataset breast-cancer, --rounds is the horizon in time units).") var method = "robust"
         @Option(help: "mean, median, trimmed-mean, krum, centered-clip or flag.") var aggregator = "centered-clip"
         @Option(name: .customLong("inner-steps"), help: "Inner steps H per outer step.") var innerSteps = 10
         @Option(help: "Outer learning rate α.") var alpha = 0.7
         @Option(help: "Outer momentum β.") var beta = 0.5
         @Option(name: .customLong("norm-bound"), help: "Scale deltas longer than this × the step's lower median delta norm down to it (0: off).") var normBound = 2.0
         @Option(help: "Models aggregated per outer step (ours and k − 1 pulled).") var k = 8
-        @Option(help: "Outer steps.") var rounds = 60
+        @Option(help: "Outer steps (dadao: the horizon in time units).") var rounds = 60
+        @Option(name: .customLong("time-unit-ms"), help: "dadao: milliseconds per DADAO time unit.") var timeUnitMs = 10
         @Option(help: "Seed of the data split and the initial model.") var seed = 1
         @Option(help: "iid or dirichlet:A.") var split = "dirichlet:0.5"
         @Option(help: "Shards the data set is split into (one per node).") var nodes = 8
@@ -34,7 +35,7 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             let c = RunConfig(dataset: dataset, model: model, aggregator: aggregator, innerSteps: innerSteps, alpha: alpha, beta: beta,
                               k: k, rounds: rounds, seed: seed, split: split, nodes: nodes, reputation: reputation, method: method,
-                              finalMerge: finalMerge, normBound: normBound)
+                              finalMerge: finalMerge, normBound: normBound, timeUnitMs: timeUnitMs)
             guard let r = try global.call(Methods.TrainStart.self, .init(name: runName, config: c, shard: shard ?? "0/\(nodes)",
                                                                          spawn: noTrainer || c.isExternalModel ? false : nil)) else { return }
             print("run \(r.run): joined with shard \(r.shard)" + (r.trainerPid.map { ", trainer pid \($0)" } ?? ""))

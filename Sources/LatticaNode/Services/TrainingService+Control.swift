@@ -18,6 +18,7 @@ extension TrainingService {
             try await ctx.onLoop { () throws -> TrainStatusResult in
                 guard let r = self.run, r.id == p.run else { throw ControlErrorBody(code: "not_found", message: "not training in run '\(p.run.prefix(128))'") }
                 self.stopTrainer()
+                self.run?.dadao?.timer?.cancel()
                 unlink(self.runDir(r.id) + "/joined")
                 if let crdt = self.crdt, let id = CRDT.RunID(r.id) {
                     do { _ = try crdt.write([.leave(id, as: self.swarm.localPeer)]) } catch {
@@ -148,6 +149,7 @@ extension TrainingService {
             ("k", .int(Int64(c.k))), ("rounds", .int(Int64(c.rounds))), ("seed", .int(Int64(c.seed))), ("split", .string(c.split)),
             ("nodes", .int(Int64(c.nodes))), ("reputation", .bool(c.reputation)), ("staleness", .int(Int64(c.staleness))),
             ("method", .string(c.method)), ("final_merge", .bool(c.finalMerge)), ("norm_bound", .string(String(c.normBound))),
+            ("time_unit_ms", .int(Int64(c.timeUnitMs))),
         ]
         do { _ = try crdt.write(fields.map { .config(id, $0.0, $0.1) }) } catch { throw CRDTService.describe(error) }
         return try join(id.description, shard: p.shard, spawn: p.spawn ?? true)
@@ -201,6 +203,7 @@ extension TrainingService {
         c.method = str("method") ?? c.method
         if case .bool(let b)? = m["final_merge"] { c.finalMerge = b }
         c.normBound = str("norm_bound").flatMap(Double.init) ?? c.normBound
+        c.timeUnitMs = int("time_unit_ms") ?? c.timeUnitMs
         try c.validate()  // written by its creator, but read from the network: checked again
         return c
     }

@@ -17,6 +17,9 @@ struct RunState {
     let shard: Shard
     /// The averaging core; made when the trainer hands over the starting point φ.
     var avg: Averaging.Instance?
+    /// A `dadao` run's state and gossip clock (TrainingService+DADAO.swift); made at
+    /// `trainer.dadao_start`.
+    var dadao: DADAORun?
     /// The next outer step, and the θ we answer pulls with (our latest, or φ after a step).
     var step = 0
     var published: (step: Int, theta: [Float])?

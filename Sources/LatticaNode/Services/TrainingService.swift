@@ -96,6 +96,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
             respond(self.answerPull(bytes, from: peer))
         }
         registerMethods(context)
+        registerDADAO(context)
     }
 
     /// A run this daemon had joined before it stopped (or crashed) is joined again, and its
@@ -115,6 +116,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
     }
 
     func stop() {
+        run?.dadao?.timer?.cancel()
         run?.deadline?.cancel()
         run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
         run?.pending = nil

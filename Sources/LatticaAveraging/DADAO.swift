@@ -1,5 +1,4 @@
 public import LatticaCore
-import RealModule
 
 /// DADAO (Nabli & Oyallon, ICML 2023; reference AdelNabli/DADAO): decentralized, accelerated,
 /// asynchronous optimisation of L-smooth, μ-strongly convex local losses. Gradient steps and
@@ -123,12 +122,84 @@ public enum DADAO {
         public mutating func onGossip(peerPayload: [Double], now: Instant) {
             let own = pendingOwnPayload ?? gossipPayload(now: now)
             pendingOwnPayload = nil
-            guard peerPayload.count == own.count, peerPayload.allSatisfy(\.isFinite) else { return }
+            _ = apply(own: own, peer: peerPayload)
+        }
+
+        // MARK: the exchange over the network (`/lattica/dadao/1.0.0`, Docs/WIRE.md)
+
+        /// The dimension of every vector (the model's parameter count).
+        public var dimension: Int { state[0].count }
+
+        /// Is `p` a payload this instance can take: the right dimension, every value finite?
+        public func accepts(_ p: [Double]) -> Bool { p.count == dimension && p.allSatisfy(\.isFinite) }
+
+        /// The initiator's side, at its gossip event: catches up and returns Y + Z. Nothing is
+        /// kept: the shell keeps this exact vector with the exchange in flight, so that several
+        /// exchanges (ours and peers') may overlap and each is completed with its own pair.
+        public mutating func beginExchange(now: Instant) -> [Double] {
+            catchUp(to: now)
+            return zip(state[2], state[4]).map { $0 + $1 }
+        }
+
+        /// The initiator's side, when the answer arrives: `own` is what `beginExchange` returned
+        /// for this exchange, `peer` the answerer's Y + Z. Applies w = own − peer at `now`.
+        /// False (nothing applied) for a payload of the wrong dimension or with NaN/Inf.
+        @discardableResult
+        public mutating func completeExchange(own: [Double], peer: [Double], now: Instant) -> Bool {
+            guard accepts(peer), own.count == dimension else { return false }
+            catchUp(to: now)
+            return apply(own: own, peer: peer)
+        }
+
+        /// The answerer's side, in one step: catches up, takes its own Y + Z, applies
+        /// w = own − peer and returns own (the answer). Nil (nothing applied) for a payload of the
+        /// wrong dimension or with NaN/Inf. Both ends compute w from the same two vectors, so
+        /// Σ_i (α̃·Z_i + α·Z̃_i), which the ODE conserves, is conserved by the exchange too.
+        public mutating func answerExchange(peer: [Double], now: Instant) -> [Double]? {
+            guard accepts(peer) else { return nil }
+            let own = beginExchange(now: now)
+            apply(own: own, peer: peer)
+            return own
+        }
+
+        /// X at `t` ≥ the last event if no gradient event happens before: X and X̃ follow their own
+        /// 2×2 block of the ODE (Ẋ = η(X̃−X), X̃' = η(X−X̃)), which gossip never touches, so this
+        /// is exact for a gradient event at `t`. The trainer evaluates ∇f_i there ahead of time.
+        public func predictedX(at t: Instant) -> [Double] {
+            let dt = (t - lastEvent).secondsDouble
+            guard dt > 0 else { return state[0] }
+            let e = DADAO.expm6(constants.ode, t: dt)
+            return zip(state[0], state[1]).map { e[0] * $0 + e[1] * $1 }
+        }
+
+        /// A gradient event with a gradient computed elsewhere (by the trainer, at
+        /// `predictedX(at: now)`): the same update as `onGradientEvent`. False (nothing applied)
+        /// for a gradient of the wrong dimension or with NaN/Inf.
+        @discardableResult
+        public mutating func onGradientEvent(now: Instant, gradient g: [Double]) -> Bool {
+            guard accepts(g) else { return false }
+            onGradientEvent(now: now) { _ in g }
+            return true
+        }
+
+        @discardableResult
+        mutating func apply(own: [Double], peer: [Double]) -> Bool {
+            guard peer.count == own.count, own.count == dimension, peer.allSatisfy(\.isFinite) else { return false }
             for c in 0..<own.count {
-                let w = own[c] - peerPayload[c]
+                let w = own[c] - peer[c]
                 state[4][c] -= constants.beta * w
                 state[5][c] -= constants.betaTilde * w
             }
+            return true
         }
+    }
+
+    /// χ1 and λ_mix of the complete graph on `n` nodes (every member may gossip with every
+    /// other, as over the network): λ₂ of its Laplacian is n and every edge's effective
+    /// resistance 2/n, so χ1 = |E|/n = (n−1)/2, χ2 = (n−1)/2 and λ_mix = √(2·χ1·χ2) = (n−1)/√2
+    /// (`Experiment.graphConstants` gives the same numbers by eigen-decomposition).
+    public static func completeGraph(nodes n: Int) -> (chi1: Double, chi2: Double, lambdaMix: Double) {
+        let c = Double(max(2, n) - 1) / 2
+        return (c, c, (2 * c * c).squareRoot())
     }
 }
