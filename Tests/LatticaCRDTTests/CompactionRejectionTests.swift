@@ -115,6 +115,9 @@ import Testing
         // first seq 1, last seq 9, 1 live delta, gap 6 (seq 1 + 6 = 7), then the delta as in v1.
         #expect(Array(e[72..<76]) == [0x01, 0x09, 0x01, 0x06])
         #expect(Array(e[76..<93]) == [0x80, 0xd0, 0x95, 0xff, 0xbc, 0x31, 0x00, 0x04, 0x6b, 0x76, 0x2f, 0x61, 0x01, 0x02, 0x02, 0x68, 0x69])
+        // The same delta in a version-1 batch (Docs/CRDT.md §5.3): 155 bytes.
+        let plain = CRDT.SignedBatch(author: s.peerId, firstSeq: 1, deltas: [CRDT.Delta(seq: 1, time: d.time, path: d.path, op: d.op)], signer: s)
+        #expect(plain.encoded.count == 155 && Array(plain.encoded[72..<74]) == [0x01, 0x01])
         let decoded = try CRDT.SignedBatch(decoding: e[...])
         #expect(b.verify() == nil && decoded == b)
     }
