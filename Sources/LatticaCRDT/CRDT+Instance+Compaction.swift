@@ -109,25 +109,30 @@ extension CRDT.Instance {
         case conflicting(UInt64)
     }
 
+    /// A duplicate by a binary search alone (no signature check): the same bytes, or one of our
+    /// batches covers all of it and is not larger (we hold it, a later and coarser compaction, or
+    /// the same range compacted again later).
+    func isCoveredDuplicate(_ b: CRDT.SignedBatch) -> Bool {
+        let log = logs[b.author] ?? []
+        let i = log.partitioningIndex { $0.lastSeq >= b.firstSeq }
+        guard i < log.count, log[i].firstSeq <= b.firstSeq, log[i].lastSeq >= b.lastSeq else { return false }
+        return log[i].seqs != b.seqs || log[i].byteCount <= b.byteCount
+    }
+
     /// An honest author's batches are nested or disjoint (a compaction groups whole batches and
     /// only ever coarsens), its compacted batches keep a subset of the deltas it had (once
     /// dominated, a delta stays dominated), byte-identical, and never drop an OR-set or
     /// multi-value delta. A batch that breaks any of these against our copy is `conflicting`.
+    /// Work: the deltas of our batches in its range (after its signature was checked).
     func fit(_ b: CRDT.SignedBatch) -> Fit {
         let log = logs[b.author] ?? []
         let have = versions[b.author]
         let end = min(b.lastSeq, have)
         let i0 = log.partitioningIndex { $0.lastSeq >= b.firstSeq }
-        guard i0 < log.count else { return .conflicting(b.firstSeq) }
-        let first = log[i0]
-        if first.firstSeq <= b.firstSeq, first.lastSeq >= b.lastSeq {
-            // One of our batches covers all of it: the same, a coarser compaction, or the same
-            // range compacted again (then it must hold less than ours to be worth taking).
-            guard first.seqs == b.seqs, first.byteCount > b.byteCount else { return .duplicate }
-        } else if first.firstSeq != b.firstSeq {
-            return .conflicting(b.firstSeq)
-        }
-        let i1 = log.partitioningIndex { $0.lastSeq >= end }
+        guard i0 < log.count, log[i0].firstSeq == b.firstSeq else { return .conflicting(b.firstSeq) }
+        // Entirely below our seq: it must end where one of our batches ends; above it: it takes
+        // everything from `i0` on.
+        let i1 = b.lastSeq <= have ? log.partitioningIndex { $0.lastSeq >= b.lastSeq } : log.count - 1
         guard i1 < log.count, i1 >= i0 else { return .conflicting(end) }
         if b.lastSeq <= have, log[i1].lastSeq != b.lastSeq { return .conflicting(b.lastSeq) }
         // Ours in the range against its deltas, both in seq order.
@@ -153,12 +158,12 @@ extension CRDT.Instance {
     /// applies the deltas above our seq; a contradiction is rejected and reported as the author's
     /// equivocation. A replacement is forwarded like a new batch, so a compaction spreads.
     mutating func adopt(_ b: CRDT.SignedBatch, from peer: PeerId, wall: CRDT.WallTime, fresh: inout [CRDT.SignedBatch]) -> [Directive] {
-        let fit = fit(b)
-        if case .duplicate = fit { return duplicate(b, from: peer) }
+        if isCoveredDuplicate(b) { return duplicate(b, from: peer) }
+        // The signature before the walk over our copy: a forged batch costs what any forged batch costs.
         if let reason = validate(b, wall: wall) { return invalid(reason, from: peer) }
-        switch fit {
+        switch fit(b) {
         case .duplicate:
-            return []
+            return duplicate(b, from: peer)
         case .conflicting(let seq):
             metrics.equivocations += 1
             return reject(.conflicting) + [misbehaved(b.author, .equivocation(author: b.author, seq: seq))]
