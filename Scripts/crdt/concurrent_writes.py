@@ -30,6 +30,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+COMPACT_INTERVAL_S = 0  # set from --compact-interval
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 from control import Control, stop_process  # noqa: E402
 
@@ -47,6 +48,14 @@ class Daemon:
 
     def start(self):
         args = [os.path.join(self.bin_dir, "latticad"), "--data-dir", self.data_dir, "--log-level", "error"]
+        if COMPACT_INTERVAL_S:
+            # Log compaction every few seconds (Docs/CRDT.md §6.1), so that the kills land before,
+            # during and after compactions and the check covers compacted logs.
+            os.makedirs(self.data_dir, exist_ok=True)
+            cfg = os.path.join(self.data_dir, "compact.toml")
+            with open(cfg, "w") as f:
+                f.write(f"[crdt]\ncompact_interval_s = {COMPACT_INTERVAL_S}\ncompact_min_batches = 8\n")
+            args += ["--config", cfg]
         if self.bootstrap:
             args += ["--bootstrap", self.bootstrap]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -164,7 +173,11 @@ def run_latticad(args):
         res = {"target": "latticad", "nodes": args.nodes, "seconds": round(wrote_s, 1), "kills": kills,
                "in_doubt_writes": len(attempted), "acked_writes": len(acked), "lost_writes": lost,
                "checked": checked, "converged": converged, "converge_s": round(converge_s, 2),
-               "state_hashes": len({v["state_hash"] for v in views}), "max_lag": max(lags or [0])}
+               "state_hashes": len({v["state_hash"] for v in views}), "max_lag": max(lags or [0]),
+               # Log compaction (since the daemons' last start): compactions, and the log each node
+               # holds against the deltas in its store.
+               "compactions": sum(v.get("compactions") or 0 for v in views),
+               "log_deltas": [v.get("log_deltas") for v in views], "deltas": views[0]["deltas"] if views else 0}
         return res
     finally:
         for nd in nodes:
@@ -328,7 +341,10 @@ def main():
     ap.add_argument("--converge-timeout", type=float, default=60)
     ap.add_argument("--kill-loop", type=int, default=8, help="SIGKILLs of the writer in the kill-loop target")
     ap.add_argument("--targets", default="latticad,kill-loop,lattica")
+    ap.add_argument("--compact-interval", type=float, default=2.0, help="crdt.compact_interval_s of the daemons (0: the default config)")
     args = ap.parse_args()
+    global COMPACT_INTERVAL_S
+    COMPACT_INTERVAL_S = args.compact_interval
     results = []
     for t in args.targets.split(","):
         r = {"latticad": run_latticad, "lattica": run_lattica, "kill-loop": run_kill_loop}[t](args)

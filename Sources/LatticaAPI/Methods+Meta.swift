@@ -197,8 +197,17 @@ public struct SyncResult: Codable, Sendable, Equatable {
     public var authors: Int
     public var paths: Int
     public var peers: [Peer]
-    enum CodingKeys: String, CodingKey { case stateHash = "state_hash", deltas, authors, paths, peers }
-    public init(stateHash: String, deltas: UInt64, authors: Int, paths: Int, peers: [Peer]) {
+    /// The in-memory log (Docs/CRDT.md §6.1): encoded bytes and deltas of every author's batches,
+    /// and how often this node compacted its own; absent from daemons before compaction.
+    public var logBytes: Int?
+    public var logDeltas: Int?
+    public var compactions: Int?
+    enum CodingKeys: String, CodingKey {
+        case stateHash = "state_hash", deltas, authors, paths, peers, logBytes = "log_bytes", logDeltas = "log_deltas", compactions
+    }
+    public init(stateHash: String, deltas: UInt64, authors: Int, paths: Int, peers: [Peer],
+                logBytes: Int? = nil, logDeltas: Int? = nil, compactions: Int? = nil) {
         self.stateHash = stateHash; self.deltas = deltas; self.authors = authors; self.paths = paths; self.peers = peers
+        self.logBytes = logBytes; self.logDeltas = logDeltas; self.compactions = compactions
     }
 }

@@ -21,25 +21,35 @@ extension CRDT {
         public var peerId: PeerId { PeerId(ed25519PublicKey: publicKey) }
     }
 
-    /// Consecutive deltas of one author under one Ed25519 signature (Docs/CRDT.md §5.2). The
-    /// signed bytes are kept as received, so forwarding and persisting never re-encode.
+    /// Deltas of one author under one Ed25519 signature (Docs/CRDT.md §5.3). Version 1: consecutive
+    /// deltas (`firstSeq`, `firstSeq + 1`, …). Version 2, a **compacted** batch (§6.1): it covers
+    /// the seqs `firstSeq…lastSeq` and carries only the deltas of that range still live when its
+    /// author compacted, each with its seq; the seqs it leaves out were overwritten (their effect
+    /// on the state is dominated by deltas that are still in some author's log). The signed bytes
+    /// are kept as received, so forwarding and persisting never re-encode.
     public struct SignedBatch: Hashable, Sendable {
         /// Signatures are over this prefix followed by the body (domain separation).
         public static let domain = Array("lattica-crdt-batch-v1".utf8) + [0]
+        public static let compactedDomain = Array("lattica-crdt-batch-v2".utf8) + [0]
         public static let version: UInt8 = 1
+        public static let compactedVersion: UInt8 = 2
 
         public let author: PeerId
         public let signerKey: [UInt8]
         public let firstSeq: UInt64
+        public let lastSeq: UInt64
+        /// In seq order; version 1: every seq of the range, version 2: the live ones (maybe none).
         public let deltas: [Delta]
-        /// The signed bytes: version ‖ author ‖ signer key ‖ first seq ‖ count ‖ deltas.
+        /// The signed bytes: version ‖ author ‖ signer key ‖ first seq ‖ (v2: last seq) ‖ count ‖ deltas.
         public let body: [UInt8]
         public let signature: [UInt8]
 
-        public var lastSeq: UInt64 { firstSeq + UInt64(deltas.count) - 1 }
+        public var isCompacted: Bool { body.first == Self.compactedVersion }
         public var seqs: ClosedRange<UInt64> { firstSeq...lastSeq }
         /// body ‖ signature: what the wire carries and the shell persists.
         public var encoded: [UInt8] { body + signature }
+        /// Bytes of `encoded` (what the log holds of it on the wire and on disk).
+        public var byteCount: Int { body.count + signature.count }
 
         /// Encodes and signs `deltas` (seqs `firstSeq`, `firstSeq + 1`, … in order).
         public init(author: PeerId, firstSeq: UInt64, deltas: [Delta], signer: Signer) {
@@ -57,26 +67,70 @@ extension CRDT {
             self.author = author
             self.signerKey = signer.publicKey
             self.firstSeq = firstSeq
+            self.lastSeq = firstSeq + UInt64(deltas.count) - 1
             self.deltas = deltas
             self.body = w.bytes
             self.signature = signer.signature(Self.domain + w.bytes)
         }
 
-        /// Decodes body ‖ signature. Does not verify (see `verify()`).
+        /// A compacted batch (version 2): covers `seqs` and carries `live`, the deltas of that
+        /// range still live (seqs strictly increasing, inside the range; maybe none).
+        public init(author: PeerId, compacting seqs: ClosedRange<UInt64>, live: [Delta], signer: Signer) {
+            precondition(seqs.lowerBound > 0 && seqs.upperBound < UInt64(Int64.max), "seqs from 1, below 2^63")
+            var w = ByteWriter(reserving: 80 + live.count * 48)
+            w.u8(Self.compactedVersion)
+            w.peer(author)
+            w.raw(signer.publicKey)
+            w.uvarint(seqs.lowerBound)
+            w.uvarint(seqs.upperBound)
+            w.count(live.count)
+            var next = seqs.lowerBound
+            for d in live {
+                precondition(d.seq >= next && d.seq <= seqs.upperBound, "live seqs increase inside the range")
+                w.uvarint(d.seq - next)
+                d.encode(into: &w)
+                next = d.seq + 1
+            }
+            self.author = author
+            self.signerKey = signer.publicKey
+            self.firstSeq = seqs.lowerBound
+            self.lastSeq = seqs.upperBound
+            self.deltas = live
+            self.body = w.bytes
+            self.signature = signer.signature(Self.compactedDomain + w.bytes)
+        }
+
+        /// Decodes body ‖ signature (either version). Does not verify (see `verify()`).
         public init(decoding bytes: ArraySlice<UInt8>, limits: Limits = .init()) throws(DecodeError) {
             var r = ByteReader(bytes)
             let version = try r.u8()
-            guard version == Self.version else { throw .badValue("batch version \(version)") }
+            guard version == Self.version || version == Self.compactedVersion else { throw .badValue("batch version \(version)") }
             author = try r.peer()
             signerKey = Array(try r.raw(Ed25519PublicKey.length))
             firstSeq = try r.uvarint()
             guard firstSeq > 0 else { throw .badValue("first seq 0") }
-            let n = try r.count(max: limits.maxDeltasPerBatch, minElementBytes: 5, "deltas")
-            guard n > 0 else { throw .badValue("empty batch") }
-            guard firstSeq <= UInt64(Int64.max) - UInt64(n) else { throw .badValue("seq overflow") }
             var deltas: [Delta] = []
-            deltas.reserveCapacity(n)
-            for i in 0..<n { deltas.append(try Delta(from: &r, seq: firstSeq + UInt64(i), limits: limits)) }
+            if version == Self.version {
+                let n = try r.count(max: limits.maxDeltasPerBatch, minElementBytes: 5, "deltas")
+                guard n > 0 else { throw .badValue("empty batch") }
+                guard firstSeq <= UInt64(Int64.max) - UInt64(n) else { throw .badValue("seq overflow") }
+                deltas.reserveCapacity(n)
+                for i in 0..<n { deltas.append(try Delta(from: &r, seq: firstSeq + UInt64(i), limits: limits)) }
+                lastSeq = firstSeq + UInt64(n) - 1
+            } else {
+                lastSeq = try r.uvarint()
+                guard lastSeq >= firstSeq, lastSeq < UInt64(Int64.max) else { throw .badValue("compacted range") }
+                let n = try r.count(max: limits.maxDeltasPerBatch, minElementBytes: 6, "live deltas")
+                guard UInt64(n) <= lastSeq - firstSeq + 1 else { throw .badValue("more live deltas than seqs") }
+                deltas.reserveCapacity(n)
+                var next = firstSeq
+                for _ in 0..<n {
+                    let gap = try r.uvarint()
+                    guard next <= lastSeq, gap <= lastSeq - next else { throw .badValue("live seq outside the range") }
+                    deltas.append(try Delta(from: &r, seq: next + gap, limits: limits))
+                    next += gap + 1
+                }
+            }
             self.deltas = deltas
             let bodyEnd = r.position
             signature = Array(try r.raw(Ed25519PrivateKey.signatureLength))
@@ -88,7 +142,20 @@ extension CRDT {
         /// it), `badSignature` unless the signature verifies; `nil` when both hold.
         public func verify() -> RejectReason? {
             guard let key = try? Ed25519PublicKey(bytes: signerKey), key.peerId == author else { return .forgedAuthor }
-            return key.isValidSignature(signature, for: Self.domain + body) ? nil : .badSignature
+            return key.isValidSignature(signature, for: (isCompacted ? Self.compactedDomain : Self.domain) + body) ? nil : .badSignature
+        }
+
+        /// The delta with seq `seq`, if the batch carries it (binary search).
+        public func delta(at seq: UInt64) -> Delta? {
+            guard seqs.contains(seq) else { return nil }
+            if !isCompacted { return deltas[Int(seq - firstSeq)] }
+            let i = deltas.partitioningIndex { $0.seq >= seq }
+            return i < deltas.count && deltas[i].seq == seq ? deltas[i] : nil
+        }
+
+        /// The deltas with a seq above `have` (what applying the batch on top of `have` adds).
+        public func deltas(after have: UInt64) -> ArraySlice<Delta> {
+            deltas[deltas.partitioningIndex { $0.seq > have }...]
         }
     }
 

@@ -61,6 +61,10 @@ extension CRDT {
             }
         }
 
+        /// An OR-set or multi-value operation: its dot and observed dots are part of the dot
+        /// kernel's causal context (in the state and its hash), so compaction keeps it.
+        public var isKernel: Bool { kind == .set || kind == .multiValue }
+
         public var observed: [Dot] {
             switch self {
             case .setAdd(_, let o), .setRemove(_, let o), .multiValue(_, let o): o

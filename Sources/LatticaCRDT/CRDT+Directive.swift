@@ -7,7 +7,8 @@ extension CRDT {
     public enum Directive: Hashable, Sendable {
         /// Send one framed message on a `/lattica/crdt/1.0.0` stream to `peer`.
         case send(Message, to: PeerId)
-        /// Write the batch and the touched materialised entries in one SQLite transaction.
+        /// Write the batch and the touched materialised entries in one SQLite transaction (first
+        /// deleting the author's rows inside `replaces`, when set: a compacted batch took their place).
         case persist(Persist)
         case scheduleTimer(TimerID, at: Instant)
         case peerMisbehaved(PeerId, Misbehavior)
@@ -22,6 +23,12 @@ extension CRDT {
         /// path → `State.encodedEntry(path)` after the batch (empty unless
         /// `Settings.persistMaterialised`).
         public var entries: [Entry]
+        /// Set for a compacted batch (Docs/CRDT.md §6.1): delete the rows of `batch.author` whose
+        /// seqs lie inside this range, in the same transaction, before writing `batch`.
+        public var replaces: ClosedRange<UInt64>?
+        public init(batch: SignedBatch, entries: [Entry], replaces: ClosedRange<UInt64>? = nil) {
+            self.batch = batch; self.entries = entries; self.replaces = replaces
+        }
         public struct Entry: Hashable, Sendable {
             public var path: String
             public var encoded: [UInt8]
@@ -112,6 +119,8 @@ extension CRDT {
         public var antiEntropyExchanges = 0           // lattica_crdt_anti_entropy_total
         public var batchesPushed = 0                  // lattica_crdt_batches_sent_total{how="push"}
         public var batchesSynced = 0                  // lattica_crdt_batches_sent_total{how="sync"}
+        public var compactions = 0                    // lattica_crdt_compactions_total{who="own"}
+        public var compactionsAdopted = 0             // lattica_crdt_compactions_total{who="peer"}: a peer's compacted batch replaced our copy
         public init() {}
 
         public func rejected(_ r: RejectReason) -> Int { rejected[r] ?? 0 }

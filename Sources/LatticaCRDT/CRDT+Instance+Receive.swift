@@ -106,35 +106,44 @@ extension CRDT.Instance {
         return out
     }
 
-    /// Verifies and applies one batch (or holds it for a gap, or drops it as a duplicate).
+    /// Verifies and applies one batch (or holds it for a gap, or drops it as a duplicate). A
+    /// compacted batch that overlaps what we have goes to `adopt` (CRDT+Instance+Compaction.swift).
     mutating func admit(_ b: CRDT.SignedBatch, from peer: PeerId, wall: CRDT.WallTime, fresh: inout [CRDT.SignedBatch]) -> [Directive] {
         let have = versions[b.author]
+        if b.isCompacted, b.firstSeq <= have { return adopt(b, from: peer, wall: wall, fresh: &fresh) }
         if b.lastSeq <= have { return duplicate(b, from: peer) }
         if logs[b.author] == nil, authors.count >= settings.limits.maxAuthors { return reject(.tooManyAuthors) }
         let gapped = b.firstSeq > have + 1
         // No hold slot: refuse before spending a signature check on it.
         if gapped, !canHold(b) { return reject(.gapped) }
-        if let reason = validate(b, wall: wall) {
-            var out = reject(reason)
-            // An honest forwarder verifies before it forwards; a clock verdict is ours alone.
-            if reason != .futureClock { out.append(misbehaved(peer, .invalidBatch(reason))) }
-            return out
-        }
+        if let reason = validate(b, wall: wall) { return invalid(reason, from: peer) }
         if gapped { return hold(b) }
         var out = apply(b)
         fresh.append(b)
-        // Held batches that now follow on.
-        while let next = held[b.author]?.removeValue(forKey: versions[b.author] + 1) {
+        releaseHeld(of: b.author, into: &out, fresh: &fresh)
+        return out
+    }
+
+    /// Held batches of `author` that now follow on are applied; those now behind are dropped.
+    mutating func releaseHeld(of author: PeerId, into out: inout [Directive], fresh: inout [CRDT.SignedBatch]) {
+        while let next = held[author]?.removeValue(forKey: versions[author] + 1) {
             heldCount -= 1
             metrics.batchesReleased += 1
             out += apply(next)
             fresh.append(next)
         }
-        if let rest = held[b.author] {
-            let stale = rest.filter { $0.value.lastSeq <= versions[b.author] }
-            for k in stale.keys { held[b.author]![k] = nil; heldCount -= 1 }
-            if held[b.author]!.isEmpty { held[b.author] = nil }
+        if let rest = held[author] {
+            let stale = rest.filter { $0.value.lastSeq <= versions[author] }
+            for k in stale.keys { held[author]![k] = nil; heldCount -= 1 }
+            if held[author]!.isEmpty { held[author] = nil }
         }
+    }
+
+    /// A batch that failed `validate`: counted, and the sender reported unless the verdict is our clock's.
+    mutating func invalid(_ reason: CRDT.RejectReason, from peer: PeerId) -> [Directive] {
+        var out = reject(reason)
+        // An honest forwarder verifies before it forwards; a clock verdict is ours alone.
+        if reason != .futureClock { out.append(misbehaved(peer, .invalidBatch(reason))) }
         return out
     }
 
@@ -165,9 +174,9 @@ extension CRDT.Instance {
     mutating func duplicate(_ b: CRDT.SignedBatch, from peer: PeerId) -> [Directive] {
         metrics.rejected[.replayed, default: 0] += 1
         var out: [Directive] = []
-        if let log = logs[b.author] {
-            let i = log.partitioningIndex { $0.firstSeq >= b.firstSeq }
-            if i < log.count, log[i].firstSeq == b.firstSeq, log[i].body != b.body, b.verify() == nil {
+        if !b.isCompacted, let log = logs[b.author] {
+            let i = log.partitioningIndex { $0.lastSeq >= b.firstSeq }
+            if i < log.count, Self.contradicts(b, log[i]), b.verify() == nil {
                 metrics.equivocations += 1
                 out.append(misbehaved(b.author, .equivocation(author: b.author, seq: b.firstSeq)))
             }
@@ -176,6 +185,16 @@ extension CRDT.Instance {
         duplicates[peer] = n
         if n == settings.maxDuplicatesPerInterval + 1 { out.append(misbehaved(peer, .excessiveDuplicates(n))) }
         return out
+    }
+
+    /// A plain batch against the batch of ours that holds its first seq: a plain one with the same
+    /// first seq and other bytes, or a compacted one that holds one of its deltas differently (or
+    /// left out an OR-set or multi-value delta, which compaction never drops).
+    static func contradicts(_ b: CRDT.SignedBatch, _ ours: CRDT.SignedBatch) -> Bool {
+        guard ours.isCompacted else { return ours.firstSeq == b.firstSeq && ours.body != b.body }
+        return b.deltas.contains { d in
+            ours.seqs.contains(d.seq) && (ours.delta(at: d.seq).map { $0 != d } ?? d.op.isKernel)
+        }
     }
 
     func canHold(_ b: CRDT.SignedBatch) -> Bool {
@@ -192,43 +211,55 @@ extension CRDT.Instance {
 
     // MARK: Applying
 
-    /// Applies the deltas of a verified remote batch not applied yet and logs it. Returns
-    /// `.persist` then `.applied`.
-    mutating func apply(_ b: CRDT.SignedBatch) -> [Directive] {
-        let have = versions[b.author]
+    /// Applies the deltas of a verified remote batch not applied yet and logs it (in place of the
+    /// batches at `replacing` of its author's log, for a compacted batch). Returns `.persist`
+    /// then `.applied`.
+    mutating func apply(_ b: CRDT.SignedBatch, replacing: Range<Int>? = nil) -> [Directive] {
         var touched: [String] = []
-        for d in b.deltas where d.seq > have {
+        for d in b.deltas(after: versions[b.author]) {
             if state.apply(d, author: b.author) { metrics.typeConflicts += 1 }
             clock.observe(d.time)
             if touched.last != d.path { touched.append(d.path) }
         }
-        return record(b, touched: touched, local: false)
+        return record(b, touched: touched, local: false, replacing: replacing)
     }
 
-    mutating func record(_ b: CRDT.SignedBatch, touched: [String], local: Bool) -> [Directive] {
+    mutating func record(_ b: CRDT.SignedBatch, touched: [String], local: Bool, replacing: Range<Int>? = nil) -> [Directive] {
         let have = versions[b.author]
         if logs[b.author] == nil {
             authors.insert(b.author, at: authors.partitioningIndex { !($0 < b.author) })
         }
-        logs[b.author, default: []].append(b)
-        versions[b.author] = b.lastSeq
-        digestCache = nil
-        let applied = Int(b.lastSeq - max(have, b.firstSeq - 1))
+        replaceLog(of: b.author, replacing ?? (logs[b.author]?.count ?? 0)..<(logs[b.author]?.count ?? 0), with: [b])
+        if b.lastSeq > have {
+            versions[b.author] = b.lastSeq
+            digestCache = nil
+        }
+        let new = b.deltas(after: have)
         if local {
             metrics.localBatches += 1
-            metrics.localDeltas += applied
-        } else {
+            metrics.localDeltas += new.count
+        } else if !new.isEmpty || replacing == nil {
             metrics.batchesApplied += 1
-            metrics.deltasApplied += applied
+            metrics.deltasApplied += new.count
         }
+        if replacing != nil { metrics.compactionsAdopted += 1 }
         var paths = touched
         if paths.count > 1 { paths = Array(Set(paths)).sorted() }
         let entries = settings.persistMaterialised
             ? paths.map { CRDT.Persist.Entry(path: $0, encoded: state.encodedEntry($0) ?? []) } : []
-        return [
-            .persist(CRDT.Persist(batch: b, entries: entries)),
-            .applied(CRDT.Applied(author: b.author, seqs: b.seqs, paths: paths,
-                                  deltas: b.deltas[Int(max(have, b.firstSeq - 1) - (b.firstSeq - 1))...], local: local)),
-        ]
+        var out: [Directive] = [.persist(CRDT.Persist(batch: b, entries: entries, replaces: replacing == nil ? nil : b.seqs))]
+        if !new.isEmpty {
+            out.append(.applied(CRDT.Applied(author: b.author, seqs: b.seqs, paths: paths, deltas: new, local: local)))
+        }
+        return out
+    }
+
+    /// Puts `batches` in place of `range` of `author`'s log, keeping the byte and delta counts.
+    mutating func replaceLog(of author: PeerId, _ range: Range<Int>, with batches: [CRDT.SignedBatch]) {
+        var log = logs.removeValue(forKey: author) ?? []
+        for old in log[range] { logBytes -= old.byteCount; logDeltas -= old.deltas.count }
+        for b in batches { logBytes += b.byteCount; logDeltas += b.deltas.count }
+        log.replaceSubrange(range, with: batches)
+        logs[author] = log
     }
 }

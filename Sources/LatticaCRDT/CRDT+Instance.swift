@@ -17,8 +17,13 @@ extension CRDT {
         /// Per author: the highest contiguous sequence number applied.
         public internal(set) var versions = VersionVector()
 
-        /// Per author, applied batches in seq order (contiguous from 1).
+        /// Per author, applied batches in seq order (contiguous from 1; compacted batches cover
+        /// ranges whose overwritten deltas they left out).
         var logs: [PeerId: [SignedBatch]] = [:]
+        /// Encoded bytes of every batch in `logs` (the `lattica_crdt_log_bytes` gauge).
+        public internal(set) var logBytes = 0
+        /// Deltas held by the batches in `logs` (compacted batches hold only their live ones).
+        public internal(set) var logDeltas = 0
         /// Authors in canonical order (anti-entropy walks them deterministically).
         var authors: [PeerId] = []
         /// Verified batches waiting for their author's earlier seqs: author → first seq → batch.
@@ -42,7 +47,11 @@ extension CRDT {
             self.localPeerText = signer.peerId.description
             self.settings = settings
             self.rng = SeededRandom(seed: seed)
-            let sorted = persisted.sorted { $0.author == $1.author ? $0.firstSeq < $1.firstSeq : $0.author < $1.author }
+            // Widest first for one first seq: a compacted batch before the batches it replaced (a
+            // store holds one or the other; this keeps a restore right if it held both).
+            let sorted = persisted.sorted {
+                $0.author != $1.author ? $0.author < $1.author : $0.firstSeq != $1.firstSeq ? $0.firstSeq < $1.firstSeq : $0.lastSeq > $1.lastSeq
+            }
             // The shell has the materialised rows already: no entries to encode while restoring.
             self.settings.persistMaterialised = false
             defer { self.settings.persistMaterialised = settings.persistMaterialised }
@@ -86,7 +95,9 @@ extension CRDT {
         // MARK: Lifecycle and peers
 
         public mutating func onStart(now: Instant) -> [Directive] {
-            [.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval)]
+            var out: [Directive] = [.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval)]
+            if settings.compactionMinBatches > 0 { out.append(.scheduleTimer(.compaction, at: now + settings.compactionInterval)) }
+            return out
         }
 
         /// A connection to `peer` is up (and it speaks `/lattica/crdt/1.0.0`): start an exchange
@@ -116,6 +127,10 @@ extension CRDT {
                     out.append(send(.summary(digest: digest, wantsReply: true), to: peer))
                 }
                 out.append(.scheduleTimer(.antiEntropy, at: now + settings.antiEntropyInterval))
+                return out
+            case .compaction:
+                var out = compactIfWorthIt(now: now)
+                out.append(.scheduleTimer(.compaction, at: now + settings.compactionInterval))
                 return out
             }
         }

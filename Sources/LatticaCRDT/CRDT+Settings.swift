@@ -46,6 +46,12 @@ extension CRDT {
         /// Put the materialised entries of the touched paths into each `.persist` (the shell writes
         /// them in the same transaction as the batch).
         public var persistMaterialised = true
+        /// Compaction of our own log (Docs/CRDT.md §6.1), checked every `compactionInterval`: it
+        /// runs when our log holds at least `compactionMinBatches` batches and fewer than
+        /// `compactionMaxLiveFraction` of its deltas are still live. 0 batches: never.
+        public var compactionInterval: Duration = .seconds(30)
+        public var compactionMinBatches = 32
+        public var compactionMaxLiveFraction = 0.5
         public init() {}
     }
 }

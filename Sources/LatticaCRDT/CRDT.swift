@@ -52,6 +52,10 @@ public enum CRDT {
         case valueTooLarge = "value_too_large"
         /// A new author beyond `Settings.limits.maxAuthors`.
         case tooManyAuthors = "too_many_authors"
+        /// A compacted batch that contradicts the author's batches we hold: a delta we hold
+        /// differently (or dropped before), an OR-set or multi-value delta left out (those are never
+        /// compacted), or a range that cuts across one of our batches (Docs/CRDT.md §6.1).
+        case conflicting
     }
 
     /// A peer that sent us something no honest peer sends (each is also counted in `Metrics`).
@@ -70,6 +74,8 @@ public enum CRDT {
     public enum TimerID: Hashable, Sendable {
         /// One anti-entropy exchange with a random connected peer, then re-armed.
         case antiEntropy
+        /// Check whether our own log is worth compacting (and do it), then re-armed.
+        case compaction
     }
 }
 

@@ -124,6 +124,9 @@ struct Sync: ParsableCommand {
             }
             if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             print("state \(r.stateHash)  \(r.deltas) deltas from \(r.authors) author\(r.authors == 1 ? "" : "s"), \(r.paths) paths")
+            if let bytes = r.logBytes, let deltas = r.logDeltas {
+                print("log \(deltas) of the \(r.deltas) deltas (\(bytes) bytes; the others were overwritten and compacted away), \(r.compactions ?? 0) compactions of our own log since the start")
+            }
             var rows = [["PEER", "LAG", "THEY LACK", "WE LACK", "LAST SYNC"]]
             for p in r.peers {
                 rows.append([p.peerId, String(p.lag), String(p.theyLack), String(p.weLack), p.lastSyncSeconds.map { formatDuration($0) + " ago" } ?? "never"])

@@ -10,6 +10,9 @@ struct SimCluster {
     let signers: [CRDT.Signer]
     let settings: CRDT.Settings
     var persisted: [[CRDT.SignedBatch]]
+    /// Every local batch a shell committed (compaction replaces rows, not these): their join is
+    /// the state every node must end with.
+    var written: [CRDT.SignedBatch] = []
     var links: [Set<Int>]
     var group: [Int]
     var rng: SeededRandom
@@ -61,7 +64,7 @@ struct SimCluster {
     /// committed it (`committed`) or not, but sent nothing. Then the node is down.
     mutating func crash(_ i: Int, duringWrite writes: [CRDT.Write], committed: Bool) {
         if nodes[i] != nil, let out = try? nodes[i]!.onLocalWrite(writes, now: now, wall: wall(i)), committed {
-            for case .persist(let p) in out { persisted[i].append(p.batch) }
+            for case .persist(let p) in out { Self.store(p, in: &persisted[i]); written.append(p.batch) }
         }
         crash(i)
     }
@@ -77,17 +80,30 @@ struct SimCluster {
         for d in ds {
             switch d {
             case .send(let m, let p): out.append((i, index[p]!, m))
-            case .persist(let p): persisted[i].append(p.batch)
+            case .persist(let p): Self.store(p, in: &persisted[i])
             case .scheduleTimer, .peerMisbehaved, .applied: break
             }
         }
         return out
     }
 
+    /// What the shell's transaction does: a compacted batch first deletes the rows it replaces.
+    static func store(_ p: CRDT.Persist, in rows: inout [CRDT.SignedBatch]) {
+        if let r = p.replaces { rows.removeAll { $0.author == p.batch.author && r.contains($0.firstSeq) && r.contains($0.lastSeq) } }
+        rows.append(p.batch)
+    }
+
     mutating func write(_ i: Int, _ writes: [CRDT.Write]) -> Bool {
         guard nodes[i] != nil, let out = try? nodes[i]!.onLocalWrite(writes, now: now, wall: wall(i)) else { return false }
+        for case .persist(let p) in out { written.append(p.batch) }
         deliver(sends(out, at: i))
         return true
+    }
+
+    /// Node `i` compacts its own log now and pushes the result.
+    mutating func compact(_ i: Int) {
+        guard nodes[i] != nil else { return }
+        deliver(sends(nodes[i]!.compactNow(now: now), at: i))
     }
 
     mutating func deliver(_ initial: [(Int, Int, CRDT.Message)]) {

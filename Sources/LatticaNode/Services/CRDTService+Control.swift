@@ -137,6 +137,7 @@ extension CRDTService {
                             lastSyncSeconds: s.lastSync.map { (now - $0).secondsDouble })
         }
         return SyncResult(stateHash: Hex.encode(crdt.state.stateHash), deltas: crdt.versions.total,
-                          authors: crdt.versions.authors, paths: crdt.state.entries.count, peers: peers)
+                          authors: crdt.versions.authors, paths: crdt.state.entries.count, peers: peers,
+                          logBytes: crdt.logBytes, logDeltas: crdt.logDeltas, compactions: crdt.metrics.compactions)
     }
 }

@@ -15,7 +15,8 @@ import Metrics
 /// restores the store from its batches at start (verifying every signature again).
 ///
 /// Config `[crdt]`: `anti_entropy_interval_s` (default 2), `fanout` (peers per round, default 1),
-/// `max_clock_skew_s` (default 60). Loop thread only.
+/// `max_clock_skew_s` (default 60), `compact_interval_s` (default 30) and `compact_min_batches`
+/// (default 32; 0: never compact our own log). Loop thread only.
 final class CRDTService: NodeService, @unchecked Sendable {
     static let name = "crdt"
 
@@ -38,6 +39,8 @@ final class CRDTService: NodeService, @unchecked Sendable {
         if let v = try r.double("anti_entropy_interval_s", range: 0.05...3600) { s.antiEntropyInterval = .milliseconds(Int64(v * 1000)) }
         if let v = try r.int("fanout", range: 1...64) { s.antiEntropyFanout = v }
         if let v = try r.double("max_clock_skew_s", range: 0.5...86_400) { s.maxClockSkewMilliseconds = UInt64(v * 1000) }
+        if let v = try r.double("compact_interval_s", range: 1...86_400) { s.compactionInterval = .milliseconds(Int64(v * 1000)) }
+        if let v = try r.int("compact_min_batches", range: 0...1_000_000) { s.compactionMinBatches = v }
         try r.finish()
         return s
     }
@@ -168,8 +171,7 @@ final class CRDTService: NodeService, @unchecked Sendable {
 
     /// Keeps the applied deltas for `meta.log` (bounded: the oldest go first).
     private func remember(_ a: CRDT.Applied) {
-        guard let batch = crdt.batches(of: a.author).last(where: { $0.seqs.overlaps(a.seqs) }) else { return }
-        for d in batch.deltas where a.seqs.contains(d.seq) {
+        for d in a.deltas {
             recent.append(MetaLogResult.Entry(author: a.author.description, seq: d.seq, timeMs: d.time.wall, path: d.path, op: Self.describe(d.op)))
             if recent.count >= 2 * Self.maxRecent { recent.removeFirst(recent.count - Self.maxRecent) }  // amortised O(1)
         }
@@ -219,13 +221,19 @@ final class CRDTService: NodeService, @unchecked Sendable {
         add("lattica_crdt_anti_entropy_total", m.antiEntropyExchanges, p.antiEntropyExchanges)
         add("lattica_crdt_malformed_messages_total", m.malformedMessages, p.malformedMessages)
         for (r, n) in m.rejected { add("lattica_crdt_rejected_batches_total", n, p.rejected(r), [("reason", r.rawValue)]) }
+        add("lattica_crdt_compactions_total", m.compactions, p.compactions, [("who", "own")])
+        add("lattica_crdt_compactions_total", m.compactionsAdopted, p.compactionsAdopted, [("who", "peer")])
+        add("lattica_crdt_equivocations_total", m.equivocations, p.equivocations)
         Gauge(label: "lattica_crdt_deltas").record(Int(clamping: crdt.versions.total))
+        Gauge(label: "lattica_crdt_log_bytes").record(crdt.logBytes)
+        Gauge(label: "lattica_crdt_log_deltas").record(crdt.logDeltas)
         published = m
     }
 }
 
-/// The CRDT store's tables: `crdt_batches` (every applied signed batch, as received: the log
-/// anti-entropy sends from and the store is rebuilt from) and `crdt_entries` (the materialised
+/// The CRDT store's tables: `crdt_batches` (every applied signed batch, as received, compacted
+/// batches in place of the ones they replaced: the log anti-entropy sends from and the store is
+/// rebuilt from) and `crdt_entries` (the materialised
 /// entry of every path, as of the last batch that touched it).
 struct CRDTPersistence {
     let db: Database
@@ -252,6 +260,10 @@ struct CRDTPersistence {
         try db.transaction { () throws(StoreError) in
             var latest: [String: [UInt8]] = [:]
             for p in group {
+                if let r = p.replaces {
+                    _ = try db.query("DELETE FROM crdt_batches WHERE author = ? AND first_seq >= ? AND last_seq <= ?",
+                                     [.blob(p.batch.author.multihash), .int(Int64(r.lowerBound)), .int(Int64(r.upperBound))])
+                }
                 _ = try db.query("INSERT OR IGNORE INTO crdt_batches(author, first_seq, last_seq, body) VALUES (?,?,?,?)",
                                  [.blob(p.batch.author.multihash), .int(Int64(p.batch.firstSeq)), .int(Int64(p.batch.lastSeq)), .blob(p.batch.encoded)])
                 for e in p.entries { latest[e.path] = e.encoded }
