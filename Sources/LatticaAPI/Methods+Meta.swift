@@ -81,7 +81,7 @@ extension Methods {
         public struct Params: ControlParams, Equatable {
             public var limit: Int?
             public enum CodingKeys: String, CodingKey, CaseIterable { case limit }
-            public static let ranges = ["limit": 1...10_000]
+            public static let ranges = ["limit": 1...1_000]
             public init(limit: Int? = nil) { self.limit = limit }
             public func validate() throws(ControlErrorBody) { try check("limit", limit) }
         }

@@ -70,7 +70,15 @@ import Testing
             #expect(stillOpen.isDisjoint(with: serverSockets.targets))
             #expect(serverSockets.targets.count == 1_050)
             #expect(ProcessStats.fdCount() <= fdBaseline + 8)
-            let growth = ProcessStats.rssBytes() - rssBaseline
+            // RSS is the whole test process's: a test beside this one may grow it too. A leak
+            // grows it in every round of 1,000 connections (48 KiB payloads: ≥ 47 MiB a round),
+            // so a second round decides when the first is over the bound (noise seldom hits both).
+            var growth = ProcessStats.rssBytes() - rssBaseline
+            if growth >= 32 << 20 {
+                let again = ProcessStats.rssBytes()
+                for _ in 0..<20 { _ = try await batch(50) }
+                growth = ProcessStats.rssBytes() - again
+            }
             #expect(growth < 32 << 20, "RSS grew by \(growth >> 10) KiB")
 
             server.close()
