@@ -98,7 +98,7 @@ let package = Package(
             name: "LatticaNode",
             dependencies: [
                 "LatticaCore", "LatticaCrypto", "LatticaWire", "LatticaDHT", "LatticaCRDT", "LatticaModel", "LatticaAveraging", "LatticaUV", "LatticaStore",
-                "LatticaNAT", "LatticaAPI", logging, metrics, prometheus,
+                "LatticaNAT", "LatticaAPI", "CKernels", logging, metrics, prometheus,
             ],
             swiftSettings: strict
         ),

@@ -2,6 +2,9 @@
 // the compiler turns the 16-float vectors into zmm, ymm or xmm registers, and `a * b + c` into
 // FMAs where the variant has them.
 #include "lattica_kernels.h"
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 
 typedef float v16 __attribute__((vector_size(64)));
 
@@ -63,4 +66,15 @@ void lk_adam(ADAM_ARGS) {
     }
 #endif
     adam_base(n, p, g, m, v, b1, b2, step, eps);
+}
+
+void lk_heap_bytes(uint64_t *in_use, uint64_t *held) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 m = mallinfo2();
+    *in_use = (uint64_t)m.uordblks + (uint64_t)m.hblkhd;
+    *held = (uint64_t)m.arena + (uint64_t)m.hblkhd;
+#else
+    *in_use = 0;
+    *held = 0;
+#endif
 }

@@ -19,7 +19,9 @@ extension CRDT {
 
         public var config: String { "run/\(description)/config" }
         public var members: String { "run/\(description)/members" }
+        /// The shared checkpoint map of the format before per-node checkpoints (read, never written).
         public var checkpoints: String { "run/\(description)/checkpoints" }
+        public func checkpoints(_ peer: PeerId) -> String { "run/\(description)/checkpoints/\(peer)" }
         public func progress(_ peer: PeerId) -> String { "run/\(description)/progress/\(peer)" }
         public func reports(_ reporter: PeerId) -> String { "run/\(description)/reports/\(reporter)" }
     }
@@ -30,8 +32,10 @@ extension CRDT.Write {
     public static func config(_ run: CRDT.RunID, _ key: String, _ value: CRDT.Value) -> Self { .mapSet(run.config, key: key, value) }
     public static func join(_ run: CRDT.RunID, as peer: PeerId) -> Self { .add(run.members, .string(peer.description)) }
     public static func leave(_ run: CRDT.RunID, as peer: PeerId) -> Self { .remove(run.members, .string(peer.description)) }
-    public static func checkpoint(_ run: CRDT.RunID, version: UInt64, _ c: CRDT.Checkpoint) -> Self {
-        .mapSet(run.checkpoints, key: String(version), c.value)
+    /// `peer`'s checkpoint record: its latest (overwriting the one before), or with `merged` the
+    /// model of its final merge. Its version is the record's step (`merged`: step + 1).
+    public static func checkpoint(_ run: CRDT.RunID, of peer: PeerId, merged: Bool = false, _ c: CRDT.Checkpoint) -> Self {
+        .mapSet(run.checkpoints(peer), key: merged ? CRDT.Checkpoint.mergedKey : CRDT.Checkpoint.latestKey, c.value)
     }
     public static func progress(_ run: CRDT.RunID, of peer: PeerId, _ p: CRDT.Progress) -> Self { .set(run.progress(peer), p.value) }
     public static func report(_ run: CRDT.RunID, by reporter: PeerId, against accused: PeerId, _ r: CRDT.Report) -> Self {
@@ -112,12 +116,24 @@ extension CRDT.State {
         }.sorted()
     }
 
-    /// Checkpoints by version, each with its author (the writer of the winning entry).
+    /// Every node's checkpoint records (its latest and its merged model), and any of the shared
+    /// map older nodes wrote, by version (then author). A node's version is the record's step;
+    /// a merged model's, step + 1.
     public func checkpoints(of run: CRDT.RunID) -> [(version: UInt64, checkpoint: CRDT.Checkpoint, author: PeerId)] {
-        (map(run.checkpoints)?.live ?? []).compactMap { e in
+        var out: [(version: UInt64, checkpoint: CRDT.Checkpoint, author: PeerId)] = (map(run.checkpoints)?.live ?? []).compactMap { e in
             guard let v = UInt64(e.key), let c = CRDT.Checkpoint(value: e.value) else { return nil }
             return (v, c, e.stamp.author)
-        }.sorted { $0.version < $1.version }
+        }
+        let prefix = run.checkpoints + "/"
+        for path in paths(prefix: prefix) {
+            let author: PeerId
+            do { author = try PeerId(string: String(path.dropFirst(prefix.count))) } catch { continue }
+            for e in map(path)?.live ?? [] {
+                guard let c = CRDT.Checkpoint(value: e.value) else { continue }
+                out.append((e.key == CRDT.Checkpoint.mergedKey ? c.step &+ 1 : c.step, c, author))
+            }
+        }
+        return out.sorted { ($0.version, $0.author) < ($1.version, $1.author) }
     }
 
     public func progress(of run: CRDT.RunID, peer: PeerId) -> CRDT.Progress? {

@@ -16,7 +16,13 @@ extension CRDT {
         /// `run/<id>/members`: OR-set of peer ids (as strings); a peer adds or removes only itself.
         case runMembers(run: String)
         /// `run/<id>/checkpoints`: LWW map, key = version (decimal), value = `Checkpoint` record.
+        /// The format before per-node checkpoints: still accepted (logs persisted by older
+        /// nodes), never written. Every version was a new key, so it grew with a run's length.
         case runCheckpoints(run: String)
+        /// `run/<id>/checkpoints/<peer>`: LWW map written by `<peer>` only, with at most two keys:
+        /// `latest` (the node's newest checkpoint record) and `merged` (its final merge's model).
+        /// Overwritten in place, so its size does not grow with the run.
+        case runNodeCheckpoints(run: String, peer: String)
         /// `run/<id>/progress/<peer>`: LWW register with a `Progress` record, written by `<peer>` only.
         case runProgress(run: String, peer: String)
         /// `run/<id>/reports/<peer>`: LWW map, key = accused peer id, value = `Report` record;
@@ -27,7 +33,7 @@ extension CRDT {
         public var kind: Kind? {
             switch self {
             case .kv: nil
-            case .runConfig, .runCheckpoints, .runReports: .map
+            case .runConfig, .runCheckpoints, .runNodeCheckpoints, .runReports: .map
             case .runMembers: .set
             case .runProgress: .register
             }
@@ -53,6 +59,7 @@ extension CRDT {
             case ("config", 3): return .success(.runConfig(run: run))
             case ("members", 3): return .success(.runMembers(run: run))
             case ("checkpoints", 3): return .success(.runCheckpoints(run: run))
+            case ("checkpoints", 4): return .success(.runNodeCheckpoints(run: run, peer: segments[3]))
             case ("progress", 4): return .success(.runProgress(run: run, peer: segments[3]))
             case ("reports", 4): return .success(.runReports(run: run, peer: segments[3]))
             default: return .failure(.unknownNamespace)
@@ -101,6 +108,10 @@ extension CRDT {
             case .runCheckpoints:
                 guard case .mapSet(let key, let value) = op else { return .wrongType }
                 guard let version = UInt64(key), String(version) == key else { return .wrongType }
+                return Checkpoint(value: value) == nil ? .wrongType : nil
+            case .runNodeCheckpoints(_, let peer):
+                guard peer == authorText() else { return .notAuthorised }
+                guard case .mapSet(let key, let value) = op, Checkpoint.nodeKeys.contains(key) else { return .wrongType }
                 return Checkpoint(value: value) == nil ? .wrongType : nil
             case .runProgress(_, let peer):
                 guard peer == authorText() else { return .notAuthorised }

@@ -33,6 +33,9 @@ extension CRDT {
         }
 
         public static let maxMetrics = 64
+        /// The keys of a node's checkpoint map (`run/<id>/checkpoints/<peer>`).
+        public static let latestKey = "latest", mergedKey = "merged"
+        public static let nodeKeys: Set<String> = [latestKey, mergedKey]
 
         public var value: Value {
             CRDT.record { w in

@@ -56,13 +56,8 @@ public enum CRDTLogBenchmark {
         }
     }
 
-    /// VmRSS of this process in MiB (Linux `/proc/self/status`; 0 elsewhere).
-    static func residentMiB() -> Double {
-        guard let data = FileManager.default.contents(atPath: "/proc/self/status"),
-              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kb / 1024
-    }
+    /// VmRSS of this process in MiB (0 where there is no procfs).
+    static func residentMiB() -> Double { Double(ProcessMemory.current().residentBytes) / 1_048_576 }
 
     /// The size of a file, 0 if there is none (a WAL checkpointed away).
     static func fileBytes(_ path: String) throws -> Int {

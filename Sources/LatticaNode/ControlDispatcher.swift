@@ -100,7 +100,8 @@ public struct ControlDispatcher: Sendable {
                            error: ControlErrorBody(code: "bad_request", message: "request is not a valid control request: \(Self.short(error))"))
         }
         guard request.v == ControlAPI.version else {
-            return respond(method: request.method, id: request.id, error: ControlErrorBody(
+            // The metric's method label comes from the client: only a known method names a series.
+            return respond(method: handlers[request.method] == nil ? "unknown" : request.method, id: request.id, error: ControlErrorBody(
                 code: "unsupported_version", message: "control API version \(request.v) is not supported (this daemon speaks \(ControlAPI.version))"))
         }
         guard let h = handlers[request.method] else {

@@ -23,6 +23,7 @@ final class MetricsRegistry: Sendable {
     func render() -> [UInt8] {
         var out: [UInt8] = []
         registry.emit(into: &out)
+        out.append(contentsOf: ProcessMemory.current().exposition().utf8)
         return out
     }
 }

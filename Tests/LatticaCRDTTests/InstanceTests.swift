@@ -182,15 +182,20 @@ import Testing
             .config(run, "model", .string("mlp-784-128-10")),
             .config(run, "aggregator", .string("bristle")),
             .join(run, as: me),
-            .checkpoint(run, version: 3, CRDT.Checkpoint(contentHash: hash, step: 300, metrics: ["accuracy": 0.91])),
+            .checkpoint(run, of: me, CRDT.Checkpoint(contentHash: hash, step: 290, metrics: ["accuracy": 0.90])),
+            .checkpoint(run, of: me, CRDT.Checkpoint(contentHash: hash, step: 300, metrics: ["accuracy": 0.91])),
+            .checkpoint(run, of: me, merged: true, CRDT.Checkpoint(contentHash: hash, step: 300, metrics: ["accuracy": 0.93])),
             .progress(run, of: me, CRDT.Progress(step: 310, loss: 0.25, samples: 64)),
             .report(run, by: me, against: other, CRDT.Report(reason: "non-finite model", step: 3, evidence: [hash])),
         ], now: .zero, wall: wall0)
         let s = p.a.state
         #expect(s.config(of: run) == ["model": .string("mlp-784-128-10"), "aggregator": .string("bristle")])
         #expect(s.members(of: run) == [me])
-        #expect(s.checkpoints(of: run).map(\.version) == [3] && s.checkpoints(of: run).first?.author == me)
-        #expect(s.checkpoints(of: run).first?.checkpoint.metrics == ["accuracy": 0.91])
+        // The latest record replaced the one before (a node's map does not grow with the run);
+        // the merged model is the version after it.
+        #expect(s.checkpoints(of: run).map(\.version) == [300, 301] && s.checkpoints(of: run).allSatisfy { $0.author == me })
+        #expect(s.checkpoints(of: run).map(\.checkpoint.metrics) == [["accuracy": 0.91], ["accuracy": 0.93]])
+        #expect(s.map(run.checkpoints(me))?.registers.count == 2)
         #expect(s.progress(of: run, peer: me) == CRDT.Progress(step: 310, loss: 0.25, samples: 64))
         #expect(s.reports(in: run, by: me).map(\.accused) == [other])
         #expect(s.reports(in: run, against: other).map(\.reporter) == [me])

@@ -13,6 +13,8 @@ import Testing
             ("run/\(run)/config", .success(.runConfig(run: run))),
             ("run/\(creator)/members", .success(.runMembers(run: "\(creator)"))),
             ("run/\(run)/checkpoints", .success(.runCheckpoints(run: run))),
+            ("run/\(run)/checkpoints/p", .success(.runNodeCheckpoints(run: run, peer: "p"))),
+            ("run/\(run)/checkpoints/p/q", .failure(.unknownNamespace)),
             ("run/\(run)/progress/p", .success(.runProgress(run: run, peer: "p"))),
             ("run/\(run)/reports/p", .success(.runReports(run: run, peer: "p"))),
             ("kv", .failure(.unknownNamespace)),

@@ -66,6 +66,11 @@ import Testing
         f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.progress(m) }, op: { _ in .register(.string("not a record")) }), .wrongType)
         f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.members }, op: { _ in .register(.int(1)) }), .wrongType)
         f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.checkpoints }, op: { _ in .mapSet(key: "01", CRDT.Checkpoint(contentHash: [UInt8](repeating: 1, count: 32), step: 1).value) }), .wrongType)
+        let record = CRDT.Checkpoint(contentHash: [UInt8](repeating: 1, count: 32), step: 1).value
+        f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.checkpoints(f.alice.peerId) }, op: { _ in .mapSet(key: "latest", record) }), .notAuthorised)
+        f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.checkpoints(m) }, op: { _ in .mapSet(key: "10", record) }), .wrongType)
+        f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.checkpoints(m) }, op: { _ in .mapRemove(key: "latest") }), .wrongType)
+        f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in run.checkpoints(m) }, op: { _ in .mapSet(key: "latest", .string("not a record")) }), .wrongType)
         f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in "etc/passwd" }), .unknownNamespace)
         f.expectRejected(f.batch(f.mallory, count: 1, path: { _ in "kv//x" }), .badPath)
         // Over the size limits: refused by the decoder already (a malformed message).

@@ -38,7 +38,7 @@ struct Workload {
         case 7: return rng.chance(0.7) ? .join(run, as: me) : .leave(run, as: me)
         case 8:
             let c = CRDT.Checkpoint(contentHash: rng.randomBytes(32), step: UInt64(rng.below(1000)), metrics: ["loss": rng.nextDouble()])
-            return .checkpoint(run, version: UInt64(rng.below(6)), c)
+            return .checkpoint(run, of: me, merged: rng.chance(0.2), c)
         case 9: return .progress(run, of: me, CRDT.Progress(step: UInt64(rng.below(10_000)), loss: rng.nextDouble(), samples: 64))
         case 10:
             let accused = peers[rng.below(peers.count)]

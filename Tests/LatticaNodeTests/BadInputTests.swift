@@ -163,6 +163,21 @@ enum TestEcho: ControlMethod {
         #expect(r?.ok == true && r?.result == .object(["a": .number(1)]) && r?.id == 9)
     }
 
+    /// A metric label a client chooses would be a new series per request: unbounded memory.
+    @Test func methodNamesAClientMakesUp_neverBecomeMetricLabels() async {
+        var d = ControlDispatcher()
+        d.register(TestEcho.self) { p in p }
+        _ = MetricsRegistry.shared
+        for i in 0..<50 {
+            _ = await d.handle(line: Array(#"{"v":99,"id":1,"method":"made-up-\#(i)"}"#.utf8))
+            _ = await d.handle(line: Array(#"{"v":1,"id":1,"method":"made-up-\#(i)"}"#.utf8))
+        }
+        _ = await d.handle(line: Array(#"{"v":99,"id":1,"method":"echo"}"#.utf8))
+        let text = String(decoding: MetricsRegistry.shared.render(), as: UTF8.self)
+        #expect(!text.contains("made-up-"))
+        #expect(text.contains(#"method="unknown""#) && text.contains(#"method="echo",result="unsupported_version""#))
+    }
+
     @Test func typedParams_nameTheFieldAndTheRange_beforeAnyConversion() async {
         var d = ControlDispatcher()
         d.register(TestEcho.self) { p in p }

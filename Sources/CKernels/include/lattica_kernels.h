@@ -14,6 +14,10 @@ extern "C" {
 /// p −= step·m / (√v + eps) (step and eps with the bias corrections folded in by the caller).
 void lk_adam(int64_t n, float *p, const float *g, float *m, float *v, float b1, float b2, float step, float eps);
 
+/// The malloc heap (glibc mallinfo2): bytes in live allocations, and bytes the heap holds from
+/// the system (arenas plus mmapped chunks). Both 0 where mallinfo2 does not exist.
+void lk_heap_bytes(uint64_t *in_use, uint64_t *held);
+
 /// Which variant runs here: 512 (AVX-512F), 256 (AVX2+FMA) or 0 (portable C).
 int32_t lk_variant(void);
 

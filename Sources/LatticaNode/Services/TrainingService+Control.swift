@@ -129,7 +129,7 @@ extension TrainingService {
                     var metrics = ["accuracy": a]
                     if let b = p.accuracyBeforeMerge { metrics["accuracy_before_merge"] = b }
                     let c = CRDT.Checkpoint(contentHash: hash, step: UInt64(r.config.rounds), metrics: metrics)
-                    do { _ = try crdt.write([.checkpoint(id, version: UInt64(r.config.rounds + 1), c)]) } catch {
+                    do { _ = try crdt.write([.checkpoint(id, of: self.swarm.localPeer, merged: true, c)]) } catch {
                         self.logger.debug("merged checkpoint not written to the store", metadata: ["error": "\(error)"])
                     }
                 }

@@ -218,7 +218,7 @@ extension TrainingService {
                 if let crdt, let runID = CRDT.RunID(id) {
                     var writes: [CRDT.Write] = progress ? [.progress(runID, of: swarm.localPeer, CRDT.Progress(step: UInt64(step + 1), loss: loss, accuracy: accuracy))] : []
                     if record, let hash {
-                        writes.append(.checkpoint(runID, version: UInt64(version ?? step + 1), CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
+                        writes.append(.checkpoint(runID, of: swarm.localPeer, merged: version != nil, CRDT.Checkpoint(contentHash: hash, step: UInt64(step + 1), metrics: metrics)))
                     }
                     if !writes.isEmpty {
                         do { _ = try crdt.write(writes) } catch {
