@@ -65,7 +65,7 @@ import Testing
     }
 
     /// The simulator's DADAO on softmax goes towards the exact minimiser (linearly: the error
-    /// falls by 10^3 over the horizon), the nodes agree, and their accuracy reaches the minimiser's.
+    /// falls by 10^2 over the horizon), the nodes agree, and their accuracy reaches the minimiser's.
     @Test func simulatedDADAO_softmax_convergesTowardsTheMinimiser() throws {
         let p = try Self.small.get()
         let xStar = p.minimiser()
@@ -77,14 +77,14 @@ import Testing
         let o = Experiment.runDADAO(c, problem: p, xStar: xStar, seed: 1)
         let errs = o.dadao.map(\.1)
         print("simulated DADAO softmax, 3 nodes: err \(errs), accuracy \(o.accuracy), minimiser \(p.accuracy(at: xStar))")
-        #expect(errs.last! < errs.first! / 1000, "\(errs)")
+        #expect(errs.last! < errs.first! / 100, "\(errs)")
         #expect(errs.last! < errs[3], "\(errs)")
-        #expect(o.consensus.last! < errs.first! / 1000)
+        #expect(o.consensus.last! < errs.first! / 1000, "\(o.consensus)")
         #expect(abs(o.accuracy.last! - p.accuracy(at: xStar)) < 0.02)
         #expect(o.dadao.last!.1 < o.baseline.last!.1, "DADAO \(o.dadao.last!.1) baseline \(o.baseline.last!.1)")
         // The final merge of the simulator (the daemons' merge) keeps the nodes where they are.
-        var s = Averaging.Settings(method: .robust(k: 3, rule: .centeredClip))
-        s.mergeRule = .centeredClip
+        var s = Averaging.Settings(method: .robust(k: 3, rule: Aggregation.Rule(named: "centered-clip", k: 3)))
+        s.mergeRule = Aggregation.Rule(named: "centered-clip", k: 3)
         let merged = Experiment.dadaoFinalMerge(o.final, settings: s, seed: 1)
         #expect(merged.count == 3)
         for m in merged { #expect(DADAO.RidgeProblem.squaredDistance(m, xStar) < errs.first! / 100) }

@@ -110,13 +110,8 @@ extension TrainingService {
             _ = try SharedTheta.read(p.shm, count: p.count, into: &buffer)
             let theta = consume buffer
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
-                guard let r = self.run, r.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
-                if r.avg == nil, r.config.method == "dadao" {
-                    // DADAO's final X becomes φ of an averaging core made for the merge alone: the
-                    // merge of every method (pulls over /lattica/avg/1.0.0, the run's rule).
-                    do throws(ControlErrorBody) { try self.setStart(step: r.config.rounds, phi: theta) } catch { done(.success(.failure(error))); return }
-                }
-                self.finalMerge(theta: theta) { done(.success($0)) }
+                guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
+                self.finalMergeAnyMethod(theta: theta) { done(.success($0)) }
             }
             let (phi, result) = try outcome.get()
             _ = try SharedTheta.write(p.shm, phi)

@@ -180,6 +180,17 @@ extension TrainingService {
         done(.success((d.instance.predictedX(at: d.clock(loop.now + .milliseconds(Int64(nextMs)))), dadaoResult(d))))
     }
 
+    /// Loop thread: `trainer.final_merge`. A `dadao` run's final X (float32, as every model
+    /// travels) becomes φ of an averaging core made for the merge alone, and the merge is every
+    /// method's (`finalMerge`: pulls over /lattica/avg/1.0.0, the run's rule).
+    func finalMergeAnyMethod(theta: [Float], done: @escaping (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void) {
+        guard let r = run else { done(.failure(.badRequest("no run attached"))); return }
+        if r.avg == nil, r.config.method == "dadao" {
+            do throws(ControlErrorBody) { try setStart(step: r.config.rounds, phi: theta) } catch { done(.failure(error)); return }
+        }
+        finalMerge(theta: theta, done: done)
+    }
+
     func dadaoResult(_ d: DADAORun) -> DADAOStepResult {
         var r = DADAOStepResult(time: d.clock(loop.now).seconds, gradients: d.gradients, gossips: d.gossips, failures: d.failures, rejected: d.rejected)
         r.exchangeMs = d.exchanges > 0 ? d.exchangeSeconds / Double(d.exchanges) * 1000 : nil
