@@ -47,9 +47,9 @@ extension Trainer {
         // The run clock: 0 at a fresh start; after a restart the daemon resumed its saved state
         // (runs/<run>/dadao.state) and its clock, and this trainer's schedule continues from there.
         let start = ContinuousClock.now - .nanoseconds(Int64(max(0, r.time) * unit * 1e9))
-        if r.time > 0 {
+        if r.resumedFrom != nil {
             clock = SeededRandom(seed: seed &* 0xD1B5_4A32_D192_ED03 ^ UInt64(shard.index + 1) &* 0x94D0_49BB_1331_11EB ^ r.time.bitPattern)
-            log("resumed at DADAO time \(String(format: "%.3f", r.time)) (the daemon's saved state)")
+            log("resumed at DADAO time \(String(format: "%.3f", r.time)) (the daemon's state saved at \(String(format: "%.3f", r.resumedFrom ?? 0)))")
         }
         var x = try get()
         var eventAt = start + .nanoseconds(Int64(wait * 1e9))
