@@ -71,8 +71,6 @@ for i in $(seq 1 $((nodes - 1))); do
 done
 started=$(date +%s.%N)
 dirichlet=0.5; case "$split" in dirichlet:*) dirichlet="${split#dirichlet:}" ;; esac
-nice "$bin/lattica-train" --simulate --method dadao --dataset "$dataset" --model "$model" --dirichlet "$dirichlet" --nodes "$nodes" --rounds "$horizon" --seed "$seed" > "$root/simulated.json" &
-simpid=$!
 killed=""
 while :; do  # until every trainer has said trainer.done
   if [ -n "$kill" ] && [ -z "$killed" ] && python3 -c "import sys,time; sys.exit(0 if (time.time() - $started) * 1000 / $unit >= $killat else 1)"; then
@@ -95,5 +93,7 @@ while :; do  # until every trainer has said trainer.done
   sleep 0.2
 done
 for i in $(seq 0 $((nodes - 1))); do curl -s "http://$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics_addr"])' <("$bin/lattica" --data-dir "$root/node-$i" status --json) 2>/dev/null)/metrics" 2>/dev/null | grep '^lattica_train_dadao' > "$root/node-$i/dadao-metrics.txt" || true; done
-wait "$simpid"
+# The simulator after the network run, not beside it: on 2 shared cores it would take the
+# trainers' and loops' time, and DADAO diverges when its exchanges fall behind (Docs/DADAO.md).
+"$bin/lattica-train" --simulate --method dadao --dataset "$dataset" --model "$model" --dirichlet "$dirichlet" --nodes "$nodes" --rounds "$horizon" --seed "$seed" > "$root/simulated.json"
 python3 Scripts/bench/dadao_report.py "$root" "$run" "$nodes"
