@@ -75,7 +75,7 @@ killed=""
 while :; do  # until every trainer has said trainer.done
   if [ -n "$kill" ] && [ -z "$killed" ] && python3 -c "import sys,time; sys.exit(0 if (time.time() - $started) * 1000 / $unit >= $killat else 1)"; then
     # kill -9: the daemon and its trainer (its child), no goodbye; restarted from the same data dir.
-    trainer=$(cat "/proc/${pids[$kill]}/task/${pids[$kill]}/children" 2>/dev/null || true)
+    trainer=$(pgrep -P "${pids[$kill]}" || true)
     kill -9 "${pids[$kill]}" $trainer 2>/dev/null || true
     wait "${pids[$kill]}" 2>/dev/null || true
     echo "dadao-network: killed node-$kill (daemon ${pids[$kill]}, trainer ${trainer:-none}) at wall t = $(python3 -c "import time; print(round((time.time() - $started) * 1000 / $unit, 1))")"
