@@ -231,7 +231,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     }
 
     /// `dadao`: DADAO's asynchronous Poisson-clock gossip (Docs/LEARNING.md), for the convex
-    /// model `ridge` only.
+    /// models `ridge[:KAPPA]` and `softmax[:L2]` only.
     public static let methods = ["robust", "noloco", "diloco", "dadao"]
 
     public init(dataset: String = "digits", model: String = "mlp:32", aggregator: String = "centered-clip", innerSteps: Int = 10,
