@@ -89,7 +89,11 @@ public struct DADAOStepResult: Codable, Sendable, Equatable {
     public var rejected: Int
     /// Mean round trip of the exchanges this node started, in ms.
     public var exchangeMs: Double?
-    enum CodingKeys: String, CodingKey { case time, gradients, gossips, failures, rejected, exchangeMs = "exchange_ms" }
+    /// `trainer.dadao_start` after a restart: the DADAO time of the saved state the daemon
+    /// resumed (`runs/<run>/dadao.state`); `time` is then the run clock, where the trainer's
+    /// gradient clock continues. Absent at a fresh start.
+    public var resumedFrom: Double?
+    enum CodingKeys: String, CodingKey { case time, gradients, gossips, failures, rejected, exchangeMs = "exchange_ms", resumedFrom = "resumed_from" }
     public init(time: Double, gradients: Int, gossips: Int, failures: Int, rejected: Int) {
         self.time = time; self.gradients = gradients; self.gossips = gossips; self.failures = failures; self.rejected = rejected
     }

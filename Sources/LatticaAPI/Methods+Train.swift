@@ -231,7 +231,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     }
 
     /// `dadao`: DADAO's asynchronous Poisson-clock gossip (Docs/LEARNING.md), for the convex
-    /// model `ridge` only.
+    /// models `ridge[:KAPPA]` and `softmax[:L2]` only.
     public static let methods = ["robust", "noloco", "diloco", "dadao"]
 
     public init(dataset: String = "digits", model: String = "mlp:32", aggregator: String = "centered-clip", innerSteps: Int = 10,
@@ -279,6 +279,17 @@ public struct RunConfig: Codable, Sendable, Equatable {
         return k
     }
 
+    /// `softmax` or `softmax:L2`: multinomial logistic regression with an L2 term (default 1e-3;
+    /// L2 in 1e-8...100), the convex classifier of `dadao` runs; nil for another model.
+    public var softmaxL2: Double? {
+        if model == "softmax" { return 1e-3 }
+        guard model.hasPrefix("softmax:"), let l = Double(model.dropFirst(8)), l.isFinite, l >= 1e-8, l <= 100 else { return nil }
+        return l
+    }
+
+    /// A convex model that only `dadao` runs take (ridge, softmax).
+    public var isConvexModel: Bool { ridgeConditionNumber != nil || softmaxL2 != nil }
+
     public static let aggregators = ["mean", "median", "trimmed-mean", "krum", "centered-clip", "flag"]
 
     public func validate() throws(ControlErrorBody) {
@@ -298,12 +309,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
             throw .badRequest("'dataset' must be digits, breast-cancer, fashion-mnist, csv:PATH, idx:IMAGES,LABELS or external:NAME")
         }
         guard dataset.utf8.count <= 1024 else { throw .badRequest("'dataset' is too long") }
-        guard model.count <= 64, ridgeConditionNumber != nil || isExternalModel && model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        guard model.count <= 64, isConvexModel || isExternalModel && model.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
                 || model.hasPrefix("mlp:") && model.dropFirst(4).split(separator: "-").allSatisfy({ Int($0).map { (1...4096).contains($0) } ?? false })
-        else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096), ridge or ridge:KAPPA (κ in 1.5...1e7), or external:NAME for a trainer's own model") }
+        else { throw .badRequest("'model' must look like mlp:64-32 (hidden layer sizes, 1...4096), ridge or ridge:KAPPA (κ in 1.5...1e7), softmax or softmax:L2 (L2 in 1e-8...100), or external:NAME for a trainer's own model") }
         guard Self.methods.contains(method) else { throw .badRequest("'method' must be one of \(Self.methods.joined(separator: ", "))") }
-        guard (method == "dadao") == (ridgeConditionNumber != nil) else {
-            throw .badRequest("method 'dadao' takes the convex model 'ridge' (or ridge:KAPPA), and 'ridge' only method 'dadao'")
+        guard (method == "dadao") == isConvexModel else {
+            throw .badRequest("method 'dadao' takes a convex model (ridge[:KAPPA], softmax[:L2]), and those only method 'dadao'")
         }
         guard split == "iid" || (split.hasPrefix("dirichlet:") && Double(split.dropFirst(10)).map { $0 > 0 && $0 <= 1000 } == true) else {
             throw .badRequest("'split' must be iid or dirichlet:A with A in (0, 1000]")

@@ -81,6 +81,9 @@ public enum DADAO {
         /// The model output X.
         public var x: [Double] { state[0] }
 
+        /// Replaces the six vectors (a resumed state, `init(restoring:…)`).
+        mutating func restore(_ s: [[Double]]) { state = s }
+
         /// Applies the ODE from the last event up to `now` (lazy catch-up).
         public mutating func catchUp(to now: Instant) {
             let dt = (now - lastEvent).secondsDouble

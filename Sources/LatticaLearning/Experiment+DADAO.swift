@@ -32,6 +32,10 @@ extension Experiment {
         public var baseline: [(Double, Double)]
         /// DADAO's consensus distance at the same times: mean ‖x_i − x̄‖².
         public var consensus: [Double] = []
+        /// The mean held-out accuracy of DADAO's nodes at the same times (`Problem.accuracy`).
+        public var accuracy: [Double] = []
+        /// Every node's X at the horizon (the input of a final merge).
+        public var final: [[Double]] = []
         public static func == (a: Self, b: Self) -> Bool { a.dadao.map(\.1) == b.dadao.map(\.1) && a.baseline.map(\.1) == b.baseline.map(\.1) }
         public func hash(into h: inout Hasher) { h.combine(dadao.map(\.1)) }
     }
@@ -63,11 +67,18 @@ extension Experiment {
         return (m / lambda2, maxR * m / 2)
     }
 
+    /// The DADAO track: ridge regression on `raw` with `c.conditionNumber`.
     public static func runDADAO(_ c: DADAOConfig, data raw: Dataset, seed: UInt64) -> DADAOOutcome {
+        runDADAO(c, problem: DADAO.RidgeProblem(data: raw, nodes: c.nodes, conditionNumber: c.conditionNumber), seed: seed)
+    }
+
+    /// DADAO and the baseline on any problem of `c.nodes` nodes (`problem.nodes` must match);
+    /// errors are to `xStar` (default: `problem.minimiser()`).
+    public static func runDADAO(_ c: DADAOConfig, problem: some DADAO.Problem, xStar given: [Double]? = nil, seed: UInt64) -> DADAOOutcome {
+        precondition(problem.nodes == c.nodes, "the problem has \(problem.nodes) nodes, the config \(c.nodes)")
         var rng = SeededRandom(seed: seed)
         let n = c.nodes
-        let problem = DADAO.RidgeProblem(data: raw, nodes: n, conditionNumber: c.conditionNumber)
-        let d = problem.dimension, L = problem.L, mu = problem.mu, xStar = problem.xStar
+        let d = problem.dimension, L = problem.L, mu = problem.mu, xStar = given ?? problem.minimiser()
         func grad(_ k: Int, _ x: [Double]) -> [Double] { problem.gradient(node: k, at: x) }
         let e = edges(c.graph, nodes: n)
         let (chi1, chi2) = graphConstants(e, nodes: n)
@@ -81,7 +92,7 @@ extension Experiment {
         }
         var t = 0.0
         var nextSample = 0.0
-        var dadaoCurve: [(Double, Double)] = [], baseCurve: [(Double, Double)] = [], consensusCurve: [Double] = []
+        var dadaoCurve: [(Double, Double)] = [], baseCurve: [(Double, Double)] = [], consensusCurve: [Double] = [], accuracyCurve: [Double] = []
         let gradients = Double(n) * c.gradientRate, gossips = lambdaMix * c.gossipFraction
         let rate = gradients + gossips
         while true {
@@ -93,6 +104,7 @@ extension Experiment {
                 for i in 0..<n { snapshot[i].catchUp(to: now) }
                 dadaoCurve.append((nextSample, error(snapshot.map(\.x))))
                 consensusCurve.append(Self.consensusDistance(snapshot.map(\.x)))
+                accuracyCurve.append(snapshot.map { problem.accuracy(at: $0.x) }.reduce(0, +) / Double(n))
                 baseCurve.append((nextSample, error(base)))
                 nextSample += c.sampleEvery
             }
@@ -114,7 +126,22 @@ extension Experiment {
         }
         var o = DADAOOutcome(chi1: chi1, chi2: chi2, lambdaMix: lambdaMix, kappa: L / mu, dadao: dadaoCurve, baseline: baseCurve)
         o.consensus = consensusCurve
+        o.accuracy = accuracyCurve
+        let end = Instant(nanoseconds: Int64(c.horizon * 1e9))
+        o.final = nodes.map { var s = $0; s.catchUp(to: end); return s.x }
         return o
+    }
+
+    /// The final merge of a DADAO run as the daemons do it (`Averaging.Instance.finalMerge`, the
+    /// run's rule, float32 as on the wire): every node merges every node's final X with its own.
+    /// `settings` as the daemon makes them from the run's config (its `mergeRule`, reputation, norm bound).
+    public static func dadaoFinalMerge(_ xs: [[Double]], settings s: Averaging.Settings, seed: UInt64) -> [[Double]] {
+        let models = xs.map { $0.map(Float.init) }
+        return models.indices.map { i in
+            var avg = Averaging.Instance(me: 0, initial: models[i], settings: s, seed: seed &+ UInt64(i))
+            let others = models.indices.filter { $0 != i }.map { (peer: $0 + 1, parameters: models[$0]) }
+            return avg.finalMerge(own: models[i], others).phi.map(Double.init)
+        }
     }
 
     /// Mean ‖x_i − x̄‖² over the nodes' models.

@@ -14,8 +14,8 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .customLong("run"), help: "The run's name; its id is <this node's peer id>.<name>.") var runName: String
         @Option(help: "digits, breast-cancer, fashion-mnist, csv:PATH, idx:IMAGES,LABELS, or external:NAME for a trainer's own data.") var dataset = "digits"
-        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32; ridge or ridge:KAPPA (method dadao); or external:NAME for a trainer's own model (no built-in trainer).") var model = "mlp:32"
-        @Option(help: "robust (pull k − 1 peers, robust aggregation), noloco (pairs), diloco (mean of all members) or dadao (Poisson-clock gossip; --model ridge, --dataset breast-cancer, --rounds is the horizon in time units).") var method = "robust"
+        @Option(help: "mlp:HIDDEN-SIZES, e.g. mlp:64-32; ridge or ridge:KAPPA, softmax or softmax:L2 (method dadao); or external:NAME for a trainer's own model (no built-in trainer).") var model = "mlp:32"
+        @Option(help: "robust (pull k − 1 peers, robust aggregation), noloco (pairs), diloco (mean of all members) or dadao (Poisson-clock gossip; --model ridge with --dataset breast-cancer, or softmax[:L2] with --dataset digits and --split; --rounds is the horizon in time units).") var method = "robust"
         @Option(help: "mean, median, trimmed-mean, krum, centered-clip or flag.") var aggregator = "centered-clip"
         @Option(name: .customLong("inner-steps"), help: "Inner steps H per outer step.") var innerSteps = 10
         @Option(help: "Outer learning rate α.") var alpha = 0.7

@@ -98,7 +98,10 @@ extension TrainingService {
         }
         ctx.method(Methods.TrainerFinalMerge.self) { [self] p in
             let expected: Int = try await ctx.onLoop { () throws -> Int in
-                guard let r = self.run, r.id == p.run, let n = r.avg?.slow.count else { throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'") }
+                // A `dadao` run has no averaging core until its merge: its size is the DADAO state's.
+                guard let r = self.run, r.id == p.run, let n = r.avg?.slow.count ?? r.dadao?.instance.dimension else {
+                    throw ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")
+                }
                 try self.checkMemfdOwner(p.shm)
                 return n
             }
@@ -108,7 +111,7 @@ extension TrainingService {
             let theta = consume buffer
             let outcome: Result<([Float], OuterStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Float], OuterStepResult), ControlErrorBody>, SwarmError>) -> Void) in
                 guard self.run?.id == p.run else { done(.success(.failure(ControlErrorBody.badRequest("not attached to run '\(p.run.prefix(128))'")))); return }
-                self.finalMerge(theta: theta) { done(.success($0)) }
+                self.finalMergeAnyMethod(theta: theta) { done(.success($0)) }
             }
             let (phi, result) = try outcome.get()
             _ = try SharedTheta.write(p.shm, phi)

@@ -45,6 +45,15 @@ struct DADAORun {
     var exchangeSeconds = 0.0, exchanges = 0
     /// Whether the achieved exchange rate was found too low (logged once).
     var warnedRate = false
+    /// UNIX time (ns) of this node's run time 0: saved with the state, so that a restarted node
+    /// resumes at the run clock (TrainingService+DADAOState.swift).
+    var wallStart: Int64 = 0
+    /// The state file: its timer (every 0.25 time units), a write in flight, what was last saved
+    /// (an unchanged state is not written again), and the saved time this state resumed from.
+    var saveTimer: LoopTimer?
+    var saveBusy = false
+    var saved: (time: Double, gossips: Int)?
+    var resumedFrom: Double?
 
     /// Exchanges this node took part in (both roles) per time unit, over what the constants
     /// assume (2·λ_mix/n): DADAO diverges below about 2/3 (Docs/LEARNING.md).
@@ -96,8 +105,10 @@ extension TrainingService {
                 try self.checkMemfdOwner(p.shm)
             }
             let x0 = try SharedVector.read(p.shm, count: p.count)
+            // A state saved before a crash (off the loop thread): resumed instead of x0.
+            let saved = self.loadDADAOState(run: p.run, dimension: p.count, L: p.l, mu: p.mu)
             let outcome: Result<([Double], DADAOStepResult), ControlErrorBody> = try await ctx.onLoop { (done: @escaping (Result<Result<([Double], DADAOStepResult), ControlErrorBody>, SwarmError>) -> Void) in
-                self.startDADAO(run: p.run, x0: x0, L: p.l, mu: p.mu, nextMs: p.nextMs, gatherUntil: nil) { done(.success($0)) }
+                self.startDADAO(run: p.run, x0: x0, L: p.l, mu: p.mu, nextMs: p.nextMs, gatherUntil: nil, resume: saved) { done(.success($0)) }
             }
             let (x, result) = try outcome.get()
             try SharedVector.write(p.shm, x)
@@ -121,36 +132,69 @@ extension TrainingService {
 
     /// Loop thread. Waits (up to 30 s, as a first outer step does) for the planned members to be
     /// connected, then creates the state and starts the gossip clock.
-    func startDADAO(run id: String, x0: [Double], L: Double, mu: Double, nextMs: Double, gatherUntil: Instant?,
+    func startDADAO(run id: String, x0: [Double], L: Double, mu: Double, nextMs: Double, gatherUntil: Instant?, resume: DADAO.Snapshot? = nil,
                     done: @escaping (Result<([Double], DADAOStepResult), ControlErrorBody>) -> Void) {
         guard let r = run, r.id == id else { done(.failure(.badRequest("not attached to run '\(id.prefix(128))'"))); return }
         guard x0.allSatisfy(\.isFinite) else { done(.failure(.badRequest("x0 holds NaN or Inf"))); return }
         let until = gatherUntil ?? loop.now + .seconds(30)
         if currentMembers(of: r).count < r.config.nodes - 1, loop.now < until {
             _ = loop.scheduleTimer(after: .milliseconds(100)) { [weak self] _ in
-                self?.startDADAO(run: id, x0: x0, L: L, mu: mu, nextMs: nextMs, gatherUntil: until, done: done)
+                self?.startDADAO(run: id, x0: x0, L: L, mu: mu, nextMs: nextMs, gatherUntil: until, resume: resume, done: done)
             }
             return
         }
         run?.dadao?.timer?.cancel()
+        run?.dadao?.saveTimer?.cancel()
         let n = max(2, r.config.nodes)
         let g = DADAO.completeGraph(nodes: n)
         let k = DADAO.Constants(L: L, mu: mu, chi1: g.chi1, lambdaMix: g.lambdaMix)
-        let seed = UInt64(r.config.seed) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(r.shard.index + 1) &* 0xBF58_476D_1CE4_E5B9
-        let d = DADAORun(instance: DADAO.Instance(initial: x0, constants: k), startedAt: loop.now,
-                         unitSeconds: Double(r.config.timeUnitMs) / 1000, horizon: Double(r.config.rounds),
+        var seed = UInt64(r.config.seed) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(r.shard.index + 1) &* 0xBF58_476D_1CE4_E5B9
+        let unit = Double(r.config.timeUnitMs) / 1000
+        let wallNow = Int64(wallClockSeconds() * 1e9)
+        var instance = DADAO.Instance(initial: x0, constants: k), startedAt = loop.now, wallStart = wallNow
+        if let s = resume {
+            // The run clock goes on from the saved wall start (the others' clocks kept running);
+            // the ODE carries the saved state over the downtime, the exchanges bring it back.
+            let elapsed = max(s.time, Double(wallNow - s.wallStartNanoseconds) / 1e9 / unit)
+            startedAt = loop.now - .nanoseconds(Int64(elapsed * unit * 1e9))
+            wallStart = s.wallStartNanoseconds
+            instance = DADAO.Instance(restoring: s.state, lastEvent: Instant(nanoseconds: Int64(s.time * 1e9)), constants: k)
+            seed ^= s.time.bitPattern  // other draws than the first life's
+        }
+        var d = DADAORun(instance: instance, startedAt: startedAt, unitSeconds: unit, horizon: Double(r.config.rounds),
                          gossipRate: g.lambdaMix / Double(n), rng: SeededRandom(seed: seed))
+        d.wallStart = wallStart
+        if let s = resume {
+            d.gradients = s.gradients; d.gossips = s.gossips; d.failures = s.failures; d.rejected = s.rejected
+            d.resumedFrom = s.time
+            d.saved = (s.time, s.gossips)
+            Counter(label: "lattica_train_dadao_resumed_total").increment()
+            logger.notice("DADAO resumed from the saved state", metadata: ["run": "\(id)", "saved_t": "\(s.time)", "now_t": "\(d.clock(loop.now).seconds)"])
+        }
         run?.dadao = d
         run?.trainerState = "attached"
         logger.info("DADAO started", metadata: ["run": "\(id)", "L": "\(L)", "mu": "\(mu)", "lambda_mix": "\(g.lambdaMix)",
                                                 "members": "\(currentMembers(of: r).count + 1)", "unit_ms": "\(r.config.timeUnitMs)"])
         scheduleGossip()
+        scheduleDADAOSave()
         done(.success((d.instance.predictedX(at: d.clock(loop.now + .milliseconds(Int64(nextMs)))), dadaoResult(d))))
+    }
+
+    /// Loop thread: `trainer.final_merge`. A `dadao` run's final X (float32, as every model
+    /// travels) becomes φ of an averaging core made for the merge alone, and the merge is every
+    /// method's (`finalMerge`: pulls over /lattica/avg/1.0.0, the run's rule).
+    func finalMergeAnyMethod(theta: [Float], done: @escaping (Result<([Float], OuterStepResult), ControlErrorBody>) -> Void) {
+        guard let r = run else { done(.failure(.badRequest("no run attached"))); return }
+        if r.avg == nil, r.config.method == "dadao" {
+            do throws(ControlErrorBody) { try setStart(step: r.config.rounds, phi: theta) } catch { done(.failure(error)); return }
+        }
+        finalMerge(theta: theta, done: done)
     }
 
     func dadaoResult(_ d: DADAORun) -> DADAOStepResult {
         var r = DADAOStepResult(time: d.clock(loop.now).seconds, gradients: d.gradients, gossips: d.gossips, failures: d.failures, rejected: d.rejected)
         r.exchangeMs = d.exchanges > 0 ? d.exchangeSeconds / Double(d.exchanges) * 1000 : nil
+        r.resumedFrom = d.resumedFrom
         return r
     }
 

@@ -117,6 +117,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
 
     func stop() {
         run?.dadao?.timer?.cancel()
+        run?.dadao?.saveTimer?.cancel()  // no last save: the state file is what a kill -9 leaves too
         run?.deadline?.cancel()
         run?.pending?.done(.failure(ControlErrorBody(code: "failed", message: "daemon is stopping")))
         run?.pending = nil
