@@ -44,6 +44,9 @@ final class ModelService: NodeService, @unchecked Sendable {
     /// Pulls in progress (one per model at a time).
     var pulls: [ModelID: PullState] = [:]
     private(set) var activeUploads = 0
+    /// Models published from memory (`ModelService+Memory.swift`) by id, and each slot's latest.
+    var memory: [ModelID: MemoryModel] = [:]
+    var memorySlots: [String: ModelID] = [:]
     /// Test hook: called on the loop after each chunk is written by a pull.
     var onChunkStored: ((ModelID, Int) -> Void)?
 
@@ -110,6 +113,8 @@ final class ModelService: NodeService, @unchecked Sendable {
         var counted = false
         var fd: Int32 = -1
         var manifest: Model.Manifest?
+        /// A model served from memory: its buffer (a reference, not a copy), read in place.
+        var theta: [Float]?
         var next = 0, end = 0
         /// The frame being written (header ‖ chunk) and how much of it went out.
         var pending: [UInt8] = []
@@ -131,6 +136,7 @@ final class ModelService: NodeService, @unchecked Sendable {
             if fd >= 0 { close(fd); fd = -1 }
             if counted { service?.activeUploads -= 1; counted = false }
             pending = []
+            theta = nil
         }
 
         func onWritable(_ s: SwarmStream) { pump(s) }
@@ -156,7 +162,8 @@ final class ModelService: NodeService, @unchecked Sendable {
         private func start(_ s: SwarmStream, _ r: Model.Request) {
             started = true
             guard let service else { s.reset(); return }
-            let m = service.models[r.id]
+            let mem = service.models[r.id] == nil ? service.memory[r.id] : nil
+            let m = service.models[r.id] ?? mem?.manifest
             switch Model.plan(r, manifest: m) {
             case .error(let code, let why):
                 Counter(label: "lattica_model_requests_total", dimensions: [("result", code == .notFound ? "not_found" : "bad_range")]).increment()
@@ -171,8 +178,8 @@ final class ModelService: NodeService, @unchecked Sendable {
                     s.send(Model.Frame.error(.busy, "serving \(service.activeUploads) streams already; try later"), close: true)
                     return
                 }
-                fd = open(service.store.blobPath(r.id), O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else {
+                if let mem { theta = mem.theta } else { fd = open(service.store.blobPath(r.id), O_RDONLY | O_CLOEXEC) }
+                guard fd >= 0 || theta != nil else {
                     service.logger.error("cannot open a stored model", metadata: ["id": "\(r.id.hex)", "error": "\(ModelStore.errnoString())"])
                     s.send(Model.Frame.error(.notFound, "model \(r.id.hex) cannot be read here"), close: true)
                     return
@@ -199,6 +206,7 @@ final class ModelService: NodeService, @unchecked Sendable {
                         deadline = nil
                         s.closeWrite()
                         manifest = nil
+                        theta = nil
                         return
                     }
                     let n = m.chunkLength(next)
@@ -206,7 +214,7 @@ final class ModelService: NodeService, @unchecked Sendable {
                     if pending.count != header.count + n { pending = [UInt8](repeating: 0, count: header.count + n) }
                     pending.replaceSubrange(0..<header.count, with: header)
                     let fd = self.fd, at = off_t(m.chunkOffset(next)), skip = header.count
-                    let got = pending.withUnsafeMutableBytes { p -> Int in
+                    let got = theta.map { t in copyFromMemory(t, at: Int(at), count: n, skip: skip) } ?? pending.withUnsafeMutableBytes { p -> Int in
                         var done = 0
                         while done < n {
                             let r = pread(fd, p.baseAddress! + skip + done, n - done, at + off_t(done))
@@ -233,6 +241,16 @@ final class ModelService: NodeService, @unchecked Sendable {
                 guard w > 0 else { break }
             }
             deadline = s.isOpen ? service.loop.now + service.settings.idleTimeout : nil
+        }
+
+        /// Copies `count` bytes of the served θ from byte `at` into the frame after its header.
+        private func copyFromMemory(_ t: [Float], at: Int, count: Int, skip: Int) -> Int {
+            t.withUnsafeBytes { src in
+                pending.withUnsafeMutableBytes { dst in
+                    UnsafeMutableRawBufferPointer(rebasing: dst[skip..<(skip + count)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at..<(at + count)]))
+                }
+            }
+            return count
         }
     }
 }
