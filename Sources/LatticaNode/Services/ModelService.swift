@@ -116,6 +116,8 @@ final class ModelService: NodeService, @unchecked Sendable {
         /// A model served from memory: its buffer (a reference, not a copy), read in place.
         var theta: [Float]?
         var next = 0, end = 0
+        /// The unsent body of the current chunk of a model in memory, as byte offsets into θ.
+        var bodyAt = 0, bodyEnd = 0
         /// The frame being written (header ‖ chunk) and how much of it went out.
         var pending: [UInt8] = []
         var written = 0
@@ -199,6 +201,7 @@ final class ModelService: NodeService, @unchecked Sendable {
         /// current frame is out. Back-pressure: never more than `writableBytes` per write.
         private func pump(_ s: SwarmStream) {
             guard let service, let m = manifest, s.isOpen else { return }
+            if let t = theta { return pumpMemory(s, m, t) }
             while true {
                 if written == pending.count {
                     if next == end {
@@ -206,7 +209,6 @@ final class ModelService: NodeService, @unchecked Sendable {
                         deadline = nil
                         s.closeWrite()
                         manifest = nil
-                        theta = nil
                         return
                     }
                     let n = m.chunkLength(next)
@@ -214,7 +216,7 @@ final class ModelService: NodeService, @unchecked Sendable {
                     if pending.count != header.count + n { pending = [UInt8](repeating: 0, count: header.count + n) }
                     pending.replaceSubrange(0..<header.count, with: header)
                     let fd = self.fd, at = off_t(m.chunkOffset(next)), skip = header.count
-                    let got = theta.map { t in copyFromMemory(t, at: Int(at), count: n, skip: skip) } ?? pending.withUnsafeMutableBytes { p -> Int in
+                    let got = pending.withUnsafeMutableBytes { p -> Int in
                         var done = 0
                         while done < n {
                             let r = pread(fd, p.baseAddress! + skip + done, n - done, at + off_t(done))
@@ -243,14 +245,43 @@ final class ModelService: NodeService, @unchecked Sendable {
             deadline = s.isOpen ? service.loop.now + service.settings.idleTimeout : nil
         }
 
-        /// Copies `count` bytes of the served θ from byte `at` into the frame after its header.
-        private func copyFromMemory(_ t: [Float], at: Int, count: Int, skip: Int) -> Int {
-            t.withUnsafeBytes { src in
-                pending.withUnsafeMutableBytes { dst in
-                    UnsafeMutableRawBufferPointer(rebasing: dst[skip..<(skip + count)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at..<(at + count)]))
+        /// A model in memory: each chunk's header, then its bytes written straight from θ's buffer
+        /// (no chunk-sized copy), never more than `writableBytes` at a time.
+        private func pumpMemory(_ s: SwarmStream, _ m: Model.Manifest, _ t: [Float]) {
+            guard let service else { return }
+            t.withUnsafeBytes { raw in
+                while true {
+                    if written == pending.count, bodyAt == bodyEnd {
+                        if next == end {
+                            pending = []
+                            deadline = nil
+                            s.closeWrite()
+                            manifest = nil
+                            theta = nil
+                            return
+                        }
+                        let n = m.chunkLength(next)
+                        pending = Model.Frame.chunkHeader(index: next, length: n)
+                        written = 0
+                        bodyAt = Int(m.chunkOffset(next))
+                        bodyEnd = bodyAt + n
+                        next += 1
+                        Counter(label: "lattica_model_chunks_served_total").increment()
+                    }
+                    let room = s.writableBytes
+                    guard room > 0 else { break }
+                    let w: Int
+                    if written < pending.count {
+                        w = s.write(pending[written..<min(pending.count, written + room)])
+                        written += w
+                    } else {
+                        w = s.write(UnsafeRawBufferPointer(rebasing: raw[bodyAt..<min(bodyEnd, bodyAt + room)]))
+                        bodyAt += w
+                    }
+                    guard w > 0 else { break }
                 }
             }
-            return count
+            deadline = s.isOpen ? service.loop.now + service.settings.idleTimeout : nil
         }
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import LatticaAveraging
 import LatticaCore
 import LatticaModel
@@ -28,14 +29,22 @@ struct RefState {
     var onChunk: ((PeerId, Int) -> Void)?
 }
 
-/// One model-ref pull. Loop thread only.
+/// One model-ref pull. Loop thread only, except the chunk checks (`chunkArrived`), which hash
+/// and convert disjoint chunks of `buffer` on worker threads through `base`.
 final class RefPull {
     let peer: PeerId, index: Int, step: Int, replyStep: Int, id: ModelID, count: Int, t0: Instant
     let kind: Averaging.Wire.ReplyReceiver.Kind
     var bytes: Int
-    var buffer: [Float]
+    /// The pull buffer (a spare of the averaging core when there is one), made when the manifest
+    /// is known; written only through `base` from then on, so its storage never moves.
+    var buffer: [Float] = []
+    var base: UnsafeMutablePointer<Float>?
     var manifest: Model.Manifest?
+    /// Chunks that arrived whole (from `0`), checks still running on workers, and whether every
+    /// chunk has arrived.
     var next = 0
+    var inFlight = 0
+    var arrivedAll = false
     var finite = true, sumSquares = 0.0
     var resumes = 0
     var stream: SwarmStream?
@@ -44,7 +53,12 @@ final class RefPull {
     init(peer: PeerId, index: Int, step: Int, reply: Averaging.Wire.ReplyReceiver.Received, id: ModelID, count: Int, t0: Instant, bytes: Int) {
         self.peer = peer; self.index = index; self.step = step; replyStep = reply.step; self.id = id; self.count = count
         self.t0 = t0; self.bytes = bytes; kind = reply.kind
-        buffer = reply.values.count == count ? reply.values : [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+    }
+
+    /// Takes `b` (uniquely referenced: no copy) as the buffer and fixes its address.
+    func adopt(_ b: [Float]) {
+        buffer = b.count == count ? b : [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+        base = buffer.withUnsafeMutableBufferPointer { $0.baseAddress! }
     }
 }
 
@@ -67,7 +81,8 @@ final class MemoryDownloadHandler: DeadlineHandler {
         guard !download.isFinished else { return }
         pull.bytes += bytes.count
         let now = s.swarm?.loop.now ?? .zero
-        let events = bytes.withUnsafeBytes { raw in pull.buffer.withUnsafeMutableBytes { dst in download.onData(raw, into: dst, now: now) } }
+        let dst = UnsafeMutableRawBufferPointer(start: pull.base, count: 4 * pull.count)
+        let events = bytes.withUnsafeBytes { raw in download.onData(raw, into: dst, now: now) }
         deliver(s, events)
     }
 
@@ -161,6 +176,7 @@ extension TrainingService {
             return
         }
         refs.seen[peer] = (reply.step, reply.ref)
+        run?.avg?.recycle(reply.values)  // taken back, uniquely referenced, once the manifest is in
         let p = RefPull(peer: peer, index: index, step: step, reply: reply, id: id, count: count, t0: t0, bytes: 0)  // the reply was counted
         fetchManifest(p)
     }
@@ -195,18 +211,22 @@ extension TrainingService {
 
     func fetchChunks(_ p: RefPull) {
         guard let m = p.manifest, let d = run?.pending?.deadline else { return endRef(p, .failure("the step ended")) }
+        if p.base == nil { p.adopt(run?.avg?.spareBuffer() ?? []) }
         let timeout = models?.settings.transfer.chunkTimeout ?? .seconds(30)
-        let download = Model.MemoryDownload(manifest: m, first: p.next, count: m.chunkCount - p.next, chunkTimeout: timeout, now: loop.now)
+        // Hashes are checked by `chunkArrived` on worker threads, not on the loop.
+        let download = Model.MemoryDownload(manifest: m, first: p.next, count: m.chunkCount - p.next, chunkTimeout: timeout,
+                                            verifiesHashes: false, now: loop.now)
         let h = MemoryDownloadHandler(download, pull: p, roundDeadline: d, onEvents: { [weak self] s, events in
             guard let self, self.stillWanted(p) else { s.reset(); return }
             for e in events {
                 switch e {
                 case .chunk(let i):
-                    self.chunkVerified(p, i, m)
+                    self.chunkArrived(p, i, m)
                     if p.over { s.reset(); return }
                 case .done:
                     p.stream = nil
-                    self.endRef(p, .success(()))
+                    p.arrivedAll = true
+                    self.finishIfChecked(p)
                 case .rejected(let r, let why): self.rejected(p, s, r, why)
                 case .peerError(let code, let why): self.peerError(p, code, why)
                 }
@@ -226,30 +246,53 @@ extension TrainingService {
         }
     }
 
-    /// A verified chunk, in place: θ − φ with the finiteness check and the squared norm, or θ checked.
-    func chunkVerified(_ p: RefPull, _ i: Int, _ m: Model.Manifest) {
-        let off = Int(m.chunkOffset(i)) / 4, n = m.chunkLength(i) / 4
+    /// A whole chunk is in the buffer: checked on a worker thread (SHA-256 against the manifest,
+    /// then θ − φ with the finiteness check and the squared norm, or θ checked, in place), so the
+    /// loop thread only decrypts and copies. Chunks are disjoint; φ is not changed while the step
+    /// waits for this pull (a step that ends without it leaves the workers a reference, not a copy).
+    func chunkArrived(_ p: RefPull, _ i: Int, _ m: Model.Manifest) {
+        guard let base = p.base else { return }
         p.next = i + 1
-        refs.chunksFetched += 1
-        refs.bytesFetched += 4 * n
-        Counter(label: "lattica_train_ref_chunks_total").increment()
-        if p.kind == .delta {
-            guard let phi = run?.avg?.slow, phi.count == p.count else { return endRef(p, .failure("no model to take the delta from")) }
-            phi.withUnsafeBufferPointer { f in
-                p.buffer.withUnsafeMutableBufferPointer { b in
-                    let dst = b.baseAddress! + off
-                    let (ok, s) = Kernels.subtractChecked(UnsafeRawPointer(dst), f.baseAddress! + off, dst, count: n)
-                    p.finite = p.finite && ok
-                    p.sumSquares += s
-                }
+        let phi: [Float]? = p.kind == .delta ? run?.avg?.slow : nil
+        guard p.kind == .theta || phi?.count == p.count else { return endRef(p, .failure("no model to take the delta from")) }
+        p.inFlight += 1
+        let off = Int(m.chunkOffset(i)) / 4, n = m.chunkLength(i) / 4, want = m.chunkHashes[i]
+        nonisolated(unsafe) let (pull, dst) = (p, base + off)
+        DispatchQueue.global().async { [self] in
+            let ok = Model.sha256(UnsafeRawBufferPointer(start: dst, count: 4 * n)) == want
+            var finite = true, sum = 0.0
+            if ok, let phi {
+                phi.withUnsafeBufferPointer { f in (finite, sum) = Kernels.subtractChecked(UnsafeRawPointer(dst), f.baseAddress! + off, dst, count: n) }
+            } else if ok {
+                finite = Kernels.copyChecked(UnsafeRawPointer(dst), dst, count: n)
             }
-        } else {
-            p.buffer.withUnsafeMutableBufferPointer { b in
-                let dst = b.baseAddress! + off
-                p.finite = Kernels.copyChecked(UnsafeRawPointer(dst), dst, count: n) && p.finite
-            }
+            let (fin, squares) = (finite, sum)
+            _ = loop.execute { [self] in chunkChecked(pull, i, ok: ok, finite: fin, sumSquares: squares, bytes: 4 * n) }
         }
         refs.onChunk?(p.peer, i)
+    }
+
+    func chunkChecked(_ p: RefPull, _ i: Int, ok: Bool, finite: Bool, sumSquares: Double, bytes: Int) {
+        p.inFlight -= 1
+        if p.over {
+            // Given up while the checks ran: the buffer is free once the last one is done.
+            if p.inFlight == 0, !p.buffer.isEmpty { run?.avg?.recycle(p.buffer); p.buffer = []; p.base = nil }
+            return
+        }
+        guard ok else {
+            ModelService.rejected(.hashMismatch)
+            return rejectRef(p, reason: "model_" + Model.Rejection.hashMismatch.rawValue, why: "chunk \(i) does not match its hash")
+        }
+        p.finite = p.finite && finite
+        p.sumSquares += sumSquares
+        refs.chunksFetched += 1
+        refs.bytesFetched += bytes
+        Counter(label: "lattica_train_ref_chunks_total").increment()
+        finishIfChecked(p)
+    }
+
+    func finishIfChecked(_ p: RefPull) {
+        if p.arrivedAll, p.inFlight == 0 { endRef(p, .success(())) }
     }
 
     /// The stream was cut (connection lost, reset): resume from the first chunk not verified,
@@ -275,7 +318,7 @@ extension TrainingService {
         if code == .notFound, !p.over, let d = run?.pending?.deadline, loop.now + .milliseconds(30) < d {
             // It published a newer θ meanwhile: ask it again for its current one.
             p.over = true
-            run?.avg?.recycle(p.buffer)
+            if p.inFlight == 0, !p.buffer.isEmpty { run?.avg?.recycle(p.buffer); p.buffer = [] }
             pull(p.peer, index: p.index, step: p.step)
             return
         }
@@ -316,11 +359,12 @@ extension TrainingService {
                                                                   finite: p.finite, norm: p.kind == .delta ? p.sumSquares.squareRoot() : 0)
             received.version = Averaging.Wire.versionModelRef
             p.buffer = []
+            p.base = nil
             pulled(p.peer, index: p.index, step: p.step, startedAt: p.t0, bytes: p.bytes, .success(received))
         case .failure(let e):
             Counter(label: "lattica_train_ref_pulls_total", dimensions: [("result", "failed")]).increment()
-            run?.avg?.recycle(p.buffer)
-            p.buffer = []
+            // The buffer goes back once no check is running on it (`chunkChecked`).
+            if p.inFlight == 0, !p.buffer.isEmpty { run?.avg?.recycle(p.buffer); p.buffer = []; p.base = nil }
             pulled(p.peer, index: p.index, step: p.step, startedAt: p.t0, bytes: p.bytes, .failure(.transport(e.message)))
         }
     }
