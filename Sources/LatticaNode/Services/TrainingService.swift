@@ -68,6 +68,8 @@ final class TrainingService: NodeService, @unchecked Sendable {
     var modelPulls = true
     /// Model-ref state (`TrainingService+ModelPull.swift`).
     var refs = RefState()
+    /// Tests: false answers a version-2 pull as a daemon from before model-refs does (`01 01 00 00`).
+    var decodesVersion2 = true
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -143,7 +145,10 @@ final class TrainingService: NodeService, @unchecked Sendable {
     /// bound of the step asked for; crafted instead when this node attacks.
     func answerPull(_ bytes: [UInt8], from peer: PeerId, respond: @escaping ([UInt8]?) -> Void) {
         let pull: Averaging.Wire.Pull
-        do { pull = try Averaging.Wire.decodePull(bytes) } catch {
+        do {
+            pull = try Averaging.Wire.decodePull(bytes)
+            if !decodesVersion2, pull.version != Averaging.Wire.version { throw Averaging.Wire.DecodeError.badVersion(pull.version) }
+        } catch {
             Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_pull")]).increment()
             return respond(Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: [])))
         }
