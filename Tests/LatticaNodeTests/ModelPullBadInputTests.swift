@@ -11,12 +11,12 @@ import Testing
 @Suite(.serialized) struct ModelPullBadInputTests {
     let h = TrainingServiceTests()
     let p = ModelPullTests()
-    let n = 600_000  // 2.4 MB: 3 chunks
+    let n = 40_000  // 160 KB: 3 chunks of 64 KiB
 
     static func manifest(_ t: [Float]) -> Model.Manifest {
         let size = 4 * t.count
-        let hashes = ModelService.hashInParallel(t, chunkShift: 20, chunks: (size + (1 << 20) - 1) >> 20)
-        return Model.Manifest(chunkListShift: 20, size: UInt64(size), chunkHashes: hashes)
+        let hashes = ModelService.hashInParallel(t, chunkShift: 16, chunks: (size + (1 << 16) - 1) >> 16)
+        return Model.Manifest(chunkListShift: 16, size: UInt64(size), chunkHashes: hashes)
     }
 
     /// Node 1 publishes θ1 as step `step` and answers with the id of `manifest`, serving `served`.
@@ -57,7 +57,7 @@ import Testing
     @Test func aChunkThatDoesNotMatchItsHash_isRefused() async throws {
         expectRefused(try await pullTampered { honest in
             var served = honest
-            served[300_000] += 1  // in chunk 1
+            served[20_000] += 1  // in chunk 1
             return (Self.manifest(honest), served)
         }, "model_hash_mismatch")
     }
@@ -72,7 +72,7 @@ import Testing
     @Test func aModelWithNaN_isRefused() async throws {
         expectRefused(try await pullTampered { honest in
             var bad = honest
-            bad[599_999] = .nan
+            bad[39_999] = .nan
             return (Self.manifest(bad), bad)
         }, "nonFinite", fetched: true)
     }

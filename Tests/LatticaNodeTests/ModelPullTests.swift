@@ -9,7 +9,8 @@ import Testing
 
 /// Averaging pulls over `/lattica/model/1.0.0` between in-process daemons: the avg reply names
 /// the responder's θ as an in-memory model (status 03), and the puller fetches its chunks into
-/// its pull buffer, each checked against the manifest. Models of several chunks (1 MiB each).
+/// its pull buffer, each checked against the manifest. Models of several chunks (64 KiB each in
+/// these tests, to keep the test process small beside the leak tests; 1 MiB in a run).
 @Suite(.serialized) struct ModelPullTests {
     let h = TrainingServiceTests()
 
@@ -23,6 +24,7 @@ import Testing
         }
         let first = out[0].listenAddrs[0]
         for d in out.dropFirst() { let _: PeerId = try await d.onLoop { s, done in s.dial(first) { done($0) } } }
+        for d in out { let t = try await d.loop.submit { _ in d.service(TrainingService.self)! }; try await d.loop.submit { _ in t.refs.chunkShift = 16 } }
         if n > 2 { let third = out[2].listenAddrs[0]; let _: PeerId = try await out[1].onLoop { s, done in s.dial(third) { done($0) } } }
         return out
     }
@@ -48,7 +50,7 @@ import Testing
         let ds = try await daemons(3, tmp)
         defer { Task { for d in ds { await d.stop() } } }
         _ = try await h.startRun(ds, name: "mp")
-        let n = 700_000  // 2.8 MB: 3 chunks
+        let n = 40_000  // 160 KB: 3 chunks
         for d in ds { let t = try await h.train(d); try await d.loop.submit { _ in try t.setStart(step: 0, phi: [Float](repeating: 0, count: n)) } }
         async let a = h.step(ds[0], 0, theta(0, n))
         async let b = h.step(ds[1], 0, theta(1, n))
@@ -73,7 +75,7 @@ import Testing
         let ds = try await daemons(2, tmp)
         defer { Task { for d in ds { await d.stop() } } }
         _ = try await h.startRun(ds, name: "cut")
-        let n = 2_500_000  // 10 MB: 10 chunks
+        let n = 160_000  // 640 KB: 10 chunks
         for d in ds { let t = try await h.train(d); try await d.loop.submit { _ in try t.setStart(step: 0, phi: [Float](repeating: 0, count: n)) } }
         let t0 = try await h.train(ds[0])
         let peer = ds[1].peerId, addr = ds[1].listenAddrs[0]
@@ -105,7 +107,7 @@ import Testing
         let ds = try await daemons(2, tmp)
         defer { Task { for d in ds { await d.stop() } } }
         _ = try await h.startRun(ds, name: "old")
-        let n = 300_000
+        let n = 30_000
         for d in ds { let t = try await h.train(d); try await d.loop.submit { _ in try t.setStart(step: 0, phi: [Float](repeating: 0, count: n)) } }
         let t1 = try await h.train(ds[1])
         try await ds[1].loop.submit { _ in t1.decodesVersion2 = false }

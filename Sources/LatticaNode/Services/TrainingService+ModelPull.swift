@@ -25,6 +25,8 @@ struct RefState {
     var seen: [PeerId: (step: Int, id: [UInt8])] = [:]
     /// What model-ref pulls did (tests and `lattica-bench train`).
     var resumes = 0, chunksFetched = 0, bytesFetched = 0, chunksResumedFrom = 0
+    /// Chunks of the models this node publishes (1 MiB; tests use smaller ones).
+    var chunkShift = Model.defaultChunkShift
     /// Test hook: after each verified chunk of a model-ref pull (peer, chunk index).
     var onChunk: ((PeerId, Int) -> Void)?
 }
@@ -142,7 +144,7 @@ extension TrainingService {
         let key = refKey(step: step, theta)
         guard refs.published?.key != key, refs.hashing == nil else { return }
         refs.hashing = key
-        models.publishMemory(slot: "run/\(r.id)", theta) { [weak self] m in
+        models.publishMemory(slot: "run/\(r.id)", theta, chunkShift: refs.chunkShift) { [weak self] m in
             guard let self else { return }
             self.refs.hashing = nil
             self.refs.published = (key, m.id)
