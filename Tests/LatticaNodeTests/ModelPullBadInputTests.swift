@@ -15,7 +15,9 @@ import Testing
 
     static func manifest(_ t: [Float]) -> Model.Manifest {
         let size = 4 * t.count
-        let hashes = ModelService.hashInParallel(t, chunkShift: 16, chunks: (size + (1 << 16) - 1) >> 16)
+        // One thread (Model.chunkHashes itself): `hashInParallel`'s concurrentPerform is for the
+        // daemon's worker threads, not a test's task.
+        let hashes = t.withUnsafeBytes { Model.chunkHashes($0, chunkShift: 16, range: 0..<((size + (1 << 16) - 1) >> 16)) }
         return Model.Manifest(chunkListShift: 16, size: UInt64(size), chunkHashes: hashes)
     }
 
