@@ -25,6 +25,10 @@ extension Averaging.Wire {
             public var finite: Bool
             /// ‖θ − φ‖ (delta kind only; 0 otherwise).
             public var norm: Double
+            /// The reply's version byte (1 from a daemon that predates model-refs).
+            public var version: UInt8 = Averaging.Wire.version
+            /// With `.modelRef`: the model's id; `values` is then the buffer to fetch it into.
+            public var ref: [UInt8] = []
 
             public init(status: Status, step: Int, kind: Kind, values: [Float], finite: Bool, norm: Double) {
                 self.status = status; self.step = step; self.kind = kind; self.values = values; self.finite = finite; self.norm = norm
@@ -45,6 +49,8 @@ extension Averaging.Wire {
         var carried = 0
         var finite = true
         var sumSquares = 0.0
+        var version: UInt8 = Averaging.Wire.version
+        var ref: [UInt8] = []
 
         /// `reuse`: a buffer of an earlier step to decode into (its contents are overwritten).
         public init(expectedCount: Int, deltaSteps: ClosedRange<Int>, reuse: [Float]? = nil) {
@@ -54,7 +60,7 @@ extension Averaging.Wire {
         }
 
         /// The delta kind needs φ: the run's slow weights, unchanged for the whole reply.
-        public var needsPhi: Bool { headerDone ? kind == .delta && filled < count : true }
+        public var needsPhi: Bool { headerDone ? status != .modelRef && kind == .delta && filled < count : true }
 
         /// The next bytes of the reply. `phi` (count floats) is read in delta mode only.
         public mutating func onBytes(_ bytes: UnsafeRawBufferPointer, phi: UnsafeBufferPointer<Float>?) throws(DecodeError) {
@@ -65,6 +71,11 @@ extension Averaging.Wire {
                 try parseHeader()
             }
             guard headerDone, !rest.isEmpty else { return }
+            if status == .modelRef {
+                guard rest.count <= Averaging.Wire.refLength - ref.count else { throw .trailingBytes }
+                ref += rest
+                return
+            }
             guard rest.count <= 4 * (count - filled) - carried else { throw .trailingBytes }
             if kind == .delta { precondition(phi?.count == count, "φ of the wrong shape") }
             var buffer = values
@@ -109,17 +120,24 @@ extension Averaging.Wire {
         mutating func parseHeader() throws(DecodeError) {
             let b = header
             guard b.count >= 2 else { return }
-            guard b[0] == version else { throw .badVersion(b[0]) }
-            guard let s = Status(rawValue: b[1]) else { throw .badStatus(b[1]) }
+            guard b[0] == Averaging.Wire.version || b[0] == Averaging.Wire.versionModelRef else { throw .badVersion(b[0]) }
+            guard let s = Status(rawValue: b[1]), s != .modelRef || b[0] == Averaging.Wire.versionModelRef else { throw .badStatus(b[1]) }
             var i = 2
             guard let st = try Self.uvarintIfComplete(b, &i, "step") else { return }
             guard st <= UInt64(Int32.max) else { throw .tooLong("step") }
             guard let c = try Self.uvarintIfComplete(b, &i, "count") else { return }
-            let want = s == .model ? expectedCount : 0
+            let want = s == .model || s == .modelRef ? expectedCount : 0
             guard c == UInt64(want) else { throw .wrongCount(got: Int(clamping: c), expected: want) }
+            version = b[0]
             status = s
             step = Int(st)
             count = want
+            if s == .modelRef {
+                // The floats come over `/lattica/model/1.0.0`; the buffer is allocated then.
+                kind = deltaSteps.contains(step) ? .delta : .theta
+                headerDone = true
+                return
+            }
             kind = s == .model && deltaSteps.contains(step) ? .delta : .theta
             headerDone = true
             // Every element is written before it is read (`finish` refuses a short reply).
@@ -137,9 +155,18 @@ extension Averaging.Wire {
         /// The whole reply has arrived: its outcome, or why it is refused.
         public mutating func finish() throws(DecodeError) -> Received {
             guard headerDone, let status else { throw .truncated(header.count < 2 ? "header" : "step or count") }
+            if status == .modelRef {
+                guard ref.count == Averaging.Wire.refLength else { throw .truncated("model id") }
+                var out = Received(status: status, step: step, kind: kind, values: values, finite: true, norm: 0)
+                out.version = version
+                out.ref = ref
+                values = []
+                return out
+            }
             guard filled == count, carried == 0 else { throw .truncated("parameters") }
-            let out = Received(status: status, step: step, kind: kind, values: values, finite: finite,
+            var out = Received(status: status, step: step, kind: kind, values: values, finite: finite,
                                norm: kind == .delta ? sumSquares.squareRoot() : 0)
+            out.version = version
             values = []
             return out
         }

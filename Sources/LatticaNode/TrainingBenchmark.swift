@@ -11,7 +11,8 @@ import LatticaAveraging
 /// published its θ), aggregates the deltas with the run's rule and steps; the figure is node 0's
 /// outer step end to end (pulls over Noise + yamux, decoding, checks, aggregation). Beside it, the
 /// aggregation alone on the same deltas, and the bytes each node sends per outer step against a
-/// ring all-reduce (DiLoCo) of the same model.
+/// ring all-reduce (DiLoCo) of the same model. Both pull paths are measured in one run, step by
+/// step alternating: θ inline in the avg reply ("before") and over the model protocol ("after").
 public enum TrainingBenchmark {
     public static func run(parameters n: Int, peers: Int, aggregator: String, runs: Int) async throws -> [(String, Double)] {
         let dir = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/lattica-train-bench-\(UUID().uuidString.prefix(8))"
@@ -47,22 +48,63 @@ public enum TrainingBenchmark {
                 if i > 0 { t.run?.published = (0, (0..<n).map { Float(i) * 1e-3 + Float($0 % 97) * 1e-5 }) }
             }
         }
-        var stepTimes: [Double] = [], aggTimes: [Double] = [], partners: [Double] = []
-        var bytesIn = 0
-        // One warm-up step first (not counted): the first touches fresh memory on every node (the
-        // buffers that later steps reuse) and settles the connections.
+        // Both ways of pulling in the same run, alternating step by step: θ inline in the avg
+        // reply (version 1, "before"), and the model-ref answer with θ fetched over
+        // /lattica/model/1.0.0 (version 2, "after"). Before each step every responder publishes
+        // its θ of the new step. With model-refs it is then hashed (off the loop), in one of two
+        // ways: `prehashed`, the clock starts once the responders' hashes are done (as when each
+        // responder is its own machine and published before the puller's step begins, the usual
+        // case in a run that is not in lockstep); `hashInStep`, the clock starts at once and the
+        // 7 responders' hashes (and node 0's own) run inside the step, on the same 2 cores.
+        enum Mode: Int, CaseIterable { case inline, prehashed, hashInStep }
+        var aggTimes: [Double] = []
+        var stepTimes: [Mode: [Double]] = [:], partners: [Mode: [Double]] = [:], bytesIn: [Mode: Int] = [:]
+        var step = 0
+        // One warm-up step of each kind first (not counted): the first touches fresh memory on
+        // every node (the buffers that later steps reuse) and settles the connections.
         for r in 0...runs {
-            let theta = [Float](repeating: 0.005, count: n)
-            let start = ContinuousClock.now
-            let (_, result): ([Float], OuterStepResult) = try await nodes[0].loop.submitCallback { _, done in
-                t0.outerStep(step: r, theta: theta) { done($0.mapError { $0 as any Error }) }
+            for mode in Mode.allCases {
+                try await nodes[0].loop.submit { _ in t0.modelPulls = mode != .inline }
+                let s = step
+                for d in nodes.dropFirst() {
+                    let t = try await service(d)
+                    // A new θ each step (one value moved; the copy this makes is outside the timed
+                    // part): a model-ref of another step must name another model.
+                    try await d.loop.submit { _ in
+                        t.run?.published?.step = s
+                        t.run?.published?.theta[s % n] += 1e-6
+                        if mode != .inline { t.publishRef() }
+                    }
+                }
+                if mode == .prehashed {
+                    for d in nodes.dropFirst() {
+                        let t = try await service(d)
+                        while try await d.loop.submit({ _ in t.refs.hashing != nil || t.refs.published?.key.step != s }) {
+                            try await d.loop.sleep(for: .milliseconds(2))
+                        }
+                    }
+                }
+                let theta = [Float](repeating: 0.005, count: n)
+                let start = ContinuousClock.now
+                let (_, result): ([Float], OuterStepResult) = try await nodes[0].loop.submitCallback { _, done in
+                    t0.outerStep(step: s, theta: theta) { done($0.mapError { $0 as any Error }) }
+                }
+                if r > 0 {
+                    stepTimes[mode, default: []].append((ContinuousClock.now - start).secondsDouble)
+                    partners[mode, default: []].append(Double(result.partners.count))
+                    bytesIn[mode] = result.bytesIn
+                }
+                step += 1
             }
-            if r > 0 {
-                stepTimes.append((ContinuousClock.now - start).secondsDouble)
-                partners.append(Double(result.partners.count))
-                bytesIn = result.bytesIn
-            }
-            for d in nodes.dropFirst() { let t = try await service(d); try await d.loop.submit { _ in t.run?.published?.step = r + 1 } }
+        }
+        let refStats = try await nodes[0].loop.submit { _ in (chunksFetched: t0.refs.chunksFetched, resumes: t0.refs.resumes) }
+        // The responder's hash of one θ alone (SHA-256 of every chunk, on up to 4 threads).
+        var hashTimes: [Double] = []
+        let sample = (0..<n).map { Float($0 % 101) * 1e-4 }
+        for _ in 0..<max(1, runs) {
+            let s = ContinuousClock.now
+            _ = ModelService.hashInParallel(sample, chunkShift: 20, chunks: (4 * n + (1 << 20) - 1) >> 20)
+            hashTimes.append((ContinuousClock.now - s).secondsDouble)
         }
         // The aggregation alone (the rule itself, no norm bound), on deltas of the same size
         // (OpenBLAS as the daemon loads it).
@@ -79,24 +121,43 @@ public enum TrainingBenchmark {
             if i > 0 { aggTimes.append((ContinuousClock.now - s).secondsDouble) }
         }
         let modelBytes = Double(4 * n)
-        let step = stepTimes.sorted()[stepTimes.count / 2], agg = aggTimes.sorted()[aggTimes.count / 2]
+        func median(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.sorted()[v.count / 2] }
+        let before = median(stepTimes[.inline] ?? []), after = median(stepTimes[.prehashed] ?? []),
+            afterInStep = median(stepTimes[.hashInStep] ?? []), agg = median(aggTimes)
         // Issue 11's targets (100 MB, 8 peers): ≤ 2 s end to end, the aggregation ≤ 0.3 s.
         var load = [Double](repeating: 0, count: 3)
         _ = getloadavg(&load, 3)
-        return [
-            ("outer_step_s", step),
+        var lines: [(String, Double)] = [
+            ("outer_step_s_inline_before", before),
+            ("outer_step_s_model_protocol_after", after),
+            ("ratio_after_to_before", after / before),
+            ("outer_step_s_model_protocol_hashing_in_step", afterInStep),
+            ("ratio_hashing_in_step_to_before", afterInStep / before),
             ("outer_step_target_s", 2.0),
-            ("outer_step_ratio_to_target", step / 2.0),
-            ("partners_aggregated_min", partners.min() ?? 0),
+            ("outer_step_ratio_to_target_after", after / 2.0),
+            ("partners_aggregated_min_before", partners[.inline]?.min() ?? 0),
+            ("partners_aggregated_min_after", min(partners[.prehashed]?.min() ?? 0, partners[.hashInStep]?.min() ?? 0)),
+            ("model_ref_chunks_fetched", Double(refStats.chunksFetched)),
+            ("model_ref_resumes", Double(refStats.resumes)),
+            ("publish_hash_s", median(hashTimes)),
             ("aggregation_s", agg),
             ("aggregation_target_s", 0.3),
             ("aggregation_ratio_to_target", agg / 0.3),
             ("load_average_1min", load[0]),
             ("model_MB", modelBytes / 1e6),
-            ("bytes_in_per_step_MB", Double(bytesIn) / 1e6),
+            ("bytes_in_per_step_MB_before", Double(bytesIn[.inline] ?? 0) / 1e6),
+            ("bytes_in_per_step_MB_after", Double(bytesIn[.prehashed] ?? 0) / 1e6),
             // Each member's θ is pulled by k − 1 others per step on average (k = peers here).
             ("bytes_out_per_node_per_step_MB_ours", Double(peers - 1) * modelBytes / 1e6),
             ("bytes_out_per_node_per_step_MB_ring_allreduce_16", 2.0 * 15 / 16 * modelBytes / 1e6),
-        ] + stepTimes.indices.flatMap { i in [("run_\(i + 1)_outer_step_s", stepTimes[i]), ("run_\(i + 1)_partners", partners[i])] }
+        ]
+        for mode in Mode.allCases {
+            let name = ["before", "after", "hashing_in_step"][mode.rawValue]
+            for (i, t) in (stepTimes[mode] ?? []).enumerated() {
+                lines.append(("run_\(i + 1)_outer_step_s_\(name)", t))
+                lines.append(("run_\(i + 1)_partners_\(name)", partners[mode]?[i] ?? 0))
+            }
+        }
+        return lines
     }
 }

@@ -54,7 +54,7 @@ import Testing
         let cases: [[UInt8]] = [
             Array(good.dropLast()),                                   // truncated
             good + [0],                                               // trailing
-            [2] + good.dropFirst(),                                   // version
+            [3] + good.dropFirst(),                                   // version (2 is the model-ref version)
             [1, 9] + good.dropFirst(2),                               // status
             Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: 3, parameters: [1, 2, 3])),  // count
             Averaging.Wire.encode(Averaging.Wire.Reply(status: .noModel, step: 0, parameters: [])) + [0],

@@ -44,6 +44,9 @@ final class ModelService: NodeService, @unchecked Sendable {
     /// Pulls in progress (one per model at a time).
     var pulls: [ModelID: PullState] = [:]
     private(set) var activeUploads = 0
+    /// Models published from memory (`ModelService+Memory.swift`) by id, and each slot's latest.
+    var memory: [ModelID: MemoryModel] = [:]
+    var memorySlots: [String: ModelID] = [:]
     /// Test hook: called on the loop after each chunk is written by a pull.
     var onChunkStored: ((ModelID, Int) -> Void)?
 
@@ -110,7 +113,11 @@ final class ModelService: NodeService, @unchecked Sendable {
         var counted = false
         var fd: Int32 = -1
         var manifest: Model.Manifest?
+        /// A model served from memory: its buffer (a reference, not a copy), read in place.
+        var theta: [Float]?
         var next = 0, end = 0
+        /// The unsent body of the current chunk of a model in memory, as byte offsets into θ.
+        var bodyAt = 0, bodyEnd = 0
         /// The frame being written (header ‖ chunk) and how much of it went out.
         var pending: [UInt8] = []
         var written = 0
@@ -131,6 +138,7 @@ final class ModelService: NodeService, @unchecked Sendable {
             if fd >= 0 { close(fd); fd = -1 }
             if counted { service?.activeUploads -= 1; counted = false }
             pending = []
+            theta = nil
         }
 
         func onWritable(_ s: SwarmStream) { pump(s) }
@@ -156,7 +164,8 @@ final class ModelService: NodeService, @unchecked Sendable {
         private func start(_ s: SwarmStream, _ r: Model.Request) {
             started = true
             guard let service else { s.reset(); return }
-            let m = service.models[r.id]
+            let mem = service.models[r.id] == nil ? service.memory[r.id] : nil
+            let m = service.models[r.id] ?? mem?.manifest
             switch Model.plan(r, manifest: m) {
             case .error(let code, let why):
                 Counter(label: "lattica_model_requests_total", dimensions: [("result", code == .notFound ? "not_found" : "bad_range")]).increment()
@@ -171,8 +180,8 @@ final class ModelService: NodeService, @unchecked Sendable {
                     s.send(Model.Frame.error(.busy, "serving \(service.activeUploads) streams already; try later"), close: true)
                     return
                 }
-                fd = open(service.store.blobPath(r.id), O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else {
+                if let mem { theta = mem.theta } else { fd = open(service.store.blobPath(r.id), O_RDONLY | O_CLOEXEC) }
+                guard fd >= 0 || theta != nil else {
                     service.logger.error("cannot open a stored model", metadata: ["id": "\(r.id.hex)", "error": "\(ModelStore.errnoString())"])
                     s.send(Model.Frame.error(.notFound, "model \(r.id.hex) cannot be read here"), close: true)
                     return
@@ -192,6 +201,7 @@ final class ModelService: NodeService, @unchecked Sendable {
         /// current frame is out. Back-pressure: never more than `writableBytes` per write.
         private func pump(_ s: SwarmStream) {
             guard let service, let m = manifest, s.isOpen else { return }
+            if let t = theta { return pumpMemory(s, m, t) }
             while true {
                 if written == pending.count {
                     if next == end {
@@ -231,6 +241,45 @@ final class ModelService: NodeService, @unchecked Sendable {
                 let w = s.write(pending[written..<min(pending.count, written + room)])
                 written += w
                 guard w > 0 else { break }
+            }
+            deadline = s.isOpen ? service.loop.now + service.settings.idleTimeout : nil
+        }
+
+        /// A model in memory: each chunk's header, then its bytes written straight from θ's buffer
+        /// (no chunk-sized copy), never more than `writableBytes` at a time.
+        private func pumpMemory(_ s: SwarmStream, _ m: Model.Manifest, _ t: [Float]) {
+            guard let service else { return }
+            t.withUnsafeBytes { raw in
+                while true {
+                    if written == pending.count, bodyAt == bodyEnd {
+                        if next == end {
+                            pending = []
+                            deadline = nil
+                            s.closeWrite()
+                            manifest = nil
+                            theta = nil
+                            return
+                        }
+                        let n = m.chunkLength(next)
+                        pending = Model.Frame.chunkHeader(index: next, length: n)
+                        written = 0
+                        bodyAt = Int(m.chunkOffset(next))
+                        bodyEnd = bodyAt + n
+                        next += 1
+                        Counter(label: "lattica_model_chunks_served_total").increment()
+                    }
+                    let room = s.writableBytes
+                    guard room > 0 else { break }
+                    let w: Int
+                    if written < pending.count {
+                        w = s.write(pending[written..<min(pending.count, written + room)])
+                        written += w
+                    } else {
+                        w = s.write(UnsafeRawBufferPointer(rebasing: raw[bodyAt..<min(bodyEnd, bodyAt + room)]))
+                        bodyAt += w
+                    }
+                    guard w > 0 else { break }
+                }
             }
             deadline = s.isOpen ? service.loop.now + service.settings.idleTimeout : nil
         }

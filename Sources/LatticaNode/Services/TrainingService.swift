@@ -63,6 +63,13 @@ final class TrainingService: NodeService, @unchecked Sendable {
     /// The θ published before the current one, once nothing uses it: the buffer the next
     /// `trainer.outer_step` reads θ into (a fresh 100 MB array costs its page faults each step).
     var thetaSpare: [Float] = []
+    /// Pulls ask for a model-ref (version 2) and fetch it over `/lattica/model/1.0.0`; false: θ
+    /// inline in the reply (version 1), as before (`lattica-bench train` measures both).
+    var modelPulls = true
+    /// Model-ref state (`TrainingService+ModelPull.swift`).
+    var refs = RefState()
+    /// Tests: false answers a version-2 pull as a daemon from before model-refs does (`01 01 00 00`).
+    var decodesVersion2 = true
 
     static func validate(section: TableReader) throws(ConfigError) { _ = try settings(section) }
 
@@ -93,7 +100,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         }
         swarm.handleRequests(Averaging.Wire.protocolID, maxBytes: 1024) { [weak self] peer, bytes, respond in
             guard let self else { respond(nil); return }
-            respond(self.answerPull(bytes, from: peer))
+            self.answerPull(bytes, from: peer, respond: respond)
         }
         registerMethods(context)
         registerDADAO(context)
@@ -137,27 +144,39 @@ final class TrainingService: NodeService, @unchecked Sendable {
 
     /// Another member asks for our θ: the latest we published, if it is within the staleness
     /// bound of the step asked for; crafted instead when this node attacks.
-    func answerPull(_ bytes: [UInt8], from peer: PeerId) -> [UInt8] {
+    func answerPull(_ bytes: [UInt8], from peer: PeerId, respond: @escaping ([UInt8]?) -> Void) {
         let pull: Averaging.Wire.Pull
-        do { pull = try Averaging.Wire.decodePull(bytes) } catch {
+        do {
+            pull = try Averaging.Wire.decodePull(bytes)
+            if !decodesVersion2, pull.version != Averaging.Wire.version { throw Averaging.Wire.DecodeError.badVersion(pull.version) }
+        } catch {
             Counter(label: "lattica_train_rejected_total", dimensions: [("reason", "malformed_pull")]).increment()
-            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: []))
+            return respond(Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: [])))
         }
         guard let r = run, r.id == pull.run else {
-            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: []))
+            return respond(Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: [], version: pull.version)))
         }
         guard let (step, theta) = r.published, step >= pull.step - r.config.staleness else {
-            return Averaging.Wire.encode(Averaging.Wire.Reply(status: .noModel, step: 0, parameters: []))
+            return respond(Averaging.Wire.encode(Averaging.Wire.Reply(status: .noModel, step: 0, parameters: [], version: pull.version)))
         }
+        if pull.version == Averaging.Wire.versionModelRef, settings.attack == .none, models != nil {
+            return answerWithRef(step: step, theta: theta, respond: respond)
+        }
+        respond(answerInline(step: step, theta: theta, version: pull.version))
+    }
+
+    /// θ in the reply itself (version 1, or an attacking node).
+    func answerInline(step: Int, theta: [Float], version: UInt8) -> [UInt8] {
+        guard let r = run else { return Averaging.Wire.encode(Averaging.Wire.Reply(status: .unknownRun, step: 0, parameters: [], version: version)) }
         if settings.attack == .none {
-            if let c = replyCache, c.step == step, c.theta.withUnsafeBufferPointer({ a in theta.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) {
+            if let c = replyCache, c.step == step, c.bytes.first == version, c.theta.withUnsafeBufferPointer({ a in theta.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) {
                 run?.bytesOut += c.bytes.count
                 Counter(label: "lattica_train_pulls_served_total").increment()
                 return c.bytes
             }
             var bytes = replyCache?.bytes ?? []
             replyCache = nil  // its buffer uniquely referenced while it is rewritten (unless a stream still sends it)
-            Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: theta), into: &bytes)
+            Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: theta, version: version), into: &bytes)
             replyCache = (step, theta, bytes)
             run?.bytesOut += bytes.count
             Counter(label: "lattica_train_pulls_served_total").increment()
@@ -171,7 +190,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
                                    honestModels: r.lastHonest, step: step)
             if let crafted = settings.attack.craft(c, rng: &rng) { out = crafted }
         }
-        let reply = Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: out))
+        let reply = Averaging.Wire.encode(Averaging.Wire.Reply(status: .model, step: step, parameters: out, version: version))
         run?.bytesOut += reply.count
         Counter(label: "lattica_train_pulls_served_total").increment()
         return reply
@@ -200,6 +219,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         r.published = (step, theta)
         if let c = replyCache { replyCache = (-1, [], c.bytes) }  // keeps the bytes buffer, lets go of the old θ
         let members = connected.map { r.index(of: $0) }
+        publishRef()  // hashed off the loop while the pulls go out
         r.pending = RunState.Pending(step: step, startedAt: loop.now, deadline: loop.now + r.deadlineEstimate, bytesIn: 0, done: done)
         // The averaging core is taken out of `run` (and of `r`) while it steps: uniquely
         // referenced, its 100 MB vectors are updated in place instead of copied.
@@ -287,7 +307,7 @@ final class TrainingService: NodeService, @unchecked Sendable {
         guard let r = run else { return }
         let t0 = loop.now
         let want = r.avg?.slow.count ?? 0
-        let request = Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: step))
+        let request = Averaging.Wire.encode(Averaging.Wire.Pull(run: r.id, step: step, version: pullVersion(peer)))
         guard settings.attack == .none else {
             // An attacking node (test nets, demos) keeps the models whole: its attacks are crafted
             // from the honest models it saw (`lastHonest`).
@@ -334,7 +354,16 @@ final class TrainingService: NodeService, @unchecked Sendable {
             // Fresh models first: in the first half of the round only this step's θ is taken;
             // after that anything within the staleness bound.
             let fresh = run?.pending.map { loop.now < $0.startedAt + ($0.deadline - $0.startedAt) / 2 } ?? false
-            let behind = reply.status == .noModel || (reply.status == .model && reply.step < step - (fresh ? 0 : staleness))
+            if reply.status == .unknownRun, reply.version == Averaging.Wire.version, pullVersion(peer) == Averaging.Wire.versionModelRef {
+                // A daemon from before model-refs did not decode our version-2 pull: ask it in version 1.
+                refs.legacy.insert(peer)
+                logger.notice("peer predates model-ref pulls; pulling θ inline", metadata: ["peer": "\(peer)"])
+                run?.avg = avg
+                pull(peer, index: index, step: step)
+                return
+            }
+            let isModel = reply.status == .model || reply.status == .modelRef
+            let behind = reply.status == .noModel || (isModel && reply.step < step - (fresh ? 0 : staleness))
             if behind, let d = run?.pending?.deadline, loop.now + .milliseconds(30) < d {
                 // The peer is still in an earlier step: ask again shortly, until the deadline.
                 avg.recycle(reply.values)
@@ -343,6 +372,11 @@ final class TrainingService: NodeService, @unchecked Sendable {
                     guard let self, self.run?.pending?.step == step else { return }
                     self.pull(peer, index: index, step: step)
                 }
+                return
+            }
+            if reply.status == .modelRef, reply.step >= step - staleness {
+                run?.avg = avg
+                fetchRef(peer, index: index, step: step, startedAt: t0, bytes: bytes, reply)
                 return
             }
             if reply.status == .model, reply.step > step + staleness, reply.kind == .theta, reply.finite {
