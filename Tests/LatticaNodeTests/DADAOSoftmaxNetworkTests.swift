@@ -133,7 +133,9 @@ extension TrainingServiceTests {
         await ds[2].stop()
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/runs/\(run)/dadao.state")))
         let saved = try DADAO.StateFile.decode(bytes, expectedDimension: p.dimension)
-        #expect(saved.time > killAt - 2 && saved.time <= killAt + 3, "saved at t = \(saved.time)")
+        // Saved every 0.25 units (10 ms here); the bound allows 400 ms of a loaded loop (the full
+        // suite at load 4 saw 77.8 for a stop at 80), and is far from 0 or a save only at start.
+        #expect(saved.time > killAt - 10 && saved.time <= killAt + 3, "saved at t = \(saved.time)")
         #expect(saved.gradients > 40 && saved.gradients <= before.gradients)
         // Down for a while, then up again from the same data dir (it rejoins the run by itself).
         try await Task.sleep(for: .milliseconds(400))
