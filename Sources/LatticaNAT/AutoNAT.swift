@@ -3,7 +3,7 @@ import LatticaCore
 /// AutoNAT v2 (libp2p/specs `autonat/autonat-v2.md`, rust-libp2p `protocols/autonat/src/v2`): a
 /// client asks a server to dial one of its addresses back and prove it with a nonce on a fresh
 /// connection. Codec here; the server's policy is `AutoNAT.ServerSession`, the client's tally
-/// `AutoNAT.Tally`. Every message is uvarint-length-prefixed protobuf (Docs/WIRE.md, "AutoNAT v2").
+/// `AutoNAT.Tally`. Every message is uvarint-length-prefixed protobuf (Docs/WIRE-NAT.md, "AutoNAT v2").
 public enum AutoNAT {
     public static let dialRequestProtocol = "/libp2p/autonat/2/dial-request"
     public static let dialBackProtocol = "/libp2p/autonat/2/dial-back"

@@ -2,7 +2,7 @@ import LatticaCore
 
 /// STUN (RFC 8489) binding requests and responses, with the RFC 5780 attributes used for NAT
 /// behaviour discovery (CHANGE-REQUEST, RESPONSE-ORIGIN, OTHER-ADDRESS). Codec only; the probe is
-/// `STUN.Probe`. Wire layout (Docs/WIRE.md, "STUN"):
+/// `STUN.Probe`. Wire layout (Docs/WIRE-NAT.md, "STUN"):
 ///
 /// ```
 ///  0                   1                   2                   3

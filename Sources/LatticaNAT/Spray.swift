@@ -19,7 +19,7 @@ import LatticaCore
 /// `plan` gives one side the holes and the other the probes, the offering side sends GO and both
 /// act on a schedule anchored at the receipt of GO (the offering side waits half the measured
 /// round trip); otherwise it closes the stream and DCUtR runs as before. A stays the Noise
-/// initiator of the punched connection. Wire format: Docs/WIRE.md.
+/// initiator of the punched connection. Wire format: Docs/WIRE-NAT.md.
 public enum Spray {
     public static let protocolID = "/lattica/punch/1.0.0"
     public static let version: UInt8 = 1

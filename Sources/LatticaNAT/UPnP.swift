@@ -2,7 +2,7 @@ import LatticaCore
 
 /// UPnP-IGD port mapping, the pure parts: SSDP discovery (UDP multicast 239.255.255.250:1900),
 /// the HTTP/1.1 response parser for the device description and the SOAP answers, a tag scanner
-/// for those small XML documents, and the SOAP requests we send (Docs/WIRE.md §6 draws them).
+/// for those small XML documents, and the SOAP requests we send (Docs/WIRE-NAT.md draws them).
 /// Everything is bounded (`maxResponse`) and total: malformed input is an `UPnP.Error`, never a
 /// trap. Only IPv4 literals are followed (no DNS), never a redirect.
 public enum UPnP {
