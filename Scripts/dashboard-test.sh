@@ -9,21 +9,24 @@
 # Stops every daemon on exit, also on failure or Ctrl-C.
 #   LATTICA_BIN_DIR: where latticad, lattica and lattica-train are (default: swift build's
 #   release bin path). Output (DOM dumps, screenshot, logs): $LATTICA_DASHBOARD_OUT or
-#   .lattica-dashboard/. Installs the `chromium` package with apt when it is missing.
+#   .lattica-dashboard/. Installs the `chromium` package with apt when it is missing;
+#   `--setup-only` only installs it (Scripts/test.sh does that outside the test's network
+#   namespace, which has no route to the package mirror).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${LATTICA_BIN_DIR:-$(swift build -c release --show-bin-path)}"
-out="${LATTICA_DASHBOARD_OUT:-$PWD/.lattica-dashboard}"
-rounds="${LATTICA_DASHBOARD_ROUNDS:-12}"
-for p in latticad lattica lattica-train; do
-  [ -x "$bin/$p" ] || { echo "dashboard-test: $bin/$p is missing (build it, or set LATTICA_BIN_DIR)" >&2; exit 1; }
-done
 if ! command -v chromium >/dev/null; then
   echo "dashboard-test: installing chromium (Debian package)"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get install -y --no-install-recommends chromium >/dev/null || {
     $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends chromium >/dev/null; }
 fi
+[ "${1:-}" = "--setup-only" ] && exit 0
+bin="${LATTICA_BIN_DIR:-$(swift build -c release --show-bin-path)}"
+out="${LATTICA_DASHBOARD_OUT:-$PWD/.lattica-dashboard}"
+rounds="${LATTICA_DASHBOARD_ROUNDS:-12}"
+for p in latticad lattica lattica-train; do
+  [ -x "$bin/$p" ] || { echo "dashboard-test: $bin/$p is missing (build it, or set LATTICA_BIN_DIR)" >&2; exit 1; }
+done
 rm -rf "$out"; mkdir -p "$out"
 t0=$(date +%s)
 pids=()

@@ -27,6 +27,7 @@ if [ "${LATTICA_SKIP_SCENARIOS:-}" != 1 ] && [ "$#" -eq 0 ]; then
   Scripts/interop/netns-run.sh .venv/bin/python Scripts/interop/relay_interop.py --bin "$LATTICA_BIN_DIR"
   # The dashboard in a real headless Chromium (issue 12): 3 daemons and a short run; the DOM must
   # list the peers and have points on every node's curves; the hostile agent stays text.
+  Scripts/dashboard-test.sh --setup-only
   Scripts/interop/netns-run.sh Scripts/dashboard-test.sh
   # The test nets' NAT presets (issue 13), checked with plain sockets in network namespaces:
   # full cone, port-restricted, symmetric, UPnP (NAT-PMP), loss, rate and delay. Exit 77: skipped
