@@ -14,18 +14,10 @@ import Testing
 @Suite(.serialized) struct ModelPullTests {
     let h = TrainingServiceTests()
 
+    /// `TrainingServiceTests`' connected daemons, publishing 64 KiB chunks.
     func daemons(_ n: Int, _ tmp: TempDir) async throws -> [Daemon] {
-        var out: [Daemon] = []
-        for i in 0..<n {
-            var c = NodeConfig(dataDir: tmp.path + "/n\(i)")
-            c.metricsAddr = nil
-            if let first = out.first { c.bootstrap = [first.listenAddrs[0].description] }
-            out.append(try await Daemon.start(config: c))
-        }
-        let first = out[0].listenAddrs[0]
-        for d in out.dropFirst() { let _: PeerId = try await d.onLoop { s, done in s.dial(first) { done($0) } } }
-        for d in out { let t = try await d.loop.submit { _ in d.service(TrainingService.self)! }; try await d.loop.submit { _ in t.refs.chunkShift = 16 } }
-        if n > 2 { let third = out[2].listenAddrs[0]; let _: PeerId = try await out[1].onLoop { s, done in s.dial(third) { done($0) } } }
+        let out = try await h.daemons(n, tmp)
+        for d in out { let t = try await h.train(d); try await d.loop.submit { _ in t.refs.chunkShift = 16 } }
         return out
     }
 
