@@ -1,7 +1,5 @@
 import CKernels
-#if canImport(Glibc)
-import Glibc
-#endif
+import FoundationEssentials
 
 /// This process's memory, as an operator's soak or dashboard wants it: resident pages split into
 /// anonymous and file-backed (`/proc/self/status`), and the malloc heap's bytes in use and held
@@ -17,7 +15,8 @@ struct ProcessMemory: Sendable, Equatable {
     static func current() -> ProcessMemory {
         var m = ProcessMemory()
         #if os(Linux)
-        if let text = readSmallFile("/proc/self/status") {
+        if let data = FileManager.default.contents(atPath: "/proc/self/status") {
+            let text = String(decoding: data, as: UTF8.self)
             for line in text.split(separator: "\n") {
                 func kib() -> Int { (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0) * 1024 }
                 if line.hasPrefix("VmRSS:") { m.residentBytes = kib() }
@@ -49,24 +48,5 @@ struct ProcessMemory: Sendable, Equatable {
         lattica_process_heap_held_bytes \(heapHeldBytes)
 
         """
-    }
-
-    /// A procfs file read with open/read (no Foundation): at most 64 KiB, nil if it can't be read.
-    private static func readSmallFile(_ path: String) -> String? {
-        #if os(Linux)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 64 << 10)
-        var n = 0
-        while n < bytes.count {
-            let r = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
-            if r <= 0 { break }
-            n += r
-        }
-        return String(decoding: bytes[..<n], as: UTF8.self)
-        #else
-        return nil
-        #endif
     }
 }
